@@ -1,0 +1,184 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'hop' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'hop'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'hop' {
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)')
+            [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('--login', '--login', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stdout (NO_COLOR is respected with auto)')
+            [CompletionResult]::new('--refresh', '--refresh', [CompletionResultType]::ParameterName, 'Ignore the discovery cache and ask EC2 again')
+            [CompletionResult]::new('--newest', '--newest', [CompletionResultType]::ParameterName, 'When a name matches several instances, choose the most recently launched')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Connect to TARGET (the same as `hop TARGET`, for names that collide with a subcommand)')
+            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List the instances hop sees and the route it would take to each')
+            [CompletionResult]::new('route', 'route', [CompletionResultType]::ParameterValue, 'Explain the route to TARGET and print the equivalent OpenSSH command; connects nowhere')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print ssh_config stanzas for every reachable instance; --write installs them')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'hop;connect' {
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)')
+            [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('--login', '--login', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stdout (NO_COLOR is respected with auto)')
+            [CompletionResult]::new('--refresh', '--refresh', [CompletionResultType]::ParameterName, 'Ignore the discovery cache and ask EC2 again')
+            [CompletionResult]::new('--newest', '--newest', [CompletionResultType]::ParameterName, 'When a name matches several instances, choose the most recently launched')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'hop;ls' {
+            [CompletionResult]::new('--tag', '--tag', [CompletionResultType]::ParameterName, 'Show only instances with this tag (KEY=VALUE, or KEY for any value); repeatable')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)')
+            [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('--login', '--login', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stdout (NO_COLOR is respected with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON (a stable schema, see README) instead of a table')
+            [CompletionResult]::new('--refresh', '--refresh', [CompletionResultType]::ParameterName, 'Ignore the discovery cache and ask EC2 again')
+            [CompletionResult]::new('--newest', '--newest', [CompletionResultType]::ParameterName, 'When a name matches several instances, choose the most recently launched')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'hop;route' {
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)')
+            [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('--login', '--login', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stdout (NO_COLOR is respected with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON instead of text')
+            [CompletionResult]::new('--refresh', '--refresh', [CompletionResultType]::ParameterName, 'Ignore the discovery cache and ask EC2 again')
+            [CompletionResult]::new('--newest', '--newest', [CompletionResultType]::ParameterName, 'When a name matches several instances, choose the most recently launched')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'hop;config' {
+            [CompletionResult]::new('--file', '--file', [CompletionResultType]::ParameterName, 'The ssh config file to add the Include line to (default: ~/.ssh/config)')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)')
+            [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('--login', '--login', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stdout (NO_COLOR is respected with auto)')
+            [CompletionResult]::new('--write', '--write', [CompletionResultType]::ParameterName, 'Install the stanzas: write ~/.ssh/hop/config and add one Include line to the ssh config')
+            [CompletionResult]::new('--refresh', '--refresh', [CompletionResultType]::ParameterName, 'Ignore the discovery cache and ask EC2 again')
+            [CompletionResult]::new('--newest', '--newest', [CompletionResultType]::ParameterName, 'When a name matches several instances, choose the most recently launched')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'hop;completions' {
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)')
+            [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('--login', '--login', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stdout (NO_COLOR is respected with auto)')
+            [CompletionResult]::new('--refresh', '--refresh', [CompletionResultType]::ParameterName, 'Ignore the discovery cache and ask EC2 again')
+            [CompletionResult]::new('--newest', '--newest', [CompletionResultType]::ParameterName, 'When a name matches several instances, choose the most recently launched')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'hop;man' {
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)')
+            [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('--login', '--login', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stdout (NO_COLOR is respected with auto)')
+            [CompletionResult]::new('--refresh', '--refresh', [CompletionResultType]::ParameterName, 'Ignore the discovery cache and ask EC2 again')
+            [CompletionResult]::new('--newest', '--newest', [CompletionResultType]::ParameterName, 'When a name matches several instances, choose the most recently launched')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'hop;help' {
+            [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Connect to TARGET (the same as `hop TARGET`, for names that collide with a subcommand)')
+            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List the instances hop sees and the route it would take to each')
+            [CompletionResult]::new('route', 'route', [CompletionResultType]::ParameterValue, 'Explain the route to TARGET and print the equivalent OpenSSH command; connects nowhere')
+            [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print ssh_config stanzas for every reachable instance; --write installs them')
+            [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'hop;help;connect' {
+            break
+        }
+        'hop;help;ls' {
+            break
+        }
+        'hop;help;route' {
+            break
+        }
+        'hop;help;config' {
+            break
+        }
+        'hop;help;completions' {
+            break
+        }
+        'hop;help;man' {
+            break
+        }
+        'hop;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

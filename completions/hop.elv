@@ -1,0 +1,164 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[hop] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'hop'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'hop'= {
+            cand --profile 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")'
+            cand --region 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)'
+            cand -l 'Remote user on the target (default: tag hop:user, config, then ec2-user)'
+            cand --login 'Remote user on the target (default: tag hop:user, config, then ec2-user)'
+            cand -i 'Identity (private key) file for the target'
+            cand --identity 'Identity (private key) file for the target'
+            cand --color 'When to use colour on stdout (NO_COLOR is respected with auto)'
+            cand --refresh 'Ignore the discovery cache and ask EC2 again'
+            cand --newest 'When a name matches several instances, choose the most recently launched'
+            cand -v 'More output on stderr (-v, -vv)'
+            cand --verbose 'More output on stderr (-v, -vv)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand connect 'Connect to TARGET (the same as `hop TARGET`, for names that collide with a subcommand)'
+            cand ls 'List the instances hop sees and the route it would take to each'
+            cand route 'Explain the route to TARGET and print the equivalent OpenSSH command; connects nowhere'
+            cand config 'Print ssh_config stanzas for every reachable instance; --write installs them'
+            cand completions 'Print a shell completion script'
+            cand man 'Print a man page (roff)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hop;connect'= {
+            cand --profile 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")'
+            cand --region 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)'
+            cand -l 'Remote user on the target (default: tag hop:user, config, then ec2-user)'
+            cand --login 'Remote user on the target (default: tag hop:user, config, then ec2-user)'
+            cand -i 'Identity (private key) file for the target'
+            cand --identity 'Identity (private key) file for the target'
+            cand --color 'When to use colour on stdout (NO_COLOR is respected with auto)'
+            cand --refresh 'Ignore the discovery cache and ask EC2 again'
+            cand --newest 'When a name matches several instances, choose the most recently launched'
+            cand -v 'More output on stderr (-v, -vv)'
+            cand --verbose 'More output on stderr (-v, -vv)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hop;ls'= {
+            cand --tag 'Show only instances with this tag (KEY=VALUE, or KEY for any value); repeatable'
+            cand --profile 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")'
+            cand --region 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)'
+            cand -l 'Remote user on the target (default: tag hop:user, config, then ec2-user)'
+            cand --login 'Remote user on the target (default: tag hop:user, config, then ec2-user)'
+            cand -i 'Identity (private key) file for the target'
+            cand --identity 'Identity (private key) file for the target'
+            cand --color 'When to use colour on stdout (NO_COLOR is respected with auto)'
+            cand --json 'Print JSON (a stable schema, see README) instead of a table'
+            cand --refresh 'Ignore the discovery cache and ask EC2 again'
+            cand --newest 'When a name matches several instances, choose the most recently launched'
+            cand -v 'More output on stderr (-v, -vv)'
+            cand --verbose 'More output on stderr (-v, -vv)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hop;route'= {
+            cand --profile 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")'
+            cand --region 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)'
+            cand -l 'Remote user on the target (default: tag hop:user, config, then ec2-user)'
+            cand --login 'Remote user on the target (default: tag hop:user, config, then ec2-user)'
+            cand -i 'Identity (private key) file for the target'
+            cand --identity 'Identity (private key) file for the target'
+            cand --color 'When to use colour on stdout (NO_COLOR is respected with auto)'
+            cand --json 'Print JSON instead of text'
+            cand --refresh 'Ignore the discovery cache and ask EC2 again'
+            cand --newest 'When a name matches several instances, choose the most recently launched'
+            cand -v 'More output on stderr (-v, -vv)'
+            cand --verbose 'More output on stderr (-v, -vv)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hop;config'= {
+            cand --file 'The ssh config file to add the Include line to (default: ~/.ssh/config)'
+            cand --profile 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")'
+            cand --region 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)'
+            cand -l 'Remote user on the target (default: tag hop:user, config, then ec2-user)'
+            cand --login 'Remote user on the target (default: tag hop:user, config, then ec2-user)'
+            cand -i 'Identity (private key) file for the target'
+            cand --identity 'Identity (private key) file for the target'
+            cand --color 'When to use colour on stdout (NO_COLOR is respected with auto)'
+            cand --write 'Install the stanzas: write ~/.ssh/hop/config and add one Include line to the ssh config'
+            cand --refresh 'Ignore the discovery cache and ask EC2 again'
+            cand --newest 'When a name matches several instances, choose the most recently launched'
+            cand -v 'More output on stderr (-v, -vv)'
+            cand --verbose 'More output on stderr (-v, -vv)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hop;completions'= {
+            cand --profile 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")'
+            cand --region 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)'
+            cand -l 'Remote user on the target (default: tag hop:user, config, then ec2-user)'
+            cand --login 'Remote user on the target (default: tag hop:user, config, then ec2-user)'
+            cand -i 'Identity (private key) file for the target'
+            cand --identity 'Identity (private key) file for the target'
+            cand --color 'When to use colour on stdout (NO_COLOR is respected with auto)'
+            cand --refresh 'Ignore the discovery cache and ask EC2 again'
+            cand --newest 'When a name matches several instances, choose the most recently launched'
+            cand -v 'More output on stderr (-v, -vv)'
+            cand --verbose 'More output on stderr (-v, -vv)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hop;man'= {
+            cand --profile 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")'
+            cand --region 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)'
+            cand -l 'Remote user on the target (default: tag hop:user, config, then ec2-user)'
+            cand --login 'Remote user on the target (default: tag hop:user, config, then ec2-user)'
+            cand -i 'Identity (private key) file for the target'
+            cand --identity 'Identity (private key) file for the target'
+            cand --color 'When to use colour on stdout (NO_COLOR is respected with auto)'
+            cand --refresh 'Ignore the discovery cache and ask EC2 again'
+            cand --newest 'When a name matches several instances, choose the most recently launched'
+            cand -v 'More output on stderr (-v, -vv)'
+            cand --verbose 'More output on stderr (-v, -vv)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'hop;help'= {
+            cand connect 'Connect to TARGET (the same as `hop TARGET`, for names that collide with a subcommand)'
+            cand ls 'List the instances hop sees and the route it would take to each'
+            cand route 'Explain the route to TARGET and print the equivalent OpenSSH command; connects nowhere'
+            cand config 'Print ssh_config stanzas for every reachable instance; --write installs them'
+            cand completions 'Print a shell completion script'
+            cand man 'Print a man page (roff)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'hop;help;connect'= {
+        }
+        &'hop;help;ls'= {
+        }
+        &'hop;help;route'= {
+        }
+        &'hop;help;config'= {
+        }
+        &'hop;help;completions'= {
+        }
+        &'hop;help;man'= {
+        }
+        &'hop;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

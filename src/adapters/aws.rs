@@ -1,0 +1,221 @@
+//! EC2 discovery: the AWS credential chain (env, profiles, SSO, credential_process, instance
+//! metadata with short timeouts), one paginated DescribeInstances per region, regions in
+//! parallel, and AWS errors turned into one clear line with a hint.
+
+use std::time::Duration;
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::types::Filter;
+use aws_smithy_types::date_time::Format;
+
+use crate::domain::inventory::{Instance, State};
+use crate::error::HopError;
+use crate::settings::Settings;
+
+/// Off EC2 the metadata endpoint never answers; the SDK's defaults wait 1 s per attempt and
+/// retry. One short attempt keeps "no region"/"no credentials" errors well under a second.
+fn quick_imds() -> aws_config::imds::Client {
+    aws_config::imds::Client::builder()
+        .connect_timeout(Duration::from_millis(250))
+        .read_timeout(Duration::from_millis(250))
+        .max_attempts(1)
+        .build()
+}
+
+/// The regions to search: from settings, else the AWS profile's region, else instance metadata.
+pub async fn regions(settings: &Settings) -> Result<Vec<String>, HopError> {
+    if !settings.regions.is_empty() {
+        return Ok(settings.regions.clone());
+    }
+    let chain = RegionProviderChain::first_try(
+        aws_config::profile::ProfileFileRegionProvider::builder().profile_name(&settings.profile).build(),
+    )
+    .or_else(aws_config::imds::region::ImdsRegionProvider::builder().imds_client(quick_imds()).build());
+    match chain.region().await {
+        Some(r) => Ok(vec![r.to_string()]),
+        None => Err(HopError::NoRegion { profile: settings.profile.clone() }),
+    }
+}
+
+/// Shared SDK configuration (one credential provider for every region, so an SSO token or an
+/// assumed role is fetched once).
+pub async fn sdk_config(settings: &Settings, first_region: &str) -> SdkConfig {
+    let region = Region::new(first_region.to_string());
+    let creds = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+        .profile_name(&settings.profile)
+        .region(region.clone())
+        .imds_client(quick_imds())
+        .build()
+        .await;
+    aws_config::defaults(BehaviorVersion::latest())
+        .profile_name(&settings.profile)
+        .region(region)
+        .credentials_provider(creds)
+        .load()
+        .await
+}
+
+/// Every instance that is not terminated, in every region, in parallel.
+pub async fn describe_all(sdk: &SdkConfig, settings: &Settings, regions: &[String]) -> Result<Vec<Instance>, HopError> {
+    let mut set = tokio::task::JoinSet::new();
+    for (n, region) in regions.iter().enumerate() {
+        let conf = aws_sdk_ec2::config::Builder::from(sdk).region(Region::new(region.clone())).build();
+        let client = aws_sdk_ec2::Client::from_conf(conf);
+        let region = region.clone();
+        set.spawn(async move { (n, describe_region(&client, &region).await) });
+    }
+    let mut results: Vec<(usize, Result<Vec<Instance>, Failure>)> = Vec::new();
+    while let Some(r) = set.join_next().await {
+        results.push(r.map_err(|e| HopError::Aws { message: format!("discovery task failed: {e}"), hints: vec![] })?);
+    }
+    results.sort_by_key(|(n, _)| *n);
+    let mut out = Vec::new();
+    for (n, r) in results {
+        out.extend(r.map_err(|e| e.into_error(settings, &regions[n]))?);
+    }
+    Ok(out)
+}
+
+/// Discover one region (the cache stores regions separately).
+async fn describe_region(client: &aws_sdk_ec2::Client, region: &str) -> Result<Vec<Instance>, Failure> {
+    let states = Filter::builder()
+        .name("instance-state-name")
+        .set_values(Some(["pending", "running", "stopping", "stopped"].map(String::from).to_vec()))
+        .build();
+    let mut pages = client.describe_instances().filters(states).max_results(1000).into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| classify(e, region))?;
+        for reservation in page.reservations() {
+            for i in reservation.instances() {
+                out.push(convert(i, region));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn convert(i: &aws_sdk_ec2::types::Instance, region: &str) -> Instance {
+    let tags: std::collections::BTreeMap<String, String> = i
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .collect();
+    // moto (and NIC-style launches) list groups only under the network interfaces.
+    let mut groups: Vec<String> = i.security_groups().iter().filter_map(|g| g.group_id().map(String::from)).collect();
+    for nic in i.network_interfaces() {
+        groups.extend(nic.groups().iter().filter_map(|g| g.group_id().map(String::from)));
+    }
+    groups.sort();
+    groups.dedup();
+    Instance {
+        id: i.instance_id().unwrap_or_default().to_string(),
+        name: tags.get("Name").cloned(),
+        state: State::parse(i.state().and_then(|s| s.name()).map(|n| n.as_str()).unwrap_or("unknown")),
+        region: region.to_string(),
+        az: i.placement().and_then(|p| p.availability_zone()).map(String::from),
+        vpc_id: i.vpc_id().map(String::from),
+        subnet_id: i.subnet_id().map(String::from),
+        private_ip: i.private_ip_address().map(String::from),
+        public_ip: i.public_ip_address().map(String::from),
+        key_name: i.key_name().map(String::from),
+        launch_time: i.launch_time().and_then(|t| t.fmt(Format::DateTime).ok()),
+        instance_profile: i.iam_instance_profile().and_then(|p| p.arn()).map(String::from),
+        security_groups: groups,
+        tags,
+    }
+}
+
+/// What went wrong, before it is told which profile it was for.
+#[derive(Debug)]
+struct Failure {
+    kind: FailureKind,
+    message: String,
+}
+
+#[derive(Debug)]
+enum FailureKind {
+    /// The service answered with an error code.
+    Service(String),
+    SsoExpired,
+    NoCredentials,
+    Unreachable,
+    Other,
+}
+
+fn classify<E, R>(e: SdkError<E, R>, region: &str) -> Failure
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let chain = error_chain(&e);
+    tracing::debug!(region, error = %chain, "describe-instances failed");
+    if let SdkError::ServiceError(se) = &e {
+        let code = se.err().code().unwrap_or("Unknown").to_string();
+        let msg = se.err().message().unwrap_or_default();
+        return Failure { message: format!("EC2 in {region} said {code}: {msg}"), kind: FailureKind::Service(code) };
+    }
+    let lower = chain.to_lowercase();
+    let (kind, message) = if lower.contains("sso") && (lower.contains("expired") || lower.contains("token")) {
+        (FailureKind::SsoExpired, format!("the AWS SSO session has expired ({chain})"))
+    } else if lower.contains("no providers in chain provided credentials") || lower.contains("credentialsnotloaded") {
+        (FailureKind::NoCredentials, "no AWS credentials found".to_string())
+    } else if matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) {
+        (FailureKind::Unreachable, format!("cannot reach EC2 in {region}: {chain}"))
+    } else {
+        (FailureKind::Other, format!("EC2 in {region} failed: {chain}"))
+    };
+    Failure { kind, message }
+}
+
+impl Failure {
+    /// The user-facing error, with hints naming the profile so the command can be pasted.
+    fn into_error(self, settings: &Settings, region: &str) -> HopError {
+        let p = &settings.profile;
+        let flag = if p == "default" { String::new() } else { format!(" --profile {p}") };
+        let hints = match &self.kind {
+            FailureKind::SsoExpired => vec![format!("run: aws sso login{flag}")],
+            FailureKind::NoCredentials => vec![
+                format!(
+                    "hop looked for profile {p:?} in: the environment (AWS_ACCESS_KEY_ID), ~/.aws/credentials, \
+                     ~/.aws/config (SSO, credential_process), instance metadata"
+                ),
+                format!("configure one: aws configure{flag}   or   aws configure sso{flag}"),
+            ],
+            FailureKind::Service(code) => match code.as_str() {
+                "ExpiredToken" | "RequestExpired" | "ExpiredTokenException" => {
+                    vec![format!(
+                        "the credentials of profile {p:?} have expired: aws sso login{flag} (SSO), or refresh them"
+                    )]
+                }
+                "AuthFailure" | "InvalidClientTokenId" | "SignatureDoesNotMatch" | "UnrecognizedClientException" => {
+                    vec![format!("check the credentials of profile {p:?}: aws sts get-caller-identity{flag}")]
+                }
+                "UnauthorizedOperation" | "AccessDenied" => vec!["the identity needs ec2:DescribeInstances".into()],
+                _ => vec![],
+            },
+            FailureKind::Unreachable => vec![format!(
+                "check the network and the region ({region}){}",
+                settings.endpoint.as_ref().map(|e| format!("; AWS_ENDPOINT_URL is {e}")).unwrap_or_default()
+            )],
+            FailureKind::Other => vec![],
+        };
+        HopError::Aws { message: self.message, hints }
+    }
+}
+
+/// `a: b: c` from an error and its sources, without repeats (the SDK nests the same text).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}

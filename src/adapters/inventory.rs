@@ -1,0 +1,56 @@
+//! Loading the inventory: the cache when it is fresh enough, else EC2 (regions in parallel),
+//! storing what was fetched. The one place commands get instances from.
+
+use std::time::SystemTime;
+
+use crate::adapters::{aws, cache::Cache, term::Spinner};
+use crate::domain::inventory::{self, Instance};
+use crate::error::HopError;
+use crate::settings::Settings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Use cached regions younger than the TTL (connect, route).
+    Cached,
+    /// Always ask EC2 (ls, config, --refresh).
+    Live,
+}
+
+pub struct Loaded {
+    pub instances: Vec<Instance>,
+    pub regions: Vec<String>,
+    /// Whether any region came from EC2 just now (a cache miss can be retried live).
+    pub live: bool,
+}
+
+pub async fn load(settings: &Settings, freshness: Freshness) -> Result<Loaded, HopError> {
+    let regions = aws::regions(settings).await?;
+    let cache = Cache::new(&settings.cache_dir, &settings.profile, settings.endpoint.as_deref());
+    let now = SystemTime::now();
+    let mut instances = Vec::new();
+    let mut missing = Vec::new();
+    for r in &regions {
+        match (freshness, settings.refresh) {
+            (Freshness::Cached, false) => match cache.load(r, now, settings.cache_ttl) {
+                Some(cached) => instances.extend(cached),
+                None => missing.push(r.clone()),
+            },
+            _ => missing.push(r.clone()),
+        }
+    }
+    let live = !missing.is_empty();
+    if live {
+        let _spinner = Spinner::start(format!("asking EC2 in {}…", missing.join(", ")));
+        let sdk = aws::sdk_config(settings, &missing[0]).await;
+        let fetched = aws::describe_all(&sdk, settings, &missing).await?;
+        for r in &missing {
+            let of_region: Vec<Instance> = fetched.iter().filter(|i| &i.region == r).cloned().collect();
+            if let Err(e) = cache.store(r, &of_region, now) {
+                tracing::warn!("cannot write the discovery cache: {e}");
+            }
+        }
+        instances.extend(fetched);
+    }
+    inventory::sort(&mut instances);
+    Ok(Loaded { instances, regions, live })
+}

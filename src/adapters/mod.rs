@@ -1,0 +1,8 @@
+//! The outside world: AWS discovery, the cache, the filesystem, the terminal. Adapters depend
+//! on domain types only.
+
+pub mod aws;
+pub mod cache;
+pub mod fs;
+pub mod inventory;
+pub mod term;

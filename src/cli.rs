@@ -1,0 +1,158 @@
+//! The command line, as clap types: the one source of `--help`, the man pages and the shell
+//! completions. These types only validate; `settings` resolves them into what commands use.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
+
+/// Get into private EC2 instances: find them by tag, jump through the VPC's bastion.
+///
+/// hop finds the instance tagged Name=TARGET, finds the bastion of its VPC (tag hop:role=bastion,
+/// else a running instance with a public IP whose Name contains "bastion") and plans the route:
+/// direct for instances with a public IP, through the bastion for private ones, SSM Session
+/// Manager when the VPC has no bastion.
+#[derive(Debug, Parser)]
+#[command(
+    name = "hop",
+    version,
+    after_help = "A target named like a subcommand is reached with `hop connect NAME`.\n\
+                  Exit status: 0 ok, 1 `ls` matched nothing, 2 usage/config/unknown or ambiguous \
+                  target, 255 connection/AWS/auth failure, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Instance to connect to: Name tag, instance id, or private/public IP.
+    #[arg(value_name = "TARGET", add = ArgValueCompleter::new(crate::commands::completions::complete_target))]
+    pub target: Option<String>,
+
+    /// Command to run on the target instead of a shell (after `--`).
+    #[arg(last = true, value_name = "CMD")]
+    pub remote_command: Vec<String>,
+}
+
+/// Flags shared by every subcommand, named as in OpenSSH and the AWS CLI.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// AWS profile to use (default: $AWS_PROFILE, then the config file, then "default").
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// AWS region to search; repeat for several (default: config file, $AWS_REGION, profile).
+    #[arg(long = "region", global = true, value_name = "REGION")]
+    pub regions: Vec<String>,
+
+    /// Remote user on the target (default: tag hop:user, config, then ec2-user).
+    #[arg(short = 'l', long = "login", global = true, value_name = "USER")]
+    pub login: Option<String>,
+
+    /// Identity (private key) file for the target.
+    #[arg(short = 'i', long = "identity", global = true, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+
+    /// Ignore the discovery cache and ask EC2 again.
+    #[arg(long, global = true)]
+    pub refresh: bool,
+
+    /// When a name matches several instances, choose the most recently launched.
+    #[arg(long, global = true)]
+    pub newest: bool,
+
+    /// More output on stderr (-v, -vv).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// When to use colour on stdout (NO_COLOR is respected with auto).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Connect to TARGET (the same as `hop TARGET`, for names that collide with a subcommand).
+    Connect(ConnectArgs),
+    /// List the instances hop sees and the route it would take to each.
+    Ls(LsArgs),
+    /// Explain the route to TARGET and print the equivalent OpenSSH command; connects nowhere.
+    Route(RouteArgs),
+    /// Print ssh_config stanzas for every reachable instance; --write installs them.
+    Config(ConfigArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Print a man page (roff).
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Instance to connect to: Name tag, instance id, or private/public IP.
+    #[arg(value_name = "TARGET", add = ArgValueCompleter::new(crate::commands::completions::complete_target))]
+    pub target: String,
+
+    /// Command to run on the target instead of a shell (after `--`).
+    #[arg(last = true, value_name = "CMD")]
+    pub remote_command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Show only instances whose name, id or IP matches (glob with * and ?, else substring).
+    #[arg(value_name = "PATTERN")]
+    pub pattern: Option<String>,
+
+    /// Show only instances with this tag (KEY=VALUE, or KEY for any value); repeatable.
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+
+    /// Print JSON (a stable schema, see README) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    /// Instance to route to: Name tag, instance id, or private/public IP.
+    #[arg(value_name = "TARGET", add = ArgValueCompleter::new(crate::commands::completions::complete_target))]
+    pub target: String,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Install the stanzas: write ~/.ssh/hop/config and add one Include line to the ssh config.
+    #[arg(long)]
+    pub write: bool,
+
+    /// The ssh config file to add the Include line to (default: ~/.ssh/config).
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate completions for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Print the page of this subcommand instead of hop(1).
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Option<String>,
+}

@@ -1,0 +1,86 @@
+//! `hop config [--write] [--file F]`: ssh_config stanzas for every reachable instance; `--write`
+//! installs them in `~/.ssh/hop/config` and adds one `Include` line to the user's ssh config.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+use crate::adapters::fs::{InstallError, InstallRequest, install};
+use crate::adapters::inventory::{self, Freshness};
+use crate::cli::ConfigArgs;
+use crate::domain::ssh_config::{Stanza, render};
+use crate::domain::stanzas::{Planned, build};
+use crate::error::HopError;
+use crate::settings::Settings;
+
+pub async fn run(settings: &Settings, args: &ConfigArgs) -> anyhow::Result<u8> {
+    let loaded = inventory::load(settings, Freshness::Live).await?;
+    let planned: Vec<Planned> = super::plan_all(settings, &loaded.instances)
+        .into_iter()
+        .map(|(instance, route)| Planned { instance, route })
+        .collect();
+    let (stanzas, skipped) = build(&planned);
+    let text = render(&stanzas, &skipped);
+    if !args.write {
+        std::io::stdout().write_all(text.as_bytes())?;
+        return Ok(0);
+    }
+    let user_config = args.file.clone().unwrap_or_else(|| settings.ssh_dir.join("config"));
+    let hop_file = user_config.parent().unwrap_or(Path::new(".")).join("hop").join("config");
+    let check = stanzas.first().cloned();
+    let validate = move |candidate: &Path| match &check {
+        Some(s) => ssh_g_check(candidate, s),
+        None => Ok(()),
+    };
+    let outcome = install(&InstallRequest {
+        user_config: &user_config,
+        hop_file: &hop_file,
+        hop_text: &text,
+        validate: &validate,
+    })
+    .map_err(|e| install_error(e, &user_config))?;
+    let mut err = std::io::stderr().lock();
+    let n = stanzas.len();
+    let verb = if outcome.hop_file_changed { "wrote" } else { "unchanged:" };
+    writeln!(err, "hop: {verb} {} ({n} hosts, {} skipped)", hop_file.display(), skipped.len())?;
+    if outcome.user_config_changed {
+        writeln!(err, "hop: added `Include {}` to {}", hop_file.display(), user_config.display())?;
+    }
+    if let Some(b) = outcome.backup {
+        writeln!(err, "hop: backup of the previous file: {}", b.display())?;
+    }
+    Ok(0)
+}
+
+fn install_error(e: InstallError, user_config: &Path) -> HopError {
+    HopError::Usage {
+        message: e.to_string(),
+        hints: vec![format!("nothing was changed; {} is as it was", user_config.display())],
+    }
+}
+
+/// Ask the real OpenSSH whether `candidate` parses and makes `stanza`'s alias resolve to our
+/// HostName (which also proves the Include comes first). Skipped when `ssh` is not installed.
+fn ssh_g_check(candidate: &Path, stanza: &Stanza) -> Result<(), String> {
+    let alias = &stanza.hosts[0];
+    let out = match Command::new("ssh").arg("-G").arg("-F").arg(candidate).arg(alias).output() {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::info!("ssh not installed; skipping the `ssh -G` check");
+            return Ok(());
+        }
+        Err(e) => return Err(format!("cannot run ssh -G: {e}")),
+    };
+    if !out.status.success() {
+        return Err(format!("ssh -G rejects it: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let want = format!("hostname {}", stanza.host_name);
+    if !stdout.lines().any(|l| l == want) {
+        let got = stdout.lines().find(|l| l.starts_with("hostname ")).unwrap_or("hostname ?");
+        return Err(format!(
+            "ssh -G {alias} gives `{got}`, expected `{want}`: an earlier line of the file overrides hop's"
+        ));
+    }
+    Ok(())
+}

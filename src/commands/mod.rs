@@ -1,0 +1,92 @@
+//! One module per subcommand; each orchestrates domain logic and adapters and returns the exit
+//! status. `run` resolves settings once and dispatches.
+
+pub mod completions;
+pub mod config;
+pub mod connect;
+pub mod ls;
+pub mod man;
+pub mod route;
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use crate::adapters::inventory::{self, Freshness, Loaded};
+use crate::cli::{Cli, Command};
+use crate::domain::inventory::Instance;
+use crate::domain::resolve::{Resolution, resolve};
+use crate::domain::route::{Route, bastions, plan};
+use crate::error::HopError;
+use crate::settings::{self, Settings, World};
+
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    // Commands that need no settings must work with a broken config file.
+    match &cli.command {
+        Some(Command::Completions(a)) => return completions::run(a.shell),
+        Some(Command::Man(a)) => return man::run(a.subcommand.as_deref()),
+        _ => {}
+    }
+    if let (Some(t), Some(_)) = (&cli.target, &cli.command) {
+        return Err(HopError::Usage {
+            message: format!("unexpected argument {t:?} before the subcommand"),
+            hints: vec!["a target named like a subcommand is reached with `hop connect NAME`".into()],
+        }
+        .into());
+    }
+    let world = World::from_process()?;
+    let settings = settings::resolve(&cli.global, &world, std::io::stdout().is_terminal())?;
+    match cli.command {
+        Some(Command::Ls(a)) => ls::run(&settings, &a).await,
+        Some(Command::Route(a)) => route::run(&settings, &a.target, a.json).await,
+        Some(Command::Config(a)) => config::run(&settings, &a).await,
+        Some(Command::Connect(a)) => connect::run(&settings, &a.target, &a.remote_command).await,
+        Some(Command::Completions(_) | Command::Man(_)) => unreachable!("handled above"),
+        None => match cli.target {
+            Some(t) => connect::run(&settings, &t, &cli.remote_command).await,
+            None => Err(HopError::Usage {
+                message: "no target given".into(),
+                hints: vec!["usage: hop TARGET [-- CMD…]; `hop ls` lists targets; `hop --help` for more".into()],
+            }
+            .into()),
+        },
+    }
+}
+
+fn file_exists(p: &Path) -> bool {
+    p.is_file()
+}
+
+/// Plan the route to every instance of a loaded inventory.
+pub fn plan_all<'a>(settings: &Settings, instances: &'a [Instance]) -> Vec<(&'a Instance, Route)> {
+    let by_vpc = bastions(instances, &settings.bastion);
+    instances.iter().map(|i| (i, plan(i, &by_vpc, &settings.login, &file_exists))).collect()
+}
+
+/// Find exactly one instance for `target` and plan its route. A name missing from the cache is
+/// looked up live once (the instance may be new).
+pub async fn target_route(settings: &Settings, target: &str) -> Result<(Loaded, Instance, Route), HopError> {
+    let mut loaded = inventory::load(settings, Freshness::Cached).await?;
+    if !loaded.live && !matches!(resolve(&loaded.instances, target, settings.newest), Resolution::Found(_)) {
+        tracing::info!("{target:?} not found unambiguously in the cache; asking EC2");
+        loaded = inventory::load(settings, Freshness::Live).await?;
+    }
+    let instance = match resolve(&loaded.instances, target, settings.newest) {
+        Resolution::Found(i) => i.clone(),
+        Resolution::Ambiguous(c) => {
+            return Err(HopError::Ambiguous {
+                target: target.into(),
+                candidates: c.iter().map(|i| i.describe()).collect(),
+            });
+        }
+        Resolution::NotFound { suggestions } => {
+            return Err(HopError::UnknownTarget {
+                target: target.into(),
+                regions: loaded.regions.clone(),
+                suggestions,
+            });
+        }
+    };
+    let by_vpc = bastions(&loaded.instances, &settings.bastion);
+    let route = plan(&instance, &by_vpc, &settings.login, &file_exists);
+    Ok((loaded, instance, route))
+}

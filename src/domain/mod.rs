@@ -1,0 +1,9 @@
+//! The pure core: inventory, name resolution, route planning, ssh_config rendering and merging,
+//! filters. No I/O, no async, no AWS SDK: data in, data out, tested with tables.
+
+pub mod filter;
+pub mod inventory;
+pub mod resolve;
+pub mod route;
+pub mod ssh_config;
+pub mod stanzas;

@@ -1,0 +1,434 @@
+//! Route planning: how to reach an instance (direct, through its VPC's bastion, SSM, or not at
+//! all, with the reason), who to log in as, and the equivalent OpenSSH command. Pure: takes the
+//! inventory and settings as data.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::inventory::{Instance, State};
+
+/// How a VPC's bastion is recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BastionRule {
+    pub tag_key: String,
+    pub tag_value: String,
+}
+
+impl Default for BastionRule {
+    fn default() -> Self {
+        BastionRule { tag_key: "hop:role".into(), tag_value: "bastion".into() }
+    }
+}
+
+/// Who to log in as, with which key, on which port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Login {
+    pub user: String,
+    /// None: leave it to ssh-agent and the default identities.
+    pub identity: Option<PathBuf>,
+    pub port: u16,
+}
+
+/// One SSH hop: an instance, the address to dial, and the login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    pub id: String,
+    pub name: Option<String>,
+    pub address: String,
+    #[serde(flatten)]
+    pub login: Login,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Route {
+    /// The target has a public IP: connect to it.
+    Direct {
+        target: Endpoint,
+    },
+    /// Through the VPC's bastion (ProxyJump). `choice` explains the pick when there were several.
+    Jump {
+        bastion: Endpoint,
+        target: Endpoint,
+        choice: Option<String>,
+    },
+    /// No usable bastion in the VPC: Session Manager.
+    Ssm {
+        id: String,
+        reason: String,
+    },
+    Unreachable {
+        reason: String,
+    },
+}
+
+impl Route {
+    /// The short form `hop ls` shows: direct / via BASTION / ssm / unreachable.
+    pub fn summary(&self) -> String {
+        match self {
+            Route::Direct { .. } => "direct".into(),
+            Route::Jump { bastion, .. } => format!("via {}", bastion.name.as_deref().unwrap_or(&bastion.id)),
+            Route::Ssm { .. } => "ssm".into(),
+            Route::Unreachable { .. } => "unreachable".into(),
+        }
+    }
+}
+
+/// What decides logins, besides the instance's own tags.
+#[derive(Debug, Clone, Default)]
+pub struct LoginPolicy {
+    /// `-l`: the target's user (never the bastion's, as with `ssh -l`).
+    pub cli_user: Option<String>,
+    /// `-i`: the target's identity.
+    pub cli_identity: Option<PathBuf>,
+    /// Config file `user`, else "ec2-user".
+    pub default_user: Option<String>,
+    /// Tag carrying the login user.
+    pub user_tag: String,
+    /// Config file `[hosts.NAME]` (NAME is a Name tag or an instance id).
+    pub overrides: BTreeMap<String, HostOverride>,
+    /// Where `<KeyName>.pem` files live (~/.ssh).
+    pub ssh_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostOverride {
+    pub user: Option<String>,
+    pub identity: Option<PathBuf>,
+    pub port: Option<u16>,
+}
+
+impl LoginPolicy {
+    fn override_for(&self, i: &Instance) -> Option<&HostOverride> {
+        self.overrides.get(&i.id).or_else(|| i.name.as_ref().and_then(|n| self.overrides.get(n)))
+    }
+
+    /// The login for `i`; `is_target` says whether `-l`/`-i` apply. `exists` is injected so the
+    /// `~/.ssh/<KeyName>.pem` convention is testable without files.
+    pub fn login(&self, i: &Instance, is_target: bool, exists: &dyn Fn(&Path) -> bool) -> Login {
+        let ov = self.override_for(i);
+        let user = (if is_target { self.cli_user.clone() } else { None })
+            .or_else(|| ov.and_then(|o| o.user.clone()))
+            .or_else(|| i.tag(&self.user_tag).map(str::to_string))
+            .or_else(|| self.default_user.clone())
+            .unwrap_or_else(|| "ec2-user".to_string());
+        let identity = (if is_target { self.cli_identity.clone() } else { None })
+            .or_else(|| ov.and_then(|o| o.identity.clone()))
+            .or_else(|| {
+                // The tutorial's convention: the key pair's file is ~/.ssh/<KeyName>.pem.
+                let key = i.key_name.as_deref()?;
+                [format!("{key}.pem"), key.to_string()].into_iter().map(|f| self.ssh_dir.join(f)).find(|p| exists(p))
+            });
+        let port = ov.and_then(|o| o.port).unwrap_or(22);
+        Login { user, identity, port }
+    }
+}
+
+/// The usable bastions of every VPC, best first per VPC before AZ preference: instances tagged
+/// with the rule; when a VPC has none tagged, instances whose Name contains "bastion" and that
+/// have a public IP. Returned per VPC as (candidates, usable) so callers can say why a VPC's
+/// bastion is not usable.
+pub fn bastions<'a>(instances: &'a [Instance], rule: &BastionRule) -> BTreeMap<&'a str, Vec<&'a Instance>> {
+    let mut tagged: BTreeMap<&str, Vec<&Instance>> = BTreeMap::new();
+    let mut named: BTreeMap<&str, Vec<&Instance>> = BTreeMap::new();
+    for i in instances {
+        let Some(vpc) = i.vpc_id.as_deref() else { continue };
+        if i.tag(&rule.tag_key) == Some(rule.tag_value.as_str()) {
+            tagged.entry(vpc).or_default().push(i);
+        } else if i.name.as_ref().is_some_and(|n| n.to_lowercase().contains("bastion")) && i.public_ip.is_some() {
+            named.entry(vpc).or_default().push(i);
+        }
+    }
+    for (vpc, list) in named {
+        tagged.entry(vpc).or_insert(list);
+    }
+    for list in tagged.values_mut() {
+        list.sort_by(|a, b| (a.label(), &a.id).cmp(&(b.label(), &b.id)));
+    }
+    tagged
+}
+
+fn usable(b: &Instance) -> bool {
+    b.state.is_up() && b.public_ip.is_some()
+}
+
+/// Plan the route to `target`.
+pub fn plan(
+    target: &Instance,
+    bastions: &BTreeMap<&str, Vec<&Instance>>,
+    policy: &LoginPolicy,
+    exists: &dyn Fn(&Path) -> bool,
+) -> Route {
+    if !target.state.is_up() {
+        let fix = match target.state {
+            State::Stopped | State::Stopping => {
+                format!(" (start it: aws ec2 start-instances --region {} --instance-ids {})", target.region, target.id)
+            }
+            _ => String::new(),
+        };
+        return Route::Unreachable { reason: format!("instance is {}{fix}", target.state.as_str()) };
+    }
+    let endpoint = |i: &Instance, address: &str, is_target: bool| Endpoint {
+        id: i.id.clone(),
+        name: i.name.clone(),
+        address: address.to_string(),
+        login: policy.login(i, is_target, exists),
+    };
+    if let Some(ip) = target.public_ip.as_deref() {
+        return Route::Direct { target: endpoint(target, ip, true) };
+    }
+    let Some(private_ip) = target.private_ip.as_deref() else {
+        return Route::Unreachable { reason: "instance has neither a public nor a private IP".into() };
+    };
+    let Some(vpc) = target.vpc_id.as_deref() else {
+        return Route::Unreachable { reason: "instance is in no VPC".into() };
+    };
+    let candidates = bastions.get(vpc).map(Vec::as_slice).unwrap_or_default();
+    let mut up: Vec<&Instance> = candidates.iter().copied().filter(|b| usable(b) && b.id != target.id).collect();
+    if up.is_empty() {
+        let reason = match candidates.first() {
+            Some(b) => format!(
+                "bastion {} ({}) of {vpc} is not usable: {}",
+                b.label(),
+                b.id,
+                if b.state.is_up() { "no public IP" } else { b.state.as_str() }
+            ),
+            None => format!("{vpc} has no bastion"),
+        };
+        return Route::Ssm { id: target.id.clone(), reason };
+    }
+    // Same AZ first (no cross-AZ hop, and it survives an AZ outage with the target), then the
+    // stable order `bastions` gave.
+    up.sort_by_key(|b| b.az != target.az);
+    let b = up[0];
+    let choice = (up.len() > 1).then(|| {
+        let same_az = b.az == target.az && up[1..].iter().any(|o| o.az != target.az);
+        format!(
+            "{} bastions in {vpc}; chose {} ({}){}",
+            up.len(),
+            b.label(),
+            b.id,
+            if same_az { ", same AZ as the target" } else { ", first by name" }
+        )
+    });
+    Route::Jump {
+        bastion: endpoint(b, b.public_ip.as_deref().unwrap_or_default(), false),
+        target: endpoint(target, private_ip, true),
+        choice,
+    }
+}
+
+/// The OpenSSH command that does what hop would do, host key alias included so both share
+/// known_hosts entries. `ssh -J` cannot give the jump host its own key (`-i` only reaches the
+/// final host), so when the bastion needs a different identity the command spells the jump as
+/// a ProxyCommand instead.
+pub fn openssh_command(route: &Route) -> Option<String> {
+    fn dest(e: &Endpoint) -> String {
+        let mut s = String::new();
+        if e.login.port != 22 {
+            s.push_str(&format!("-p {} ", e.login.port));
+        }
+        if let Some(id) = &e.login.identity {
+            s.push_str(&format!("-i {} ", shell_quote(&id.display().to_string())));
+        }
+        s.push_str(&format!("-o HostKeyAlias={} {}@{}", e.id, e.login.user, e.address));
+        s
+    }
+    match route {
+        Route::Direct { target } => Some(format!("ssh {}", dest(target))),
+        Route::Jump { bastion, target, .. } => {
+            if bastion.login.identity.is_none() || bastion.login.identity == target.login.identity {
+                let port = if bastion.login.port != 22 { format!(":{}", bastion.login.port) } else { String::new() };
+                Some(format!("ssh -J {}@{}{port} {}", bastion.login.user, bastion.address, dest(target)))
+            } else {
+                let inner = format!("ssh {} -W %h:%p", dest(bastion));
+                Some(format!("ssh -o ProxyCommand={} {}", shell_quote(&inner), dest(target)))
+            }
+        }
+        Route::Ssm { .. } | Route::Unreachable { .. } => None,
+    }
+}
+
+/// Quote for a POSIX shell, only when needed.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:@%=+,".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::inventory::fixture::{instance, public};
+
+    fn policy() -> LoginPolicy {
+        LoginPolicy { user_tag: "hop:user".into(), ssh_dir: PathBuf::from("/home/u/.ssh"), ..Default::default() }
+    }
+
+    fn keyed(mut i: Instance, key: &str) -> Instance {
+        i.key_name = Some(key.into());
+        i
+    }
+
+    fn tutorial() -> Vec<Instance> {
+        vec![
+            keyed(
+                public(instance("i-b", Some("sample-bastion"), "vpc-1", "us-east-1a"), "203.0.113.10"),
+                "sample-bastion",
+            ),
+            keyed(instance("i-w", Some("sample-web"), "vpc-1", "us-east-1a"), "sample-web"),
+            instance("i-s", Some("sample-worker"), "vpc-2", "us-east-1a"),
+        ]
+    }
+
+    fn all_exist(_: &Path) -> bool {
+        true
+    }
+
+    fn route_of(inv: &[Instance], id: &str, exists: &dyn Fn(&Path) -> bool) -> Route {
+        let b = bastions(inv, &BastionRule::default());
+        plan(inv.iter().find(|i| i.id == id).unwrap(), &b, &policy(), exists)
+    }
+
+    #[test]
+    fn tutorial_routes() {
+        let inv = tutorial();
+        let table = [("i-b", "direct"), ("i-w", "via sample-bastion"), ("i-s", "ssm")];
+        for (id, want) in table {
+            assert_eq!(route_of(&inv, id, &all_exist).summary(), want, "{id}");
+        }
+    }
+
+    #[test]
+    fn stopped_is_unreachable_with_the_fix() {
+        let mut inv = tutorial();
+        inv[1].state = State::Stopped;
+        match route_of(&inv, "i-w", &all_exist) {
+            Route::Unreachable { reason } => {
+                assert!(
+                    reason.contains("stopped")
+                        && reason.contains("start-instances --region us-east-1 --instance-ids i-w"),
+                    "{reason}"
+                )
+            }
+            r => panic!("{r:?}"),
+        }
+    }
+
+    #[test]
+    fn stopped_bastion_falls_back_to_ssm_and_says_why() {
+        let mut inv = tutorial();
+        inv[0].state = State::Stopped;
+        match route_of(&inv, "i-w", &all_exist) {
+            Route::Ssm { reason, .. } => {
+                assert!(reason.contains("sample-bastion (i-b) of vpc-1 is not usable: stopped"), "{reason}")
+            }
+            r => panic!("{r:?}"),
+        }
+    }
+
+    #[test]
+    fn tagged_bastion_wins_over_name_and_needs_no_bastion_in_its_name() {
+        let mut inv = tutorial();
+        let mut jump = public(instance("i-j", Some("edge-jump"), "vpc-1", "us-east-1b"), "203.0.113.11");
+        jump.tags.insert("hop:role".into(), "bastion".into());
+        inv.push(jump);
+        assert_eq!(route_of(&inv, "i-w", &all_exist).summary(), "via edge-jump");
+    }
+
+    #[test]
+    fn several_bastions_same_az_first_then_name_order() {
+        let mut inv = tutorial();
+        inv.push(public(instance("i-a", Some("a-bastion"), "vpc-1", "us-east-1b"), "203.0.113.12"));
+        // Same AZ (1a) beats the alphabetically first bastion in 1b.
+        match route_of(&inv, "i-w", &all_exist) {
+            Route::Jump { bastion, choice, .. } => {
+                assert_eq!(bastion.id, "i-b");
+                assert_eq!(
+                    choice.as_deref(),
+                    Some("2 bastions in vpc-1; chose sample-bastion (i-b), same AZ as the target")
+                );
+            }
+            r => panic!("{r:?}"),
+        }
+        // No bastion in the target's AZ: first by name.
+        inv[1].az = Some("us-east-1c".into());
+        match route_of(&inv, "i-w", &all_exist) {
+            Route::Jump { bastion, choice, .. } => {
+                assert_eq!(bastion.id, "i-a");
+                assert!(choice.unwrap().ends_with("first by name"));
+            }
+            r => panic!("{r:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bastion_named_so_without_public_ip_is_no_bastion() {
+        let mut inv = tutorial();
+        inv[0].public_ip = None;
+        assert_eq!(route_of(&inv, "i-w", &all_exist).summary(), "ssm");
+    }
+
+    #[test]
+    fn login_precedence() {
+        let mut p = policy();
+        let mut web = keyed(instance("i-w", Some("sample-web"), "vpc-1", "a"), "sample-web");
+        let none = |_: &Path| false;
+        let pem_only = |p: &Path| p.extension().is_some_and(|e| e == "pem");
+        let bare_only = |p: &Path| p.extension().is_none();
+        // Defaults: ec2-user, no identity when no key file exists.
+        assert_eq!(p.login(&web, true, &none), Login { user: "ec2-user".into(), identity: None, port: 22 });
+        assert_eq!(p.login(&web, true, &pem_only).identity, Some(PathBuf::from("/home/u/.ssh/sample-web.pem")));
+        assert_eq!(p.login(&web, true, &bare_only).identity, Some(PathBuf::from("/home/u/.ssh/sample-web")));
+        p.default_user = Some("admin".into());
+        assert_eq!(p.login(&web, true, &none).user, "admin");
+        web.tags.insert("hop:user".into(), "ubuntu".into());
+        assert_eq!(p.login(&web, true, &none).user, "ubuntu");
+        p.overrides.insert(
+            "sample-web".into(),
+            HostOverride { user: Some("deploy".into()), identity: Some("/k".into()), port: Some(2222) },
+        );
+        assert_eq!(
+            p.login(&web, true, &pem_only),
+            Login { user: "deploy".into(), identity: Some("/k".into()), port: 2222 }
+        );
+        p.cli_user = Some("root".into());
+        p.cli_identity = Some("/cli".into());
+        assert_eq!(p.login(&web, true, &none).user, "root");
+        assert_eq!(p.login(&web, true, &none).identity, Some(PathBuf::from("/cli")));
+        // -l and -i never apply to a bastion.
+        assert_eq!(p.login(&web, false, &none).user, "deploy");
+    }
+
+    #[test]
+    fn openssh_equivalents() {
+        let inv = tutorial();
+        let pem = |p: &Path| p.extension().is_some_and(|e| e == "pem");
+        assert_eq!(
+            openssh_command(&route_of(&inv, "i-w", &pem)).unwrap(),
+            "ssh -o ProxyCommand='ssh -i /home/u/.ssh/sample-bastion.pem -o HostKeyAlias=i-b ec2-user@203.0.113.10 -W %h:%p' \
+             -i /home/u/.ssh/sample-web.pem -o HostKeyAlias=i-w ec2-user@10.0.1.10"
+        );
+        let none = |_: &Path| false;
+        assert_eq!(
+            openssh_command(&route_of(&inv, "i-w", &none)).unwrap(),
+            "ssh -J ec2-user@203.0.113.10 -o HostKeyAlias=i-w ec2-user@10.0.1.10"
+        );
+        assert_eq!(
+            openssh_command(&route_of(&inv, "i-b", &pem)).unwrap(),
+            "ssh -i /home/u/.ssh/sample-bastion.pem -o HostKeyAlias=i-b ec2-user@203.0.113.10"
+        );
+        assert_eq!(openssh_command(&route_of(&inv, "i-s", &pem)), None);
+    }
+
+    #[test]
+    fn shell_quoting() {
+        for (s, want) in [("abc", "abc"), ("a b", "'a b'"), ("it's", r"'it'\''s'"), ("", "''")] {
+            assert_eq!(shell_quote(s), want);
+        }
+    }
+}

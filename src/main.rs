@@ -1,0 +1,87 @@
+//! hop: get into private EC2 instances.
+//!
+//! # Layout
+//! - `cli`: clap types, the one source of help, man pages and completions.
+//! - `settings`: flags + environment + config file + AWS profile, resolved once.
+//! - `commands`: one file per subcommand; orchestrates domain and adapters.
+//! - `domain`: pure inventory, name resolution, route planning, ssh_config rendering/merging.
+//! - `adapters`: AWS, cache, filesystem, terminal.
+//!
+//! `main` parses, runs and reports: it is the only place that prints errors and picks the exit
+//! status.
+
+mod adapters;
+mod cli;
+mod commands;
+mod domain;
+mod error;
+mod settings;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use crate::error::{HopError, exit};
+
+fn main() -> ExitCode {
+    // Dynamic completion (`source <(COMPLETE=bash hop)`): answers and returns true when the
+    // shell is asking; a no-op otherwise.
+    match clap_complete::CompleteEnv::with_factory(cli::Cli::command).try_complete(std::env::args_os(), None) {
+        Ok(true) => return ExitCode::SUCCESS,
+        Ok(false) => {}
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "hop: error: completion failed: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    }
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version are successes; every other clap error is a usage error.
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    init_logging(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return report(anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => report(e),
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info,aws=warn",
+        _ => "debug,hyper=info,rustls=info,h2=info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOP_LOG").unwrap_or_else(|_| level.into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+/// Print `hop: error: …` and the hints; pick the exit status.
+fn report(e: anyhow::Error) -> ExitCode {
+    // A closed stdout (`hop ls | head`) is the reader's choice, not an error.
+    if e.chain()
+        .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    {
+        return ExitCode::SUCCESS;
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "hop: error: {e:#}");
+    let code = match e.downcast_ref::<HopError>() {
+        Some(h) => {
+            for line in h.hints() {
+                let _ = if line.starts_with("  ") { writeln!(err, "{line}") } else { writeln!(err, "hint: {line}") };
+            }
+            h.exit_code()
+        }
+        None => exit::PROBLEMS,
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,301 @@
+//! Flags + environment + `~/.config/hop/config.toml` + the AWS profile, resolved once into the
+//! `Settings` every command uses. Commands never see clap types; the environment and the home,
+//! config and cache directories are passed in, never read deep inside.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cli::{ColorChoice, GlobalArgs};
+use crate::domain::route::{BastionRule, HostOverride, LoginPolicy};
+use crate::error::HopError;
+
+/// What the outside world provides: environment and well-known directories.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub env: BTreeMap<String, String>,
+    pub home: PathBuf,
+    pub config_dir: PathBuf,
+    pub cache_dir: PathBuf,
+}
+
+impl World {
+    pub fn from_process() -> anyhow::Result<World> {
+        let home = dirs::home_dir().ok_or_else(|| anyhow::anyhow!("cannot find the home directory (set HOME)"))?;
+        Ok(World {
+            env: std::env::vars().collect(),
+            config_dir: dirs::config_dir().unwrap_or_else(|| home.join(".config")),
+            cache_dir: dirs::cache_dir().unwrap_or_else(|| home.join(".cache")),
+            home,
+        })
+    }
+
+    pub fn var(&self, k: &str) -> Option<&str> {
+        self.env.get(k).map(String::as_str).filter(|v| !v.is_empty())
+    }
+}
+
+/// The config file, as written by the user. Unknown keys are errors (typos should not be
+/// silently ignored).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub profile: Option<String>,
+    pub regions: Option<Vec<String>>,
+    pub user: Option<String>,
+    pub user_tag: Option<String>,
+    /// "90s", "10m", "1h" or a number of seconds.
+    pub cache_ttl: Option<toml::Value>,
+    #[serde(default)]
+    pub bastion: BastionConfig,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, ProfileConfig>,
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BastionConfig {
+    pub tag_key: Option<String>,
+    pub tag_value: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    pub regions: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    pub user: Option<String>,
+    pub identity: Option<String>,
+    pub port: Option<u16>,
+}
+
+/// Where the regions came from, so `hop route -v` and errors can say.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub profile: String,
+    /// Empty when nothing but the AWS profile / instance metadata could say; `aws` resolves those.
+    pub regions: Vec<String>,
+    pub bastion: BastionRule,
+    pub login: LoginPolicy,
+    pub cache_ttl: Duration,
+    pub cache_dir: PathBuf,
+    pub ssh_dir: PathBuf,
+    pub refresh: bool,
+    pub newest: bool,
+    pub color: bool,
+    /// `AWS_ENDPOINT_URL`, part of the cache key so a lab never mixes with a real account.
+    pub endpoint: Option<String>,
+}
+
+pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
+
+pub fn config_path(world: &World) -> PathBuf {
+    match world.var("HOP_CONFIG") {
+        Some(p) => PathBuf::from(p),
+        None => world.config_dir.join("hop").join("config.toml"),
+    }
+}
+
+/// Read and parse the config file; a missing file is the defaults, a malformed one an error
+/// naming the file and line.
+pub fn load_file(path: &Path) -> Result<FileConfig, HopError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
+        Err(e) => {
+            return Err(HopError::ConfigFile { path: path.into(), line: 0, message: format!("cannot read: {e}") });
+        }
+    };
+    parse_file(&text).map_err(|(line, message)| HopError::ConfigFile { path: path.into(), line, message })
+}
+
+/// Parse config text; errors carry the 1-based line.
+pub fn parse_file(text: &str) -> Result<FileConfig, (usize, String)> {
+    let cfg: FileConfig = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1).unwrap_or(1);
+        (line, e.message().trim().to_string())
+    })?;
+    if let Some(v) = &cfg.cache_ttl {
+        parse_ttl(v).map_err(|m| (line_of(text, "cache_ttl"), m))?;
+    }
+    Ok(cfg)
+}
+
+fn line_of(text: &str, key: &str) -> usize {
+    text.lines().position(|l| l.trim_start().starts_with(key)).map_or(1, |n| n + 1)
+}
+
+/// `cache_ttl`: seconds as a number, or a string with an s/m/h suffix.
+pub fn parse_ttl(v: &toml::Value) -> Result<Duration, String> {
+    let bad = || format!("invalid cache_ttl {v}: expected seconds or a duration like \"90s\", \"10m\", \"1h\"");
+    match v {
+        toml::Value::Integer(n) if *n >= 0 => Ok(Duration::from_secs(*n as u64)),
+        toml::Value::String(s) => {
+            let s = s.trim();
+            let (num, mult) = match s.char_indices().last() {
+                Some((i, 's')) => (&s[..i], 1),
+                Some((i, 'm')) => (&s[..i], 60),
+                Some((i, 'h')) => (&s[..i], 3600),
+                _ => (s, 1),
+            };
+            num.trim().parse::<u64>().map(|n| Duration::from_secs(n * mult)).map_err(|_| bad())
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn expand_tilde(p: &str, home: &Path) -> PathBuf {
+    match p.strip_prefix("~/") {
+        Some(rest) => home.join(rest),
+        None if p == "~" => home.to_path_buf(),
+        None => PathBuf::from(p),
+    }
+}
+
+/// Resolve flags, environment and the config file. Precedence, most specific first:
+/// profile: --profile, AWS_PROFILE, config `profile`, "default";
+/// regions: --region, config `[profiles.P] regions`, config `regions`, AWS_REGION,
+/// AWS_DEFAULT_REGION (then the AWS profile's region, resolved by the aws adapter).
+pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<Settings, HopError> {
+    let file = load_file(&config_path(world))?;
+    let profile = args
+        .profile
+        .clone()
+        .or_else(|| world.var("AWS_PROFILE").map(str::to_string))
+        .or_else(|| file.profile.clone())
+        .unwrap_or_else(|| "default".to_string());
+    let mut regions: Vec<String> = if !args.regions.is_empty() {
+        args.regions.clone()
+    } else if let Some(r) = file.profiles.get(&profile).and_then(|p| p.regions.clone()) {
+        r
+    } else if let Some(r) = file.regions.clone() {
+        r
+    } else if let Some(r) = world.var("AWS_REGION").or_else(|| world.var("AWS_DEFAULT_REGION")) {
+        vec![r.to_string()]
+    } else {
+        vec![]
+    };
+    // Several --region flags naming the same region would query it twice.
+    let mut seen = std::collections::BTreeSet::new();
+    regions.retain(|r| seen.insert(r.clone()));
+    for r in &regions {
+        if r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(HopError::Usage {
+                message: format!("invalid region {r:?}"),
+                hints: vec!["regions look like us-east-1".into()],
+            });
+        }
+    }
+    let ssh_dir = world.home.join(".ssh");
+    let login = LoginPolicy {
+        cli_user: args.login.clone(),
+        cli_identity: args.identity.as_ref().map(|p| expand_tilde(&p.to_string_lossy(), &world.home)),
+        default_user: file.user.clone(),
+        user_tag: file.user_tag.clone().unwrap_or_else(|| "hop:user".into()),
+        overrides: file
+            .hosts
+            .iter()
+            .map(|(k, h)| {
+                let ov = HostOverride {
+                    user: h.user.clone(),
+                    identity: h.identity.as_deref().map(|p| expand_tilde(p, &world.home)),
+                    port: h.port,
+                };
+                (k.clone(), ov)
+            })
+            .collect(),
+        ssh_dir: ssh_dir.clone(),
+    };
+    let default_rule = BastionRule::default();
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => stdout_is_tty && world.var("NO_COLOR").is_none() && world.var("TERM") != Some("dumb"),
+    };
+    Ok(Settings {
+        profile,
+        regions,
+        bastion: BastionRule {
+            tag_key: file.bastion.tag_key.clone().unwrap_or(default_rule.tag_key),
+            tag_value: file.bastion.tag_value.clone().unwrap_or(default_rule.tag_value),
+        },
+        login,
+        cache_ttl: file.cache_ttl.as_ref().map(|v| parse_ttl(v).unwrap_or(DEFAULT_TTL)).unwrap_or(DEFAULT_TTL),
+        cache_dir: world.cache_dir.join("hop"),
+        ssh_dir,
+        refresh: args.refresh,
+        newest: args.newest,
+        color,
+        endpoint: world.var("AWS_ENDPOINT_URL_EC2").or_else(|| world.var("AWS_ENDPOINT_URL")).map(str::to_string),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_file_errors_name_the_line() {
+        let table = [
+            ("profile = \"x\"\nregions = [\"a\"\n", 2),
+            ("profile = \"x\"\n\n[hosts.web]\nport = \"twenty-two\"\n", 4),
+            ("profile = \"x\"\nbogus = 1\n", 2),
+            ("cache_ttl = \"ten minutes\"\n", 1),
+            ("[bastion]\ntag_key = \"k\"\ntag_vlaue = \"v\"\n", 3),
+        ];
+        for (text, line) in table {
+            match parse_file(text) {
+                Err((l, m)) => assert_eq!(l, line, "{text:?}: {m}"),
+                Ok(_) => panic!("{text:?} parsed"),
+            }
+        }
+    }
+
+    #[test]
+    fn config_file_full() {
+        let text = r#"
+profile = "dev"
+regions = ["us-east-1", "eu-west-1"]
+user = "admin"
+cache_ttl = "5m"
+[bastion]
+tag_key = "role"
+tag_value = "jump"
+[profiles.prod]
+regions = ["us-west-2"]
+[hosts.sample-web]
+user = "deploy"
+identity = "~/.ssh/deploy.pem"
+port = 2222
+"#;
+        let c = parse_file(text).unwrap();
+        assert_eq!(c.profile.as_deref(), Some("dev"));
+        assert_eq!(parse_ttl(c.cache_ttl.as_ref().unwrap()).unwrap(), Duration::from_secs(300));
+        assert_eq!(c.hosts["sample-web"].port, Some(2222));
+        assert_eq!(c.profiles["prod"].regions.as_deref(), Some(&["us-west-2".to_string()][..]));
+    }
+
+    #[test]
+    fn ttl_forms() {
+        let table = [
+            (toml::Value::Integer(30), Some(30)),
+            (toml::Value::String("90s".into()), Some(90)),
+            (toml::Value::String("10m".into()), Some(600)),
+            (toml::Value::String("1h".into()), Some(3600)),
+            (toml::Value::String("45".into()), Some(45)),
+            (toml::Value::String("soon".into()), None),
+            (toml::Value::Integer(-1), None),
+        ];
+        for (v, want) in table {
+            assert_eq!(parse_ttl(&v).ok().map(|d| d.as_secs()), want, "{v}");
+        }
+    }
+}

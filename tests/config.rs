@@ -1,0 +1,1 @@
+//! `hop config`: placeholder until the ssh_config writer lands.

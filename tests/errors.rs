@@ -1,0 +1,141 @@
+//! Errors and exit statuses (DESIGN §10): one clear line, hints, nothing changed.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::lab_or_skip;
+use crate::support::Env;
+
+#[test]
+fn no_region_fails_fast_even_with_a_silent_metadata_endpoint() {
+    // A metadata endpoint that accepts and never answers: the SDK's defaults would wait
+    // seconds (1 s timeouts, retried); hop must give up well under a second.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let mut env = Env::bare();
+    env.unset("AWS_EC2_METADATA_DISABLED")
+        .set("AWS_EC2_METADATA_SERVICE_ENDPOINT", &format!("http://{addr}"))
+        .set("AWS_ACCESS_KEY_ID", "testing")
+        .set("AWS_SECRET_ACCESS_KEY", "testing");
+    let run = env.hop(&["route", "sample-web"]);
+    run.code(2);
+    assert_eq!(
+        run.stderr,
+        "hop: error: no AWS region configured\n\
+         hint: pass --region REGION (repeatable), set AWS_REGION, add `regions = [\"…\"]` to ~/.config/hop/config.toml,\n\
+         hint: or set one for the profile: aws configure set region REGION --profile default\n"
+    );
+    eprintln!("no-region failure took {:?}", run.elapsed);
+    assert!(run.elapsed < Duration::from_secs(2), "took {:?}: instance metadata stalled", run.elapsed);
+    drop(silent);
+}
+
+#[test]
+fn no_credentials_says_where_hop_looked_and_how_to_add_some() {
+    let lab = lab_or_skip!();
+    let mut env = Env::lab(lab);
+    env.unset("AWS_ACCESS_KEY_ID").unset("AWS_SECRET_ACCESS_KEY").set("AWS_PROFILE", "dev");
+    env.write(".aws/config", b"[profile dev]\nregion = us-east-1\n");
+    let run = env.hop(&["ls"]);
+    run.code(255);
+    assert_eq!(
+        run.stderr,
+        "hop: error: no AWS credentials found\n\
+         hint: hop looked for profile \"dev\" in: the environment (AWS_ACCESS_KEY_ID), ~/.aws/credentials, \
+         ~/.aws/config (SSO, credential_process), instance metadata\n\
+         hint: configure one: aws configure --profile dev   or   aws configure sso --profile dev\n"
+    );
+}
+
+#[test]
+fn expired_sso_session_names_the_login_command() {
+    let lab = lab_or_skip!();
+    let mut env = Env::lab(lab);
+    env.unset("AWS_ACCESS_KEY_ID").unset("AWS_SECRET_ACCESS_KEY");
+    env.write(
+        ".aws/config",
+        b"[profile sso-dev]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Dev\nregion = us-east-1\n\n\
+          [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n",
+    );
+    // The SDK's token cache: ~/.aws/sso/cache/<sha1 of the session name>.json, expired.
+    let sha1 = std::process::Command::new("sh").args(["-c", "printf corp | sha1sum | cut -c1-40"]).output().unwrap();
+    let sha1 = String::from_utf8(sha1.stdout).unwrap();
+    env.write(
+        &format!(".aws/sso/cache/{}.json", sha1.trim()),
+        br#"{"accessToken": "expired", "expiresAt": "2020-01-01T00:00:00Z", "region": "us-east-1", "startUrl": "https://corp.awsapps.com/start"}"#,
+    );
+    let run = env.hop(&["--profile", "sso-dev", "ls"]);
+    run.code(255);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert!(lines[0].starts_with("hop: error: the AWS SSO session has expired"), "{}", run.stderr);
+    assert_eq!(lines.last().copied(), Some("hint: run: aws sso login --profile sso-dev"), "{}", run.stderr);
+}
+
+#[test]
+fn unreachable_endpoint_is_a_connection_failure() {
+    // Bound, then closed: nothing listens there.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut env = Env::bare();
+    env.set("AWS_REGION", "us-east-1")
+        .set("AWS_ACCESS_KEY_ID", "testing")
+        .set("AWS_SECRET_ACCESS_KEY", "testing")
+        .set("AWS_ENDPOINT_URL", &format!("http://127.0.0.1:{port}"));
+    let run = env.hop(&["ls"]);
+    run.code(255);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert!(lines[0].starts_with("hop: error: cannot reach EC2 in us-east-1: "), "{}", run.stderr);
+    assert_eq!(
+        lines[1],
+        format!("hint: check the network and the region (us-east-1); AWS_ENDPOINT_URL is http://127.0.0.1:{port}")
+    );
+}
+
+#[test]
+fn malformed_config_file_names_file_and_line_and_exits_2() {
+    let mut env = Env::bare();
+    env.set("AWS_REGION", "us-east-1");
+    let path = env.write(".config/hop/config.toml", b"user = \"admin\"\n\n[hosts.web]\nport = \"twenty-two\"\n");
+    let run = env.hop(&["ls"]);
+    run.code(2);
+    let first = run.stderr.lines().next().unwrap();
+    assert!(first.starts_with(&format!("hop: error: {}:4: invalid type", path.display())), "{}", run.stderr);
+    assert!(run.stderr.ends_with("hint: fix the file, or move it aside to use the defaults\n"), "{}", run.stderr);
+    // HOP_CONFIG points elsewhere.
+    let other = env.write("elsewhere.toml", b"bogus = 1\n");
+    env.set("HOP_CONFIG", &other.display().to_string());
+    let run = env.hop(&["ls"]);
+    run.code(2);
+    assert!(
+        run.stderr.starts_with(&format!("hop: error: {}:1: unknown field `bogus`", other.display())),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn invalid_region_is_a_usage_error() {
+    let run = Env::bare().hop(&["--region", "us east", "ls"]);
+    run.code(2);
+    assert_eq!(run.stderr, "hop: error: invalid region \"us east\"\nhint: regions look like us-east-1\n");
+}
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    // ~100 KB of JSON: more than a pipe holds, so hop is still writing when the reader leaves.
+    let mut child = env
+        .command(&["--region", "us-west-2", "ls", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

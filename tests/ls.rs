@@ -1,0 +1,190 @@
+//! `hop ls`: the inventory table and JSON, filters, pagination, several regions, colour.
+
+use serde_json::Value;
+
+use crate::lab_or_skip;
+use crate::support::{Env, rows, table_cells};
+
+#[test]
+fn table_shows_the_tutorial_topology_and_routes() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    let run = env.hop(&["ls"]);
+    run.code(0);
+    assert_eq!(run.stderr, "");
+    assert_eq!(
+        table_cells(lab, &env, &run.stdout),
+        rows(
+            "
+NAME           | ID               | STATE   | PRIVATE IP | PUBLIC IP    | VPC                 | AZ         | ROUTE
+edge-jump      | <edge-jump>      | running | 10.2.0.4   | 203.0.113.11 | <vpc:sample-tagged> | us-east-1a | direct
+sample-api     | <sample-api#1>   | running | 10.0.1.4   | -            | <vpc:sample-dev>    | us-east-1a | via sample-bastion
+sample-api     | <sample-api#2>   | running | 10.0.2.4   | -            | <vpc:sample-dev>    | us-east-1b | via sample-bastion
+sample-app     | <sample-app>     | running | 10.2.1.4   | -            | <vpc:sample-tagged> | us-east-1a | via edge-jump
+sample-bastion | <sample-bastion> | running | 10.0.0.4   | 203.0.113.10 | <vpc:sample-dev>    | us-east-1a | direct
+sample-old     | <sample-old>     | stopped | 10.0.1.5   | -            | <vpc:sample-dev>    | us-east-1a | unreachable
+sample-web     | <sample-web>     | running | 10.0.1.10  | -            | <vpc:sample-dev>    | us-east-1a | via sample-bastion
+sample-worker  | <sample-worker>  | running | 10.1.1.4   | -            | <vpc:sample-ssm>    | us-east-1a | ssm
+"
+        )
+    );
+}
+
+#[test]
+fn json_schema_is_stable() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    let run = env.hop(&["ls", "sample-web", "--json"]);
+    run.code(0);
+    let doc: Value = serde_json::from_str(&run.stdout).expect("valid JSON");
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["regions"], serde_json::json!(["us-east-1"]));
+    let list = doc["instances"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    let web = &list[0];
+    let keys: Vec<&str> = web.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut want = vec![
+        "name",
+        "id",
+        "state",
+        "region",
+        "az",
+        "vpc_id",
+        "subnet_id",
+        "private_ip",
+        "public_ip",
+        "key_name",
+        "launch_time",
+        "tags",
+        "route",
+    ];
+    want.sort();
+    let mut got = keys.clone();
+    got.sort();
+    assert_eq!(got, want);
+    assert_eq!(web["id"], lab.id("sample-web"));
+    assert_eq!(web["name"], "sample-web");
+    assert_eq!(web["state"], "running");
+    assert_eq!(web["private_ip"], "10.0.1.10");
+    assert_eq!(web["public_ip"], Value::Null);
+    assert_eq!(web["key_name"], "sample-web");
+    assert_eq!(web["tags"]["Name"], "sample-web");
+    assert_eq!(
+        web["route"],
+        serde_json::json!({"kind": "jump", "via": "sample-bastion", "via_id": lab.id("sample-bastion"), "reason": null})
+    );
+}
+
+#[test]
+fn json_routes_of_every_kind() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    let run = env.hop(&["ls", "--json"]);
+    run.code(0);
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    let kind = |name: &str| -> (String, Value) {
+        let i = doc["instances"].as_array().unwrap().iter().find(|i| i["name"] == name).unwrap();
+        (i["route"]["kind"].as_str().unwrap().to_string(), i["route"]["reason"].clone())
+    };
+    assert_eq!(kind("sample-bastion").0, "direct");
+    assert_eq!(kind("sample-worker").0, "ssm");
+    assert!(kind("sample-worker").1.as_str().unwrap().ends_with("has no bastion"));
+    let (k, reason) = kind("sample-old");
+    assert_eq!(k, "unreachable");
+    assert!(reason.as_str().unwrap().starts_with("instance is stopped (start it: aws ec2 start-instances"));
+}
+
+#[test]
+fn pattern_and_tag_filters() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    let names = |args: &[&str]| -> Vec<String> {
+        let run = env.hop(args);
+        run.code(0);
+        run.stdout.lines().skip(1).map(|l| l.split_whitespace().next().unwrap().to_string()).collect()
+    };
+    assert_eq!(names(&["ls", "sample-a*"]), ["sample-api", "sample-api", "sample-app"]);
+    assert_eq!(names(&["ls", "WORKER"]), ["sample-worker"]);
+    assert_eq!(names(&["ls", "203.0.113.1?"]), ["edge-jump", "sample-bastion"]);
+    assert_eq!(names(&["ls", "--tag", "hop:role=bastion"]), ["edge-jump"]);
+    assert_eq!(names(&["ls", "--tag", "hop:user"]), ["sample-app", "sample-worker"]);
+    assert_eq!(names(&["ls", "sample-*", "--tag", "hop:user=ubuntu"]), ["sample-app"]);
+}
+
+#[test]
+fn a_pattern_matching_nothing_exits_1() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    let run = env.hop(&["ls", "nothing-like-this"]);
+    run.code(1);
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr, "hop: no instance matches \"nothing-like-this\" in us-east-1\n");
+    let run = env.hop(&["ls", "--tag", "team=none", "--json"]);
+    run.code(1);
+    assert_eq!(serde_json::from_str::<Value>(&run.stdout).unwrap()["instances"], serde_json::json!([]));
+}
+
+#[test]
+fn pagination_lists_all_151_instances_of_15_reservations() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    let run = env.hop(&["--region", "us-west-2", "ls", "--json"]);
+    run.code(0);
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    let list = doc["instances"].as_array().unwrap();
+    assert_eq!(list.len(), 151);
+    let fleet: Vec<&str> = list.iter().filter_map(|i| i["name"].as_str()).filter(|n| n.starts_with("fleet-")).collect();
+    let want: Vec<String> = (0..150).map(|n| format!("fleet-{n:03}")).chain(["fleet-bastion".into()]).collect();
+    assert_eq!(fleet, want);
+    assert!(list.iter().filter(|i| i["name"] != "fleet-bastion").all(|i| i["route"]["via"] == "fleet-bastion"));
+    eprintln!("hop ls over 151 instances: {:?}", run.elapsed);
+}
+
+#[test]
+fn several_regions_are_listed_together_with_a_region_column() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    let run = env.hop(&["ls", "--region", "eu-west-1", "--region", "us-east-1", "--region", "eu-west-1", "*web*"]);
+    run.code(0);
+    assert_eq!(
+        table_cells(lab, &env, &run.stdout),
+        rows(
+            "
+NAME       | ID           | STATE   | PRIVATE IP | PUBLIC IP | VPC              | REGION    | AZ         | ROUTE
+eu-web     | <eu-web>     | running | 10.4.1.4   | -         | <vpc:eu-dev>     | eu-west-1 | eu-west-1a | via eu-bastion
+sample-web | <sample-web> | running | 10.0.1.10  | -         | <vpc:sample-dev> | us-east-1 | us-east-1a | via sample-bastion
+"
+        )
+    );
+}
+
+#[test]
+fn colour_only_when_asked_or_on_a_terminal_without_no_color() {
+    let lab = lab_or_skip!();
+    let mut env = Env::lab(lab);
+    let plain = env.hop(&["ls", "sample-web"]);
+    assert!(!plain.stdout.contains('\x1b'), "no colour into a pipe");
+    let forced = env.hop(&["--color", "always", "ls", "sample-web"]);
+    assert!(forced.stdout.contains("\x1b[32mrunning\x1b[0m"), "{:?}", forced.stdout);
+    // On a real terminal (script(1) gives hop a pty), colour is on unless NO_COLOR is set.
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        crate::support::unavailable("script(1) not installed: cannot test colour on a tty");
+        return;
+    }
+    let hop = env!("CARGO_BIN_EXE_hop");
+    let tty = |env: &Env| {
+        let mut c = env.command(&[]);
+        c.env("TERM", "xterm");
+        let out = std::process::Command::new("script")
+            .args(["-qec", &format!("{hop} ls sample-web"), "/dev/null"])
+            .env_clear()
+            .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(tty(&env).contains("\x1b[32mrunning"), "colour on a tty");
+    env.set("NO_COLOR", "1");
+    let out = tty(&env);
+    assert!(out.contains("running") && !out.contains("\x1b[32m"), "NO_COLOR respected: {out:?}");
+}

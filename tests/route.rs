@@ -1,0 +1,186 @@
+//! `hop route`: every kind of route, name resolution (names, ids, IPs, duplicates), the OpenSSH
+//! equivalent, and the target form that cannot connect yet.
+
+use serde_json::Value;
+
+use crate::lab_or_skip;
+use crate::support::{Env, redact};
+
+#[test]
+fn web_goes_through_the_bastion_with_the_tutorial_keys() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    // The tutorial's key files: ~/.ssh/<KeyName>.pem.
+    env.write(".ssh/sample-bastion.pem", b"key");
+    env.write(".ssh/sample-web.pem", b"key");
+    let run = env.hop(&["route", "sample-web"]);
+    run.code(0);
+    assert_eq!(run.stderr, "");
+    assert_eq!(
+        redact(lab, &env, &run.stdout),
+        "\
+target   sample-web (<sample-web>) in us-east-1, <vpc:sample-dev>, us-east-1a, running
+route    via sample-bastion
+hop 1    ec2-user@203.0.113.10:22  sample-bastion (<sample-bastion>)  key ~/.ssh/sample-bastion.pem
+hop 2    ec2-user@10.0.1.10:22     sample-web (<sample-web>)  key ~/.ssh/sample-web.pem
+openssh  ssh -o ProxyCommand='ssh -i ~/.ssh/sample-bastion.pem -o HostKeyAlias=<sample-bastion> ec2-user@203.0.113.10 -W %h:%p' -i ~/.ssh/sample-web.pem -o HostKeyAlias=<sample-web> ec2-user@10.0.1.10
+"
+    );
+}
+
+#[test]
+fn without_key_files_the_command_is_plain_ssh_j() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    let run = env.hop(&["route", "sample-web"]);
+    run.code(0);
+    let last = run.stdout.lines().last().unwrap();
+    assert_eq!(
+        last,
+        format!("openssh  ssh -J ec2-user@203.0.113.10 -o HostKeyAlias={} ec2-user@10.0.1.10", lab.id("sample-web"))
+    );
+}
+
+#[test]
+fn every_way_of_naming_the_target_gives_the_same_route() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    let id = lab.id("sample-web");
+    let want = env.hop(&["route", "sample-web"]);
+    want.code(0);
+    for name in [id.as_str(), "10.0.1.10"] {
+        let run = env.hop(&["route", name]);
+        run.code(0);
+        assert_eq!(run.stdout, want.stdout, "{name}");
+    }
+    let bastion = env.hop(&["route", "203.0.113.10"]);
+    bastion.code(0);
+    assert!(bastion.stdout.contains("route    direct (public IP)\n"), "{}", bastion.stdout);
+}
+
+#[test]
+fn tagged_bastion_and_user_tag() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    let run = env.hop(&["route", "sample-app", "--json"]);
+    run.code(0);
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["route"]["kind"], "jump");
+    assert_eq!(doc["route"]["bastion"]["name"], "edge-jump");
+    assert_eq!(doc["route"]["bastion"]["address"], "203.0.113.11");
+    assert_eq!(doc["route"]["bastion"]["user"], "ec2-user");
+    assert_eq!(doc["route"]["target"]["user"], "ubuntu", "tag hop:user");
+    assert_eq!(doc["route"]["target"]["address"], "10.2.1.4");
+    assert_eq!(
+        doc["openssh"],
+        format!("ssh -J ec2-user@203.0.113.11 -o HostKeyAlias={} ubuntu@10.2.1.4", lab.id("sample-app"))
+    );
+}
+
+#[test]
+fn ssm_and_unreachable_routes_say_why() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    let run = env.hop(&["route", "sample-worker"]);
+    run.code(0);
+    assert_eq!(
+        redact(lab, &env, &run.stdout),
+        "\
+target   sample-worker (<sample-worker>) in us-east-1, <vpc:sample-ssm>, us-east-1a, running
+route    ssm (<vpc:sample-ssm> has no bastion)
+aws cli  aws ssm start-session --target <sample-worker> --region us-east-1
+"
+    );
+    let run = env.hop(&["route", "sample-old"]);
+    run.code(0);
+    assert_eq!(
+        redact(lab, &env, &run.stdout),
+        "\
+target   sample-old (<sample-old>) in us-east-1, <vpc:sample-dev>, us-east-1a, stopped
+route    unreachable: instance is stopped (start it: aws ec2 start-instances --region us-east-1 --instance-ids <sample-old>)
+"
+    );
+}
+
+#[test]
+fn login_flags_and_config_overrides_apply_to_the_target_only() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    env.write(".config/hop/config.toml", b"user = \"admin\"\n[hosts.sample-web]\nport = 2222\n");
+    let run = env.hop(&["route", "sample-web", "-l", "root", "-i", "~/.ssh/other.pem"]);
+    run.code(0);
+    let out = redact(lab, &env, &run.stdout);
+    assert!(out.contains("hop 1    admin@203.0.113.10:22 "), "{out}");
+    assert!(out.contains("hop 2    root@10.0.1.10:2222 "), "{out}");
+    assert!(out.contains("key ~/.ssh/other.pem"), "{out}");
+    assert!(out.contains("-p 2222 -i ~/.ssh/other.pem -o HostKeyAlias=<sample-web> root@10.0.1.10"), "{out}");
+}
+
+#[test]
+fn ambiguous_names_list_every_candidate_and_change_nothing() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    let run = env.hop(&["route", "sample-api"]);
+    run.code(2);
+    assert_eq!(run.stdout, "");
+    let err = redact(lab, &env, &run.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines[0], "hop: error: \"sample-api\" matches 2 instances");
+    assert_eq!(lines[1], "hint: candidates:");
+    assert!(
+        lines[2]
+            .starts_with("  sample-api  <sample-api#1>  private 10.0.1.4  public -  us-east-1a  running  launched 20")
+    );
+    assert!(
+        lines[3]
+            .starts_with("  sample-api  <sample-api#2>  private 10.0.2.4  public -  us-east-1b  running  launched 20")
+    );
+    assert_eq!(lines[4], "hint: name one by instance id or IP, or pass --newest for the most recently launched");
+    assert_eq!(lines.len(), 5);
+    // An id, an IP, the NAME-ID alias or --newest chooses.
+    for args in [
+        vec!["route".to_string(), lab.id("sample-api#2")],
+        vec!["route".into(), "10.0.2.4".into()],
+        vec!["route".into(), format!("sample-api-{}", lab.id("sample-api#2"))],
+        vec!["--newest".into(), "route".into(), "sample-api".into()],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = env.hop(&args);
+        run.code(0);
+        assert!(run.stdout.contains("10.0.2.4") || args.contains(&"--newest"), "{args:?}: {}", run.stdout);
+    }
+}
+
+#[test]
+fn unknown_names_exit_2_with_close_matches() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    let run = env.hop(&["route", "sample-wbe"]);
+    run.code(2);
+    assert_eq!(
+        run.stderr,
+        "hop: error: no instance matches \"sample-wbe\" in us-east-1\n\
+         hint: did you mean: sample-web\n\
+         hint: `hop ls` lists every instance; add --region for other regions, --refresh if it is new\n"
+    );
+}
+
+#[test]
+fn target_form_shows_the_route_and_refuses_to_pretend() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    for args in [&["sample-web"][..], &["sample-web", "--", "uname", "-a"], &["connect", "sample-web"]] {
+        let run = env.hop(args);
+        run.code(255);
+        assert_eq!(run.stdout, "", "nothing on stdout: it belongs to the remote command");
+        assert!(run.stderr.contains("route    via sample-bastion\n"), "{}", run.stderr);
+        assert!(run.stderr.contains("hop: error: connecting is not built yet: cannot "), "{}", run.stderr);
+    }
+    let run = env.hop(&["sample-web", "--", "uname", "-a"]);
+    assert!(run.stderr.contains("cannot run \"uname -a\" on sample-web"), "{}", run.stderr);
+    // A target named like a subcommand needs `connect`; a stray target before a subcommand is
+    // a usage error.
+    let run = env.hop(&["sample-web", "ls"]);
+    run.code(2);
+    assert!(run.stderr.contains("hop connect NAME"), "{}", run.stderr);
+}

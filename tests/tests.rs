@@ -1,0 +1,11 @@
+//! hop's integration tests: the real binary against a real EC2 emulator (moto), with a scrubbed
+//! environment per test. One binary; modules by capability.
+
+mod support;
+
+mod cli;
+mod config;
+mod discovery;
+mod errors;
+mod ls;
+mod route;
