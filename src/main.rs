@@ -17,7 +17,7 @@ mod domain;
 mod error;
 mod settings;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -54,14 +54,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs go to stderr. By default only hop's own warnings: the AWS SDK's are about things hop
+/// reports itself, as one line with a hint. `-v` adds hop's progress and the SDK's warnings,
+/// `-vv` everything at debug level; HOP_LOG takes an EnvFilter directive.
 fn init_logging(verbose: u8) {
     let level = match verbose {
-        0 => "warn",
-        1 => "info,aws=warn",
-        _ => "debug,hyper=info,rustls=info,h2=info",
+        0 => "hop=warn",
+        1 => "warn,hop=info",
+        _ => "debug,hyper=info,hyper_util=info,rustls=info,h2=info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOP_LOG").unwrap_or_else(|_| level.into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ansi)
+        .without_time()
+        .init();
 }
 
 /// Print `hop: error: …` and the hints; pick the exit status.

@@ -188,3 +188,44 @@ fn colour_only_when_asked_or_on_a_terminal_without_no_color() {
     let out = tty(&env);
     assert!(out.contains("running") && !out.contains("\x1b[32m"), "NO_COLOR respected: {out:?}");
 }
+
+#[test]
+fn a_spinner_shows_on_a_terminal_only_while_discovery_is_slow() {
+    // An endpoint that takes 700 ms and then hangs up: slow enough for the spinner.
+    let slow = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = slow.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        // Bounded: at most two connections (hop does not retry: AWS_MAX_ATTEMPTS=1).
+        for _ in 0..2 {
+            slow.set_nonblocking(false).unwrap();
+            if let Ok((s, _)) = slow.accept() {
+                std::thread::sleep(std::time::Duration::from_millis(700));
+                drop(s);
+            }
+        }
+    });
+    let mut env = Env::bare();
+    env.set("AWS_REGION", "us-east-1")
+        .set("AWS_ACCESS_KEY_ID", "testing")
+        .set("AWS_SECRET_ACCESS_KEY", "testing")
+        .set("AWS_ENDPOINT_URL", &format!("http://{addr}"));
+    // Into a pipe: no spinner.
+    let piped = env.hop(&["ls"]);
+    piped.code(255);
+    assert!(!piped.stderr.contains("asking EC2"), "{}", piped.stderr);
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        crate::support::unavailable("script(1) not installed: cannot test the spinner on a tty");
+        return;
+    }
+    let c = env.command(&[]);
+    let out = std::process::Command::new("script")
+        .args(["-qec", &format!("{} ls", env!("CARGO_BIN_EXE_hop")), "/dev/null"])
+        .env_clear()
+        .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .output()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(tty.contains("asking EC2 in us-east-1"), "spinner on the tty: {tty:?}");
+    assert!(tty.contains("\r\x1b[2K"), "and it clears its line: {tty:?}");
+    server.join().unwrap();
+}

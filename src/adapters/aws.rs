@@ -159,8 +159,11 @@ where
     }
     let lower = chain.to_lowercase();
     let (kind, message) = if lower.contains("sso") && (lower.contains("expired") || lower.contains("token")) {
-        (FailureKind::SsoExpired, format!("the AWS SSO session has expired ({chain})"))
-    } else if lower.contains("no providers in chain provided credentials") || lower.contains("credentialsnotloaded") {
+        (FailureKind::SsoExpired, "the AWS SSO session has expired".to_string())
+    } else if lower.contains("no credentials found in chain")
+        || lower.contains("no providers in chain provided credentials")
+        || lower.contains("credentialsnotloaded")
+    {
         (FailureKind::NoCredentials, "no AWS credentials found".to_string())
     } else if matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) {
         (FailureKind::Unreachable, format!("cannot reach EC2 in {region}: {chain}"))

@@ -102,8 +102,10 @@ pub async fn run(settings: &Settings, args: &LsArgs) -> anyhow::Result<u8> {
                 route: RouteRow::of(r),
             })
             .collect();
-        serde_json::to_writer_pretty(&mut out, &Listing { version: 1, regions: &loaded.regions, instances: rows })?;
-        writeln!(out)?;
+        // Serialised first, so a closed stdout surfaces as an io::Error (BrokenPipe is no error).
+        let mut json = serde_json::to_vec_pretty(&Listing { version: 1, regions: &loaded.regions, instances: rows })?;
+        json.push(b'\n');
+        out.write_all(&json)?;
     } else if !planned.is_empty() {
         out.write_all(table(&planned, loaded.regions.len() > 1, settings.color).as_bytes())?;
     }

@@ -31,8 +31,9 @@ pub async fn run(settings: &Settings, target: &str, json: bool) -> anyhow::Resul
             aws_cli: aws_cli(settings, &instance, &route),
             route: &route,
         };
-        serde_json::to_writer_pretty(&mut out, &doc)?;
-        writeln!(out)?;
+        let mut json = serde_json::to_vec_pretty(&doc)?;
+        json.push(b'\n');
+        out.write_all(&json)?;
     } else {
         out.write_all(explain(settings, &instance, &route).as_bytes())?;
     }
