@@ -125,9 +125,10 @@ fn a_pattern_matching_nothing_exits_1() {
 }
 
 #[test]
-fn pagination_lists_all_151_instances_of_15_reservations() {
+fn pagination_lists_all_151_instances_of_106_reservations_over_two_pages() {
     let lab = lab_or_skip!();
     let env = Env::lab(lab);
+    // moto answers 100 reservations a page: 151 instances means both pages were read.
     let run = env.hop(&["--region", "us-west-2", "ls", "--json"]);
     run.code(0);
     let doc: Value = serde_json::from_str(&run.stdout).unwrap();

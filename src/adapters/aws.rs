@@ -84,7 +84,9 @@ async fn describe_region(client: &aws_sdk_ec2::Client, region: &str) -> Result<V
         .name("instance-state-name")
         .set_values(Some(["pending", "running", "stopping", "stopped"].map(String::from).to_vec()))
         .build();
-    let mut pages = client.describe_instances().filters(states).max_results(1000).into_paginator().send();
+    // No MaxResults: AWS then answers in as few pages as it can (fewer round trips); the
+    // paginator follows NextToken whatever the server's page size.
+    let mut pages = client.describe_instances().filters(states).into_paginator().send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| classify(e, region))?;

@@ -45,7 +45,12 @@ PUBLIC_KEYS = {
 
 FLEET_REGION = "us-west-2"
 FLEET_SIZE = 150
-FLEET_BATCH = 10  # one reservation per run_instances call: 15 reservations
+# One reservation per run_instances call. moto pages DescribeInstances by reservation, 100 to a
+# page when no MaxResults is given (hop gives none: real AWS then answers in as few pages as it
+# can), so the fleet needs more than 100 reservations to span two pages: 100 single-instance
+# reservations, then the rest in batches of 10 (105 reservations, 106 with the bastion).
+FLEET_SINGLES = 100
+FLEET_BATCH = 10
 
 
 def _check_loopback(endpoint: str) -> None:
@@ -305,19 +310,22 @@ def _seed_us_west_2(r: _Region) -> None:
     )
     r.run("fleet-bastion", public, [sg], key_name="sample-bastion")
 
-    for batch in range(FLEET_SIZE // FLEET_BATCH):
-        first = batch * FLEET_BATCH
+    sizes = [1] * FLEET_SINGLES + [FLEET_BATCH] * ((FLEET_SIZE - FLEET_SINGLES) // FLEET_BATCH)
+    assert sum(sizes) == FLEET_SIZE
+    first = 0
+    for size in sizes:
         # Tag specifications apply one Name to the whole reservation; each
         # instance then gets its own Name (create_tags sets one value per call).
         ids = r.run(
             "fleet", private, [sg], key_name="sample-web",
-            count=FLEET_BATCH, Environment="fleet",
+            count=size, Environment="fleet",
         )
         for k, instance_id in enumerate(ids):
             r.ec2.create_tags(
                 Resources=[instance_id],
                 Tags=[{"Key": "Name", "Value": f"fleet-{first + k:03d}"}],
             )
+        first += size
 
 
 def _seed_eu_west_1(r: _Region) -> None:
