@@ -9,6 +9,7 @@ pub mod exit {
     pub const PROBLEMS: u8 = 1;
     pub const USAGE: u8 = 2;
     pub const CONNECT: u8 = 255;
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, thiserror::Error)]

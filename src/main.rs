@@ -48,7 +48,15 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return report(anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
-    match runtime.block_on(commands::run(cli)) {
+    // Ctrl-C drops the command's future (so guards like the spinner clean up) and exits 130,
+    // as a shell reports a process killed by SIGINT.
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            r = commands::run(cli) => r,
+            _ = tokio::signal::ctrl_c() => Ok(exit::INTERRUPTED),
+        }
+    });
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => report(e),
     }

@@ -306,3 +306,18 @@ fn concurrent_writers_leave_one_include_and_a_valid_file() {
     assert_eq!(content, format!("Include {}\nHost *\n  User me\n", env.path(".ssh/hop/config").display()));
     assert_eq!(std::fs::read_to_string(env.path(".ssh/hop/config")).unwrap(), env.hop(&["config"]).stdout);
 }
+
+#[test]
+fn a_byte_order_mark_openssh_cannot_read_is_reported_not_rewritten() {
+    let lab = lab_or_skip!();
+    let env = with_keys(lab);
+    if ssh_g(Path::new("/dev/null"), "x").is_none() {
+        return;
+    }
+    let original = b"\xEF\xBB\xBFHost a\n  User me\n";
+    let user = env.write(".ssh/config", original);
+    let run = env.hop(&["config", "--write"]);
+    run.code(2);
+    assert!(run.stderr.contains("remove the byte order mark"), "{}", run.stderr);
+    assert_eq!(std::fs::read(&user).unwrap(), original);
+}

@@ -53,10 +53,21 @@ pub async fn run(settings: &Settings, args: &ConfigArgs) -> anyhow::Result<u8> {
 }
 
 fn install_error(e: InstallError, user_config: &Path) -> HopError {
-    HopError::Usage {
-        message: e.to_string(),
-        hints: vec![format!("nothing was changed; {} is as it was", user_config.display())],
+    let mut hints = Vec::new();
+    match &e {
+        InstallError::Contended { .. } => {
+            hints.push("run `hop config --write` again: every version written was complete and valid".to_string())
+        }
+        InstallError::Rejected { message, .. } if message.contains(r"\357\273\277") => {
+            hints.push(format!(
+                "OpenSSH cannot read {} already: remove the byte order mark at its start",
+                user_config.display()
+            ));
+            hints.push(format!("nothing was changed; {} is as it was", user_config.display()));
+        }
+        _ => hints.push(format!("nothing was changed; {} is as it was", user_config.display())),
     }
+    HopError::Usage { message: e.to_string(), hints }
 }
 
 /// Ask the real OpenSSH whether `candidate` parses and makes `stanza`'s alias resolve to our
