@@ -77,11 +77,7 @@ fn expired_sso_session_names_the_login_command() {
 fn unreachable_endpoint_is_a_connection_failure() {
     // Bound, then closed: nothing listens there.
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut env = Env::bare();
-    env.set("AWS_REGION", "us-east-1")
-        .set("AWS_ACCESS_KEY_ID", "testing")
-        .set("AWS_SECRET_ACCESS_KEY", "testing")
-        .set("AWS_ENDPOINT_URL", &format!("http://127.0.0.1:{port}"));
+    let env = Env::endpoint(&format!("http://127.0.0.1:{port}"));
     let run = env.hop(&["ls"]);
     run.code(255);
     let lines: Vec<&str> = run.stderr.lines().collect();
@@ -145,11 +141,7 @@ fn interrupted_exits_130() {
     // An endpoint that accepts and never answers: hop waits until interrupted.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = silent.local_addr().unwrap();
-    let mut env = Env::bare();
-    env.set("AWS_REGION", "us-east-1")
-        .set("AWS_ACCESS_KEY_ID", "testing")
-        .set("AWS_SECRET_ACCESS_KEY", "testing")
-        .set("AWS_ENDPOINT_URL", &format!("http://{addr}"));
+    let env = Env::endpoint(&format!("http://{addr}"));
     let child = env.command(&["ls"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     // Wait until hop is connected (so it is inside discovery), bounded.
     silent.set_nonblocking(true).unwrap();

@@ -168,26 +168,11 @@ fn colour_only_when_asked_or_on_a_terminal_without_no_color() {
     let forced = env.hop(&["--color", "always", "ls", "sample-web"]);
     assert!(forced.stdout.contains("\x1b[32mrunning\x1b[0m"), "{:?}", forced.stdout);
     // On a real terminal (script(1) gives hop a pty), colour is on unless NO_COLOR is set.
-    if std::process::Command::new("script").arg("--version").output().is_err() {
-        crate::support::unavailable("script(1) not installed: cannot test colour on a tty");
-        return;
-    }
-    let hop = env!("CARGO_BIN_EXE_hop");
-    let tty = |env: &Env| {
-        let mut c = env.command(&[]);
-        c.env("TERM", "xterm");
-        let out = std::process::Command::new("script")
-            .args(["-qec", &format!("{hop} ls sample-web"), "/dev/null"])
-            .env_clear()
-            .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    assert!(tty(&env).contains("\x1b[32mrunning"), "colour on a tty");
+    let Some(tty) = env.hop_on_tty("ls sample-web", &[("TERM", "xterm")]) else { return };
+    assert!(tty.contains("\x1b[32mrunning"), "colour on a tty: {tty:?}");
     env.set("NO_COLOR", "1");
-    let out = tty(&env);
-    assert!(out.contains("running") && !out.contains("\x1b[32m"), "NO_COLOR respected: {out:?}");
+    let tty = env.hop_on_tty("ls sample-web", &[("TERM", "xterm")]).unwrap();
+    assert!(tty.contains("running") && !tty.contains("\x1b[32m"), "NO_COLOR respected: {tty:?}");
 }
 
 #[test]
@@ -205,27 +190,12 @@ fn a_spinner_shows_on_a_terminal_only_while_discovery_is_slow() {
             }
         }
     });
-    let mut env = Env::bare();
-    env.set("AWS_REGION", "us-east-1")
-        .set("AWS_ACCESS_KEY_ID", "testing")
-        .set("AWS_SECRET_ACCESS_KEY", "testing")
-        .set("AWS_ENDPOINT_URL", &format!("http://{addr}"));
+    let env = Env::endpoint(&format!("http://{addr}"));
     // Into a pipe: no spinner.
     let piped = env.hop(&["ls"]);
     piped.code(255);
     assert!(!piped.stderr.contains("asking EC2"), "{}", piped.stderr);
-    if std::process::Command::new("script").arg("--version").output().is_err() {
-        crate::support::unavailable("script(1) not installed: cannot test the spinner on a tty");
-        return;
-    }
-    let c = env.command(&[]);
-    let out = std::process::Command::new("script")
-        .args(["-qec", &format!("{} ls", env!("CARGO_BIN_EXE_hop")), "/dev/null"])
-        .env_clear()
-        .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))))
-        .output()
-        .unwrap();
-    let tty = String::from_utf8_lossy(&out.stdout);
+    let Some(tty) = env.hop_on_tty("ls", &[]) else { return };
     assert!(tty.contains("asking EC2 in us-east-1"), "spinner on the tty: {tty:?}");
     assert!(tty.contains("\r\x1b[2K"), "and it clears its line: {tty:?}");
     server.join().unwrap();

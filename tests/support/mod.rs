@@ -131,6 +131,16 @@ impl Env {
         e
     }
 
+    /// Dummy credentials, us-east-1 and `endpoint` (for fake or dead endpoints), no lab.
+    pub fn endpoint(endpoint: &str) -> Env {
+        let mut e = Env::bare();
+        e.set("AWS_REGION", "us-east-1")
+            .set("AWS_ACCESS_KEY_ID", "testing")
+            .set("AWS_SECRET_ACCESS_KEY", "testing")
+            .set("AWS_ENDPOINT_URL", endpoint);
+        e
+    }
+
     /// No AWS anything: just HOME, PATH and the no-metadata switch.
     pub fn bare() -> Env {
         let home = tempfile::tempdir().expect("tempdir");
@@ -180,6 +190,27 @@ impl Env {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             elapsed: started.elapsed(),
         }
+    }
+}
+
+impl Env {
+    /// Run `hop ARGS` on a pseudo-terminal (script(1)), returning what the terminal showed
+    /// (stdout and stderr together), or None after saying why when script(1) is missing.
+    pub fn hop_on_tty(&self, args: &str, extra: &[(&str, &str)]) -> Option<String> {
+        if Command::new("script").arg("--version").output().is_err() {
+            unavailable("script(1) not installed: cannot run hop on a terminal");
+            return None;
+        }
+        let out = Command::new("script")
+            .args(["-qec", &format!("{} {args}", env!("CARGO_BIN_EXE_hop")), "/dev/null"])
+            .env_clear()
+            .envs(&self.vars)
+            .envs(extra.iter().copied())
+            .current_dir(self.home.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run script(1)");
+        Some(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
