@@ -77,7 +77,7 @@ pub struct HostConfig {
     pub port: Option<u16>,
 }
 
-/// Where the regions came from, so `hop route -v` and errors can say.
+/// Everything a command needs to know, resolved once.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub profile: String,
