@@ -34,6 +34,9 @@ _hop() {
             hop,man)
                 cmd="hop__subcmd__man"
                 ;;
+            hop,proxy)
+                cmd="hop__subcmd__proxy"
+                ;;
             hop,route)
                 cmd="hop__subcmd__route"
                 ;;
@@ -55,6 +58,9 @@ _hop() {
             hop__subcmd__help,man)
                 cmd="hop__subcmd__help__subcmd__man"
                 ;;
+            hop__subcmd__help,proxy)
+                cmd="hop__subcmd__help__subcmd__proxy"
+                ;;
             hop__subcmd__help,route)
                 cmd="hop__subcmd__help__subcmd__route"
                 ;;
@@ -65,7 +71,7 @@ _hop() {
 
     case "${cmd}" in
         hop)
-            opts="-l -i -v -h -V --profile --region --login --identity --refresh --newest --verbose --color --help --version connect ls route config completions man help"
+            opts="-l -i -A -t -T -v -h -V --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help --version connect ls route config proxy completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -95,6 +101,10 @@ _hop() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -107,7 +117,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__completions)
-            opts="-l -i -v -h --profile --region --login --identity --refresh --newest --verbose --color --help bash elvish fish powershell zsh"
+            opts="-l -i -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -137,6 +147,10 @@ _hop() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -149,7 +163,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__config)
-            opts="-l -i -v -h --write --file --profile --region --login --identity --refresh --newest --verbose --color --help"
+            opts="-l -i -A -t -T -v -h --write --file --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -183,6 +197,10 @@ _hop() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -195,7 +213,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__connect)
-            opts="-l -i -v -h --profile --region --login --identity --refresh --newest --verbose --color --help"
+            opts="-l -i -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -225,6 +243,10 @@ _hop() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -237,7 +259,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__help)
-            opts="connect ls route config completions man help"
+            opts="connect ls route config proxy completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -334,6 +356,20 @@ _hop() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hop__subcmd__help__subcmd__proxy)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hop__subcmd__help__subcmd__route)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -349,7 +385,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__ls)
-            opts="-l -i -v -h --tag --json --profile --region --login --identity --refresh --newest --verbose --color --help"
+            opts="-l -i -A -t -T -v -h --tag --json --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -383,6 +419,10 @@ _hop() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -395,7 +435,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__man)
-            opts="-l -i -v -h --profile --region --login --identity --refresh --newest --verbose --color --help"
+            opts="-l -i -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -422,6 +462,56 @@ _hop() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hop__subcmd__proxy)
+            opts="-l -i -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --login)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -l)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -437,7 +527,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__route)
-            opts="-l -i -v -h --json --profile --region --login --identity --refresh --newest --verbose --color --help"
+            opts="-l -i -A -t -T -v -h --json --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -464,6 +554,10 @@ _hop() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_hop_global_optspecs
-    string join \n profile= region= l/login= i/identity= refresh newest v/verbose color= h/help V/version
+    string join \n profile= region= l/login= i/identity= refresh newest accept-new A t T connect-timeout= v/verbose color= h/help V/version
 end
 
 function __fish_hop_needs_command
@@ -28,11 +28,16 @@ complete -c hop -n "__fish_hop_needs_command" -l profile -d 'AWS profile to use 
 complete -c hop -n "__fish_hop_needs_command" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_needs_command" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_needs_command" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_needs_command" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
 complete -c hop -n "__fish_hop_needs_command" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c hop -n "__fish_hop_needs_command" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_needs_command" -l newest -d 'When a name matches several instances, choose the most recently launched'
+complete -c hop -n "__fish_hop_needs_command" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_needs_command" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
+complete -c hop -n "__fish_hop_needs_command" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
+complete -c hop -n "__fish_hop_needs_command" -s T -d 'Never request a PTY (like `ssh -T`)'
 complete -c hop -n "__fish_hop_needs_command" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hop -n "__fish_hop_needs_command" -s V -l version -d 'Print version'
@@ -40,6 +45,7 @@ complete -c hop -n "__fish_hop_needs_command" -a "connect" -d 'Connect to TARGET
 complete -c hop -n "__fish_hop_needs_command" -a "ls" -d 'List the instances hop sees and the route it would take to each'
 complete -c hop -n "__fish_hop_needs_command" -a "route" -d 'Explain the route to TARGET and print the equivalent OpenSSH command; connects nowhere'
 complete -c hop -n "__fish_hop_needs_command" -a "config" -d 'Print ssh_config stanzas for every reachable instance; --write installs them'
+complete -c hop -n "__fish_hop_needs_command" -a "proxy" -d 'Bridge stdin/stdout to TARGET\'s PORT through the route (for ProxyCommand, scp, rsync)'
 complete -c hop -n "__fish_hop_needs_command" -a "completions" -d 'Print a shell completion script'
 complete -c hop -n "__fish_hop_needs_command" -a "man" -d 'Print a man page (roff)'
 complete -c hop -n "__fish_hop_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -47,11 +53,16 @@ complete -c hop -n "__fish_hop_using_subcommand connect" -l profile -d 'AWS prof
 complete -c hop -n "__fish_hop_using_subcommand connect" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_using_subcommand connect" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand connect" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_using_subcommand connect" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
 complete -c hop -n "__fish_hop_using_subcommand connect" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c hop -n "__fish_hop_using_subcommand connect" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_using_subcommand connect" -l newest -d 'When a name matches several instances, choose the most recently launched'
+complete -c hop -n "__fish_hop_using_subcommand connect" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_using_subcommand connect" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
+complete -c hop -n "__fish_hop_using_subcommand connect" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
+complete -c hop -n "__fish_hop_using_subcommand connect" -s T -d 'Never request a PTY (like `ssh -T`)'
 complete -c hop -n "__fish_hop_using_subcommand connect" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand connect" -s h -l help -d 'Print help'
 complete -c hop -n "__fish_hop_using_subcommand ls" -l tag -d 'Show only instances with this tag (KEY=VALUE, or KEY for any value); repeatable' -r
@@ -59,24 +70,34 @@ complete -c hop -n "__fish_hop_using_subcommand ls" -l profile -d 'AWS profile t
 complete -c hop -n "__fish_hop_using_subcommand ls" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_using_subcommand ls" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand ls" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_using_subcommand ls" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
 complete -c hop -n "__fish_hop_using_subcommand ls" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c hop -n "__fish_hop_using_subcommand ls" -l json -d 'Print JSON (a stable schema, see README) instead of a table'
 complete -c hop -n "__fish_hop_using_subcommand ls" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_using_subcommand ls" -l newest -d 'When a name matches several instances, choose the most recently launched'
+complete -c hop -n "__fish_hop_using_subcommand ls" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_using_subcommand ls" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
+complete -c hop -n "__fish_hop_using_subcommand ls" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
+complete -c hop -n "__fish_hop_using_subcommand ls" -s T -d 'Never request a PTY (like `ssh -T`)'
 complete -c hop -n "__fish_hop_using_subcommand ls" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand ls" -s h -l help -d 'Print help'
 complete -c hop -n "__fish_hop_using_subcommand route" -l profile -d 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")' -r
 complete -c hop -n "__fish_hop_using_subcommand route" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_using_subcommand route" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand route" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_using_subcommand route" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
 complete -c hop -n "__fish_hop_using_subcommand route" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c hop -n "__fish_hop_using_subcommand route" -l json -d 'Print JSON instead of text'
 complete -c hop -n "__fish_hop_using_subcommand route" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_using_subcommand route" -l newest -d 'When a name matches several instances, choose the most recently launched'
+complete -c hop -n "__fish_hop_using_subcommand route" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_using_subcommand route" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
+complete -c hop -n "__fish_hop_using_subcommand route" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
+complete -c hop -n "__fish_hop_using_subcommand route" -s T -d 'Never request a PTY (like `ssh -T`)'
 complete -c hop -n "__fish_hop_using_subcommand route" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand route" -s h -l help -d 'Print help'
 complete -c hop -n "__fish_hop_using_subcommand config" -l file -d 'The ssh config file to add the Include line to (default: ~/.ssh/config)' -r -F
@@ -84,40 +105,72 @@ complete -c hop -n "__fish_hop_using_subcommand config" -l profile -d 'AWS profi
 complete -c hop -n "__fish_hop_using_subcommand config" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_using_subcommand config" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand config" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_using_subcommand config" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
 complete -c hop -n "__fish_hop_using_subcommand config" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c hop -n "__fish_hop_using_subcommand config" -l write -d 'Install the stanzas: write ~/.ssh/hop/config and add one Include line to the ssh config'
 complete -c hop -n "__fish_hop_using_subcommand config" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_using_subcommand config" -l newest -d 'When a name matches several instances, choose the most recently launched'
+complete -c hop -n "__fish_hop_using_subcommand config" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_using_subcommand config" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
+complete -c hop -n "__fish_hop_using_subcommand config" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
+complete -c hop -n "__fish_hop_using_subcommand config" -s T -d 'Never request a PTY (like `ssh -T`)'
 complete -c hop -n "__fish_hop_using_subcommand config" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand config" -s h -l help -d 'Print help'
+complete -c hop -n "__fish_hop_using_subcommand proxy" -l profile -d 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")' -r
+complete -c hop -n "__fish_hop_using_subcommand proxy" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
+complete -c hop -n "__fish_hop_using_subcommand proxy" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
+complete -c hop -n "__fish_hop_using_subcommand proxy" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_using_subcommand proxy" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
+complete -c hop -n "__fish_hop_using_subcommand proxy" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c hop -n "__fish_hop_using_subcommand proxy" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
+complete -c hop -n "__fish_hop_using_subcommand proxy" -l newest -d 'When a name matches several instances, choose the most recently launched'
+complete -c hop -n "__fish_hop_using_subcommand proxy" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_using_subcommand proxy" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
+complete -c hop -n "__fish_hop_using_subcommand proxy" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
+complete -c hop -n "__fish_hop_using_subcommand proxy" -s T -d 'Never request a PTY (like `ssh -T`)'
+complete -c hop -n "__fish_hop_using_subcommand proxy" -s v -l verbose -d 'More output on stderr (-v, -vv)'
+complete -c hop -n "__fish_hop_using_subcommand proxy" -s h -l help -d 'Print help'
 complete -c hop -n "__fish_hop_using_subcommand completions" -l profile -d 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")' -r
 complete -c hop -n "__fish_hop_using_subcommand completions" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_using_subcommand completions" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand completions" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_using_subcommand completions" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
 complete -c hop -n "__fish_hop_using_subcommand completions" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c hop -n "__fish_hop_using_subcommand completions" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_using_subcommand completions" -l newest -d 'When a name matches several instances, choose the most recently launched'
+complete -c hop -n "__fish_hop_using_subcommand completions" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_using_subcommand completions" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
+complete -c hop -n "__fish_hop_using_subcommand completions" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
+complete -c hop -n "__fish_hop_using_subcommand completions" -s T -d 'Never request a PTY (like `ssh -T`)'
 complete -c hop -n "__fish_hop_using_subcommand completions" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c hop -n "__fish_hop_using_subcommand man" -l profile -d 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")' -r
 complete -c hop -n "__fish_hop_using_subcommand man" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_using_subcommand man" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand man" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_using_subcommand man" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
 complete -c hop -n "__fish_hop_using_subcommand man" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c hop -n "__fish_hop_using_subcommand man" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_using_subcommand man" -l newest -d 'When a name matches several instances, choose the most recently launched'
+complete -c hop -n "__fish_hop_using_subcommand man" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_using_subcommand man" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
+complete -c hop -n "__fish_hop_using_subcommand man" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
+complete -c hop -n "__fish_hop_using_subcommand man" -s T -d 'Never request a PTY (like `ssh -T`)'
 complete -c hop -n "__fish_hop_using_subcommand man" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand man" -s h -l help -d 'Print help'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config completions man help" -f -a "connect" -d 'Connect to TARGET (the same as `hop TARGET`, for names that collide with a subcommand)'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config completions man help" -f -a "ls" -d 'List the instances hop sees and the route it would take to each'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config completions man help" -f -a "route" -d 'Explain the route to TARGET and print the equivalent OpenSSH command; connects nowhere'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config completions man help" -f -a "config" -d 'Print ssh_config stanzas for every reachable instance; --write installs them'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config completions man help" -f -a "man" -d 'Print a man page (roff)'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config proxy completions man help" -f -a "connect" -d 'Connect to TARGET (the same as `hop TARGET`, for names that collide with a subcommand)'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config proxy completions man help" -f -a "ls" -d 'List the instances hop sees and the route it would take to each'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config proxy completions man help" -f -a "route" -d 'Explain the route to TARGET and print the equivalent OpenSSH command; connects nowhere'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config proxy completions man help" -f -a "config" -d 'Print ssh_config stanzas for every reachable instance; --write installs them'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config proxy completions man help" -f -a "proxy" -d 'Bridge stdin/stdout to TARGET\'s PORT through the route (for ProxyCommand, scp, rsync)'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config proxy completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config proxy completions man help" -f -a "man" -d 'Print a man page (roff)'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config proxy completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -63,6 +63,28 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub newest: bool,
 
+    /// Trust and record unknown host keys without asking (changed keys are still refused),
+    /// like `ssh -o StrictHostKeyChecking=accept-new`.
+    #[arg(long, global = true)]
+    pub accept_new: bool,
+
+    /// Forward the ssh-agent to the target (never to a bastion), bound to the session so
+    /// destination-constrained keys keep their limits.
+    #[arg(short = 'A', global = true)]
+    pub forward_agent: bool,
+
+    /// Force a PTY on the target even for a command (like `ssh -t`).
+    #[arg(short = 't', global = true, conflicts_with = "no_tty")]
+    pub tty: bool,
+
+    /// Never request a PTY (like `ssh -T`).
+    #[arg(short = 'T', global = true)]
+    pub no_tty: bool,
+
+    /// Seconds to wait for each hop's TCP connection and SSH handshake.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10)]
+    pub connect_timeout: u64,
+
     /// More output on stderr (-v, -vv).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -89,6 +111,8 @@ pub enum Command {
     Route(RouteArgs),
     /// Print ssh_config stanzas for every reachable instance; --write installs them.
     Config(ConfigArgs),
+    /// Bridge stdin/stdout to TARGET's PORT through the route (for ProxyCommand, scp, rsync).
+    Proxy(ProxyArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print a man page (roff).
@@ -104,6 +128,17 @@ pub struct ConnectArgs {
     /// Command to run on the target instead of a shell (after `--`).
     #[arg(last = true, value_name = "CMD")]
     pub remote_command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Instance to reach: Name tag, instance id, or private/public IP.
+    #[arg(value_name = "TARGET", add = ArgValueCompleter::new(crate::commands::completions::complete_target))]
+    pub target: String,
+
+    /// TCP port on the target.
+    #[arg(value_name = "PORT", default_value_t = 22)]
+    pub port: u16,
 }
 
 #[derive(Debug, Args)]

@@ -33,8 +33,9 @@ pub enum HopError {
     #[error("{message}")]
     Aws { message: String, hints: Vec<String> },
 
+    /// SSH failed: connection, host key or authentication.
     #[error("{message}")]
-    NotBuilt { message: String },
+    Ssh { message: String, hints: Vec<String> },
 }
 
 fn in_regions(regions: &[String]) -> String {
@@ -49,14 +50,16 @@ impl HopError {
             | HopError::NoRegion { .. }
             | HopError::UnknownTarget { .. }
             | HopError::Ambiguous { .. } => exit::USAGE,
-            HopError::Aws { .. } | HopError::NotBuilt { .. } => exit::CONNECT,
+            HopError::Aws { .. } | HopError::Ssh { .. } => exit::CONNECT,
         }
     }
 
     /// Lines printed after the error, each as `hint: …` (candidates as indented lines).
     pub fn hints(&self) -> Vec<String> {
         match self {
-            HopError::Usage { hints, .. } | HopError::Aws { hints, .. } => hints.clone(),
+            HopError::Usage { hints, .. } | HopError::Aws { hints, .. } | HopError::Ssh { hints, .. } => {
+                hints.clone()
+            }
             HopError::ConfigFile { .. } => vec!["fix the file, or move it aside to use the defaults".into()],
             HopError::NoRegion { profile } => vec![
                 "pass --region REGION (repeatable), set AWS_REGION, add `regions = [\"…\"]` to ~/.config/hop/config.toml,".into(),
@@ -76,7 +79,6 @@ impl HopError {
                 h.push("name one by instance id or IP, or pass --newest for the most recently launched".into());
                 h
             }
-            HopError::NotBuilt { .. } => vec!["`hop route TARGET` shows the route; `hop config --write` lets plain ssh use it".into()],
         }
     }
 }

@@ -56,6 +56,9 @@ fn main() -> ExitCode {
             _ = tokio::signal::ctrl_c() => Ok(exit::INTERRUPTED),
         }
     });
+    // Reading stdin blocks a thread the runtime cannot interrupt; the remote side is done, so
+    // do not wait for it.
+    runtime.shutdown_background();
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => report(e),
@@ -99,7 +102,9 @@ fn report(e: anyhow::Error) -> ExitCode {
             }
             h.exit_code()
         }
-        None => exit::PROBLEMS,
+        // Anything unclassified is hop's own trouble with its environment (no HOME, an
+        // unwritable stdout): a usage/config problem, never "ls matched nothing".
+        None => exit::USAGE,
     };
     ExitCode::from(code)
 }

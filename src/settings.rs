@@ -26,7 +26,11 @@ impl World {
         let home = dirs::home_dir().ok_or_else(|| anyhow::anyhow!("cannot find the home directory (set HOME)"))?;
         Ok(World {
             env: std::env::vars().collect(),
-            config_dir: dirs::config_dir().unwrap_or_else(|| home.join(".config")),
+            // ~/.config on every platform (not macOS's Application Support), as documented.
+            config_dir: std::env::var_os("XDG_CONFIG_HOME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home.join(".config")),
             cache_dir: dirs::cache_dir().unwrap_or_else(|| home.join(".cache")),
             home,
         })
@@ -81,6 +85,9 @@ pub struct HostConfig {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub profile: String,
+    /// `--profile` was given: as with the AWS CLI, the profile's credentials then win over
+    /// AWS_ACCESS_KEY_ID in the environment.
+    pub profile_explicit: bool,
     /// Empty when nothing but the AWS profile / instance metadata could say; `aws` resolves those.
     pub regions: Vec<String>,
     pub bastion: BastionRule,
@@ -90,9 +97,29 @@ pub struct Settings {
     pub ssh_dir: PathBuf,
     pub refresh: bool,
     pub newest: bool,
+    pub accept_new: bool,
+    pub forward_agent: bool,
+    pub connect_timeout: Duration,
+    /// `-t` (Some(true)), `-T` (Some(false)), or decide from stdin (None).
+    pub tty: Option<bool>,
+    /// `$TERM`, sent with the PTY request.
+    pub term: String,
     pub color: bool,
     /// `AWS_ENDPOINT_URL`, part of the cache key so a lab never mixes with a real account.
     pub endpoint: Option<String>,
+    /// AWS_ACCESS_KEY_ID when environment credentials are in use (aws-vault, CI): part of the
+    /// cache key, so switching accounts that way never serves another account's instances.
+    pub env_access_key: Option<String>,
+}
+
+impl Settings {
+    /// What besides the profile decides which account and endpoint the cache holds.
+    pub fn cache_scope(&self) -> Option<String> {
+        match (&self.endpoint, &self.env_access_key) {
+            (None, None) => None,
+            (e, k) => Some(format!("{}|{}", e.as_deref().unwrap_or(""), k.as_deref().unwrap_or(""))),
+        }
+    }
 }
 
 pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
@@ -146,7 +173,7 @@ pub fn parse_ttl(v: &toml::Value) -> Result<Duration, String> {
                 Some((i, 'h')) => (&s[..i], 3600),
                 _ => (s, 1),
             };
-            num.trim().parse::<u64>().map(|n| Duration::from_secs(n * mult)).map_err(|_| bad())
+            num.trim().parse::<u64>().ok().and_then(|n| n.checked_mul(mult)).map(Duration::from_secs).ok_or_else(bad)
         }
         _ => Err(bad()),
     }
@@ -160,10 +187,11 @@ fn expand_tilde(p: &str, home: &Path) -> PathBuf {
     }
 }
 
-/// Resolve flags, environment and the config file. Precedence, most specific first:
+/// Resolve flags, environment and the config file, in the AWS CLI's order (flags, then the
+/// environment, then configuration files):
 /// profile: --profile, AWS_PROFILE, config `profile`, "default";
-/// regions: --region, config `[profiles.P] regions`, config `regions`, AWS_REGION,
-/// AWS_DEFAULT_REGION (then the AWS profile's region, resolved by the aws adapter).
+/// regions: --region, AWS_REGION, AWS_DEFAULT_REGION, config `[profiles.P] regions`, config
+/// `regions` (then the AWS profile's region, resolved by the aws adapter).
 pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<Settings, HopError> {
     let file = load_file(&config_path(world))?;
     let profile = args
@@ -172,16 +200,15 @@ pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<
         .or_else(|| world.var("AWS_PROFILE").map(str::to_string))
         .or_else(|| file.profile.clone())
         .unwrap_or_else(|| "default".to_string());
+    let env_region = world.var("AWS_REGION").or_else(|| world.var("AWS_DEFAULT_REGION"));
     let mut regions: Vec<String> = if !args.regions.is_empty() {
         args.regions.clone()
+    } else if let Some(r) = env_region {
+        vec![r.to_string()]
     } else if let Some(r) = file.profiles.get(&profile).and_then(|p| p.regions.clone()) {
         r
-    } else if let Some(r) = file.regions.clone() {
-        r
-    } else if let Some(r) = world.var("AWS_REGION").or_else(|| world.var("AWS_DEFAULT_REGION")) {
-        vec![r.to_string()]
     } else {
-        vec![]
+        file.regions.clone().unwrap_or_default()
     };
     // Several --region flags naming the same region would query it twice.
     let mut seen = std::collections::BTreeSet::new();
@@ -221,6 +248,7 @@ pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<
         ColorChoice::Auto => stdout_is_tty && world.var("NO_COLOR").is_none() && world.var("TERM") != Some("dumb"),
     };
     Ok(Settings {
+        profile_explicit: args.profile.is_some(),
         profile,
         regions,
         bastion: BastionRule {
@@ -233,7 +261,19 @@ pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<
         ssh_dir,
         refresh: args.refresh,
         newest: args.newest,
+        accept_new: args.accept_new,
+        forward_agent: args.forward_agent,
+        tty: if args.tty {
+            Some(true)
+        } else if args.no_tty {
+            Some(false)
+        } else {
+            None
+        },
+        term: world.var("TERM").unwrap_or("xterm-256color").to_string(),
+        connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
         color,
+        env_access_key: if args.profile.is_some() { None } else { world.var("AWS_ACCESS_KEY_ID").map(str::to_string) },
         endpoint: world.var("AWS_ENDPOINT_URL_EC2").or_else(|| world.var("AWS_ENDPOINT_URL")).map(str::to_string),
     })
 }

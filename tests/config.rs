@@ -247,11 +247,19 @@ fn symlinked_config_is_followed_and_stays_a_link() {
 }
 
 #[test]
+fn login_flags_are_refused_for_config() {
+    let run = Env::bare().hop(&["-l", "root", "config"]);
+    run.code(2);
+    assert!(run.stderr.starts_with("hop: error: -l and -i apply to one target"), "{}", run.stderr);
+}
+
+#[test]
 fn file_flag_targets_another_config() {
     let lab = lab_or_skip!();
     let env = with_keys(lab);
     let custom = env.write("work/ssh/config", b"Host x\n");
-    env.hop(&["config", "--write", "--file", custom.to_str().unwrap()]).code(0);
+    // Relative to the working directory (HOME here), made absolute for the Include line.
+    env.hop(&["config", "--write", "--file", "work/ssh/config"]).code(0);
     let hop_file = env.path("work/ssh/hop/config");
     assert!(hop_file.is_file());
     assert_eq!(std::fs::read_to_string(&custom).unwrap(), format!("Include {}\nHost x\n", hop_file.display()));

@@ -12,7 +12,7 @@ use crate::support::Env;
 fn cache_file(env: &Env) -> PathBuf {
     let root = env.path(".cache/hop");
     let dirs: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().map(|d| d.unwrap().path()).collect();
-    assert_eq!(dirs.len(), 1, "one cache directory per profile+endpoint: {dirs:?}");
+    assert_eq!(dirs.len(), 1, "one cache directory per profile, endpoint and credentials: {dirs:?}");
     let name = dirs[0].file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.starts_with("default@"), "keyed by profile and endpoint: {name}");
     dirs[0].join("us-east-1.json")
@@ -103,7 +103,7 @@ fn a_name_missing_from_the_cache_is_looked_up_live_once() {
 }
 
 #[test]
-fn regions_come_from_flags_then_config_then_environment_then_profile() {
+fn regions_come_from_flags_then_environment_then_config_then_profile() {
     let lab = lab_or_skip!();
     let names = |env: &Env, args: &[&str]| -> Vec<String> {
         let run = env.hop(args);
@@ -121,14 +121,42 @@ fn regions_come_from_flags_then_config_then_environment_then_profile() {
         ".config/hop/config.toml",
         b"regions = [\"us-west-2\", \"eu-west-1\"]\n[profiles.other]\nregions = [\"us-east-1\"]\n",
     );
-    assert_eq!(names(&env, &["ls", "--json"]), ["us-west-2", "eu-west-1"], "config file beats the environment");
-    assert_eq!(names(&env, &["--profile", "other", "ls", "--json"]), ["us-east-1"], "per-profile regions");
+    assert_eq!(names(&env, &["ls", "--json"]), ["eu-west-1"], "the environment beats config files, as in the AWS CLI");
+    env.unset("AWS_DEFAULT_REGION");
+    assert_eq!(names(&env, &["ls", "--json"]), ["us-west-2", "eu-west-1"], "the config file's list");
+    env.set("AWS_PROFILE", "other");
+    assert_eq!(names(&env, &["ls", "--json"]), ["us-east-1"], "per-profile regions");
+    env.unset("AWS_PROFILE");
     assert_eq!(names(&env, &["--region", "eu-west-1", "ls", "--json"]), ["eu-west-1"], "flags beat everything");
     // Nothing but the AWS profile's region.
     let mut env = Env::lab(lab);
     env.unset("AWS_REGION").set("AWS_PROFILE", "lab");
     env.write(".aws/config", b"[profile lab]\nregion = eu-west-1\n");
     assert_eq!(names(&env, &["ls", "--json"]), ["eu-west-1"]);
+}
+
+#[test]
+fn an_explicit_profile_wins_over_environment_credentials() {
+    // As with the AWS CLI: `--profile` uses that profile's credentials even when
+    // AWS_ACCESS_KEY_ID is set; a profile without any is an error, not the env account.
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    let run = env.hop(&["--profile", "nowhere", "ls"]);
+    run.code(255);
+    assert!(run.stderr.starts_with("hop: error: no AWS credentials found\n"), "{}", run.stderr);
+    env.write(".aws/credentials", b"[somewhere]\naws_access_key_id = k\naws_secret_access_key = s\n");
+    env.hop(&["--profile", "somewhere", "ls"]).code(0);
+}
+
+#[test]
+fn environment_credentials_get_their_own_cache() {
+    let lab = lab_or_skip!();
+    let mut env = Env::lab(lab);
+    env.hop(&["route", "sample-web"]).code(0);
+    env.set("AWS_ACCESS_KEY_ID", "other-account");
+    env.hop(&["route", "sample-web"]).code(0);
+    let dirs = std::fs::read_dir(env.path(".cache/hop")).unwrap().count();
+    assert_eq!(dirs, 2, "one cache per set of environment credentials");
 }
 
 #[test]

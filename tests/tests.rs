@@ -9,3 +9,4 @@ mod discovery;
 mod errors;
 mod ls;
 mod route;
+mod ssh;

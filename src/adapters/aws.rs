@@ -43,18 +43,24 @@ pub async fn regions(settings: &Settings) -> Result<Vec<String>, HopError> {
 /// assumed role is fetched once).
 pub async fn sdk_config(settings: &Settings, first_region: &str) -> SdkConfig {
     let region = Region::new(first_region.to_string());
-    let creds = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
-        .profile_name(&settings.profile)
-        .region(region.clone())
-        .imds_client(quick_imds())
-        .build()
-        .await;
-    aws_config::defaults(BehaviorVersion::latest())
-        .profile_name(&settings.profile)
-        .region(region)
-        .credentials_provider(creds)
-        .load()
-        .await
+    let loader = aws_config::defaults(BehaviorVersion::latest()).profile_name(&settings.profile).region(region.clone());
+    let loader = if settings.profile_explicit {
+        // `--profile` wins over environment credentials, as with the AWS CLI: the profile
+        // provider alone (it handles SSO, credential_process and role chains itself).
+        loader.credentials_provider(
+            aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(&settings.profile).build(),
+        )
+    } else {
+        loader.credentials_provider(
+            aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                .profile_name(&settings.profile)
+                .region(region)
+                .imds_client(quick_imds())
+                .build()
+                .await,
+        )
+    };
+    loader.load().await
 }
 
 /// Every instance that is not terminated, in every region, in parallel.
@@ -163,6 +169,7 @@ where
     let (kind, message) = if lower.contains("sso") && (lower.contains("expired") || lower.contains("token")) {
         (FailureKind::SsoExpired, "the AWS SSO session has expired".to_string())
     } else if lower.contains("no credentials found in chain")
+        || lower.contains("credential provider was not enabled")
         || lower.contains("no providers in chain provided credentials")
         || lower.contains("credentialsnotloaded")
     {

@@ -38,11 +38,12 @@ fn unix(t: SystemTime) -> u64 {
 }
 
 impl Cache {
-    /// The cache of one profile. A custom endpoint (AWS_ENDPOINT_URL) gets its own directory so
-    /// a lab's instances never show up for the real account.
-    pub fn new(root: &Path, profile: &str, endpoint: Option<&str>) -> Cache {
+    /// The cache of one profile. A scope (custom endpoint, environment credentials) gets its
+    /// own directory, so a lab's instances never show up for the real account and one
+    /// account's never for another.
+    pub fn new(root: &Path, profile: &str, scope: Option<&str>) -> Cache {
         let mut key = safe(profile);
-        if let Some(e) = endpoint {
+        if let Some(e) = scope {
             key.push_str(&format!("@{:016x}", fnv(e)));
         }
         Cache { dir: root.join(key) }

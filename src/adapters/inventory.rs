@@ -25,7 +25,7 @@ pub struct Loaded {
 
 pub async fn load(settings: &Settings, freshness: Freshness) -> Result<Loaded, HopError> {
     let regions = aws::regions(settings).await?;
-    let cache = Cache::new(&settings.cache_dir, &settings.profile, settings.endpoint.as_deref());
+    let cache = Cache::new(&settings.cache_dir, &settings.profile, settings.cache_scope().as_deref());
     let now = SystemTime::now();
     let mut instances = Vec::new();
     let mut missing = Vec::new();

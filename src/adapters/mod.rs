@@ -5,4 +5,5 @@ pub mod aws;
 pub mod cache;
 pub mod fs;
 pub mod inventory;
+pub mod ssh;
 pub mod term;

@@ -50,3 +50,128 @@ impl Drop for Spinner {
 pub fn paint(s: &str, code: &str, on: bool) -> String {
     if on { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
 }
+
+/// Questions from the SSH transport answered on the controlling terminal (`/dev/tty`, as ssh
+/// does, so they work with stdin and stdout redirected). None when there is no terminal: the
+/// transport then refuses instead of asking.
+pub fn tty_asker() -> Option<crate::adapters::ssh::client::Ask> {
+    use crate::adapters::ssh::client::{Answer, Question};
+    std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
+    Some(std::sync::Arc::new(|q: &Question| {
+        let Ok(mut tty) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty") else {
+            return Answer::No;
+        };
+        match q {
+            Question::UnknownHostKey { label, alias, fingerprint } => {
+                let _ = write!(
+                    tty,
+                    "The authenticity of host '{label}' ({alias}) can't be established.\r\n\
+                     Key fingerprint is {fingerprint}.\r\n\
+                     Are you sure you want to continue connecting (yes/no)? "
+                );
+                let answer = read_line(&mut tty, true).unwrap_or_default();
+                if answer.trim().eq_ignore_ascii_case("yes") { Answer::Yes } else { Answer::No }
+            }
+            Question::Passphrase { path } => {
+                let _ = write!(tty, "Enter passphrase for key '{}': ", path.display());
+                let secret = read_line(&mut tty, false).unwrap_or_default();
+                let _ = write!(tty, "\r\n");
+                Answer::Secret(secret)
+            }
+        }
+    }))
+}
+
+/// One line from the terminal; with `echo` false, typed characters are not shown (the terminal
+/// mode is restored before returning, whatever happens).
+fn read_line(tty: &mut std::fs::File, echo: bool) -> std::io::Result<String> {
+    use std::io::BufRead;
+    use std::os::fd::AsRawFd;
+    let fd = tty.as_raw_fd();
+    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is an open terminal; tcgetattr only writes into `saved`.
+    let have_mode = unsafe { libc::tcgetattr(fd, &mut saved) } == 0;
+    if have_mode && !echo {
+        let mut quiet = saved;
+        quiet.c_lflag &= !libc::ECHO;
+        // SAFETY: a termios derived from the current one.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    }
+    let mut line = String::new();
+    let result = std::io::BufReader::new(&*tty).read_line(&mut line);
+    if have_mode && !echo {
+        // SAFETY: restores the mode read above.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    }
+    result.map(|_| line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// The local terminal in raw mode for as long as this value lives: restored on drop, which
+/// covers returning, errors and panics (unwinding). Signals that would kill hop are handled by
+/// the session loop, which returns (and so drops this) instead.
+pub struct RawMode {
+    fd: i32,
+    saved: libc::termios,
+}
+
+impl RawMode {
+    /// Raw mode on stdin; None when stdin is not a terminal.
+    pub fn enable() -> Option<RawMode> {
+        let fd = libc::STDIN_FILENO;
+        // SAFETY: tcgetattr writes into a zeroed termios; fd 0 is ours.
+        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+        if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
+            return None;
+        }
+        let mut raw = saved;
+        // SAFETY: cfmakeraw edits the struct we pass; tcsetattr applies it to our terminal.
+        unsafe {
+            libc::cfmakeraw(&mut raw);
+            libc::tcsetattr(fd, libc::TCSADRAIN, &raw);
+        }
+        Some(RawMode { fd, saved })
+    }
+
+    /// The terminal's modes before raw mode, to send with the PTY request (as ssh does), as
+    /// (opcode, value) pairs of RFC 4254 §8.
+    pub fn modes(&self) -> Vec<(russh::Pty, u32)> {
+        use russh::Pty;
+        let t = &self.saved;
+        let cc = |i: usize| t.c_cc[i] as u32;
+        let flag = |set: libc::tcflag_t, bit: libc::tcflag_t| u32::from(set & bit != 0);
+        vec![
+            (Pty::VINTR, cc(libc::VINTR)),
+            (Pty::VQUIT, cc(libc::VQUIT)),
+            (Pty::VERASE, cc(libc::VERASE)),
+            (Pty::VKILL, cc(libc::VKILL)),
+            (Pty::VEOF, cc(libc::VEOF)),
+            (Pty::VSUSP, cc(libc::VSUSP)),
+            (Pty::VWERASE, cc(libc::VWERASE)),
+            (Pty::ICRNL, flag(t.c_iflag, libc::ICRNL)),
+            (Pty::IXON, flag(t.c_iflag, libc::IXON)),
+            (Pty::IUTF8, flag(t.c_iflag, libc::IUTF8)),
+            (Pty::ISIG, flag(t.c_lflag, libc::ISIG)),
+            (Pty::ICANON, flag(t.c_lflag, libc::ICANON)),
+            (Pty::ECHO, flag(t.c_lflag, libc::ECHO)),
+            (Pty::ECHOE, flag(t.c_lflag, libc::ECHOE)),
+            (Pty::ECHOK, flag(t.c_lflag, libc::ECHOK)),
+            (Pty::OPOST, flag(t.c_oflag, libc::OPOST)),
+            (Pty::ONLCR, flag(t.c_oflag, libc::ONLCR)),
+        ]
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        // SAFETY: restores the attributes read in `enable` on the same descriptor.
+        unsafe { libc::tcsetattr(self.fd, libc::TCSADRAIN, &self.saved) };
+    }
+}
+
+/// The size of the terminal on stdin as (columns, rows), if it is one.
+pub fn window_size() -> Option<(u32, u32)> {
+    // SAFETY: TIOCGWINSZ fills a winsize; fd 0 is ours.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    (unsafe { libc::ioctl(libc::STDIN_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_col > 0)
+        .then_some((ws.ws_col as u32, ws.ws_row as u32))
+}

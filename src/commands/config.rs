@@ -3,17 +3,18 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::adapters::fs::{InstallError, InstallRequest, install};
 use crate::adapters::inventory::{self, Freshness};
-use crate::cli::ConfigArgs;
 use crate::domain::ssh_config::{Stanza, render};
 use crate::domain::stanzas::{Planned, build};
 use crate::error::HopError;
 use crate::settings::Settings;
 
-pub async fn run(settings: &Settings, args: &ConfigArgs) -> anyhow::Result<u8> {
+/// `file`: the ssh config to add the Include to (absolute; default ~/.ssh/config).
+pub async fn run(settings: &Settings, write: bool, file: Option<std::path::PathBuf>) -> anyhow::Result<u8> {
     let loaded = inventory::load(settings, Freshness::Live).await?;
     let planned: Vec<Planned> = super::plan_all(settings, &loaded.instances)
         .into_iter()
@@ -21,11 +22,11 @@ pub async fn run(settings: &Settings, args: &ConfigArgs) -> anyhow::Result<u8> {
         .collect();
     let (stanzas, skipped) = build(&planned);
     let text = render(&stanzas, &skipped);
-    if !args.write {
+    if !write {
         std::io::stdout().write_all(text.as_bytes())?;
         return Ok(0);
     }
-    let user_config = args.file.clone().unwrap_or_else(|| settings.ssh_dir.join("config"));
+    let user_config = file.unwrap_or_else(|| settings.ssh_dir.join("config"));
     let hop_file = user_config.parent().unwrap_or(Path::new(".")).join("hop").join("config");
     let check = stanzas.first().cloned();
     let validate = move |candidate: &Path| match &check {
@@ -58,7 +59,7 @@ fn install_error(e: InstallError, user_config: &Path) -> HopError {
         InstallError::Contended { .. } => {
             hints.push("run `hop config --write` again: every version written was complete and valid".to_string())
         }
-        InstallError::Rejected { message, .. } if message.contains(r"\357\273\277") => {
+        InstallError::Rejected { .. } if std::fs::read(user_config).is_ok_and(|b| b.starts_with(b"\xEF\xBB\xBF")) => {
             hints.push(format!(
                 "OpenSSH cannot read {} already: remove the byte order mark at its start",
                 user_config.display()
@@ -74,14 +75,34 @@ fn install_error(e: InstallError, user_config: &Path) -> HopError {
 /// HostName (which also proves the Include comes first). Skipped when `ssh` is not installed.
 fn ssh_g_check(candidate: &Path, stanza: &Stanza) -> Result<(), String> {
     let alias = &stanza.hosts[0];
-    let out = match Command::new("ssh").arg("-G").arg("-F").arg(candidate).arg(alias).output() {
-        Ok(o) => o,
+    // `Match exec` lines run commands during `ssh -G`: bounded, so a hanging one cannot hang hop.
+    let child = Command::new("ssh")
+        .arg("-G")
+        .arg("-F")
+        .arg(candidate)
+        .arg(alias)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             tracing::info!("ssh not installed; skipping the `ssh -G` check");
             return Ok(());
         }
         Err(e) => return Err(format!("cannot run ssh -G: {e}")),
     };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("ssh -G did not finish within 10 s (a `Match exec` that hangs?)".into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(format!("ssh -G rejects it: {}", String::from_utf8_lossy(&out.stderr).trim()));
     }

@@ -1,16 +1,104 @@
-//! `hop TARGET [-- CMD…]`: until the SSH engine lands, show the route that would be taken and
-//! fail honestly instead of pretending to connect.
+//! `hop TARGET [-- CMD…]`: connect through the planned route and run CMD (or a shell), with the
+//! remote exit status as hop's.
 
+use std::io::IsTerminal;
+
+use crate::adapters::inventory::Freshness;
+use crate::adapters::ssh::{self, client, session};
+use crate::adapters::term;
+use crate::domain::route::Route;
 use crate::error::HopError;
 use crate::settings::Settings;
 
 pub async fn run(settings: &Settings, target: &str, remote_command: &[String]) -> anyhow::Result<u8> {
-    let (_, instance, route) = super::target_route(settings, target).await?;
-    eprint!("{}", super::route::explain(settings, &instance, &route));
-    let what = if remote_command.is_empty() {
-        "open a shell".to_string()
+    let (loaded, instance, route) = super::target_route(settings, target).await?;
+    let trust = trust(settings);
+    let chain = match connect(settings, &route, &trust).await {
+        // The cached address may be stale (instance restarted): ask EC2 once and retry.
+        Err(client::SshError::Connect { .. }) if !loaded.live => {
+            tracing::info!("connection failed with cached addresses; refreshing discovery");
+            let (_, _, route) = super::target_route_with(settings, target, Freshness::Live).await?;
+            connect(settings, &route, &trust).await
+        }
+        other => other,
+    }
+    .map_err(|e| ssh_error(e, &instance.id, target))?;
+    // Like ssh, the words after `--` are joined with spaces and run by the remote shell.
+    let command = (!remote_command.is_empty()).then(|| remote_command.join(" "));
+    // A PTY when asked (-t), or for a shell when stdin is a terminal, as ssh decides.
+    let pty = settings.tty.unwrap_or(command.is_none() && std::io::stdin().is_terminal());
+    let code = if pty {
+        session::interactive(&chain, command.as_deref(), &settings.term, settings.forward_agent).await
     } else {
-        format!("run {:?}", remote_command.join(" "))
+        let (i, o, e) = (tokio::io::stdin(), tokio::io::stdout(), tokio::io::stderr());
+        session::run(&chain, command.as_deref(), settings.forward_agent, i, o, e).await
+    }
+    .map_err(|e| ssh_error(e, &instance.id, target))?;
+    Ok(code)
+}
+
+/// Connect through every hop of `route`; SSM and unreachable routes are errors here.
+pub async fn connect(
+    settings: &Settings,
+    route: &Route,
+    trust: &client::Trust,
+) -> Result<client::Chain, client::SshError> {
+    let hops = match (ssh::hops(route), route) {
+        (Some(h), _) => h,
+        (None, Route::Ssm { reason, .. }) => {
+            return Err(client::SshError::Protocol {
+                label: "route".into(),
+                message: format!("the route is SSM ({reason}), and SSM support is not built yet"),
+            });
+        }
+        (None, Route::Unreachable { reason }) => {
+            return Err(client::SshError::Protocol {
+                label: "route".into(),
+                message: format!("unreachable: {reason}"),
+            });
+        }
+        (None, _) => unreachable!("ssh::hops covers direct and jump routes"),
     };
-    Err(HopError::NotBuilt { message: format!("connecting is not built yet: cannot {what} on {target}") }.into())
+    client::connect(&hops, trust, settings.connect_timeout, settings.forward_agent).await
+}
+
+/// known_hosts files as OpenSSH reads them, and how unknown keys are handled.
+pub fn trust(settings: &Settings) -> client::Trust {
+    let user_file = settings.ssh_dir.join("known_hosts");
+    let home = settings.ssh_dir.parent().unwrap_or(&settings.ssh_dir);
+    client::Trust {
+        files: crate::adapters::ssh::known_hosts::default_paths(home),
+        user_file,
+        accept_new: settings.accept_new,
+        ask: term::tty_asker(),
+    }
+}
+
+/// SSH failures as exit-255 errors with what was tried and what to do.
+pub fn ssh_error(e: client::SshError, target_id: &str, target: &str) -> HopError {
+    use client::SshError::*;
+    let doctor = format!("`hop doctor {target}` explains what stands in the way; `hop route {target}` shows the route");
+    let hints = match &e {
+        Connect { .. } => vec![doctor],
+        UnknownHostKey { file, .. } => vec![
+            "check the fingerprint with the instance's console output (aws ec2 get-console-output)".into(),
+            format!(
+                "then connect from a terminal to be asked, or pass --accept-new to record it in {}",
+                file.display()
+            ),
+        ],
+        ChangedHostKey { alias, file, .. } => vec![
+            "someone may be intercepting the connection, or the instance was rebuilt with a new key".into(),
+            format!("if you know it was rebuilt: ssh-keygen -R {alias} -f {}", file.display()),
+        ],
+        RevokedHostKey { .. } => vec!["a revoked key is never accepted".into()],
+        Auth { .. } => vec![
+            "pass -i KEY, add the key to ssh-agent (ssh-add), or put the key pair's file at ~/.ssh/<KeyName>.pem"
+                .into(),
+            doctor,
+        ],
+        Protocol { .. } => vec![doctor],
+    };
+    let _ = target_id;
+    HopError::Ssh { message: e.to_string(), hints }
 }

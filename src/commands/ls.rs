@@ -7,11 +7,10 @@ use serde::Serialize;
 
 use crate::adapters::inventory::{self, Freshness};
 use crate::adapters::term::paint;
-use crate::cli::LsArgs;
 use crate::domain::filter::{Pattern, TagFilter};
 use crate::domain::inventory::{Instance, State};
 use crate::domain::route::Route;
-use crate::error::{HopError, exit};
+use crate::error::exit;
 use crate::settings::Settings;
 
 /// One row of `hop ls --json`. The schema is stable: fields are only ever added.
@@ -69,21 +68,16 @@ struct Listing<'a> {
     instances: Vec<Row<'a>>,
 }
 
-pub async fn run(settings: &Settings, args: &LsArgs) -> anyhow::Result<u8> {
-    let tags: Vec<TagFilter> = args
-        .tags
-        .iter()
-        .map(|t| t.parse::<TagFilter>().map_err(|m| HopError::Usage { message: m, hints: vec![] }))
-        .collect::<Result<_, _>>()?;
+pub async fn run(settings: &Settings, pattern: Option<&str>, tags: &[TagFilter], json: bool) -> anyhow::Result<u8> {
     let loaded = inventory::load(settings, Freshness::Live).await?;
-    let pattern = args.pattern.as_deref().map(Pattern::new);
+    let filter = pattern.map(Pattern::new);
     // Routes are planned over the whole inventory (a filtered-out bastion still routes).
     let planned: Vec<(&Instance, Route)> = super::plan_all(settings, &loaded.instances)
         .into_iter()
-        .filter(|(i, _)| pattern.as_ref().is_none_or(|p| p.matches(i)) && tags.iter().all(|t| t.matches(i)))
+        .filter(|(i, _)| filter.as_ref().is_none_or(|p| p.matches(i)) && tags.iter().all(|t| t.matches(i)))
         .collect();
     let mut out = std::io::stdout().lock();
-    if args.json {
+    if json {
         let rows = planned
             .iter()
             .map(|(i, r)| Row {
@@ -111,13 +105,13 @@ pub async fn run(settings: &Settings, args: &LsArgs) -> anyhow::Result<u8> {
     }
     out.flush()?;
     if planned.is_empty() {
-        let what = match (&args.pattern, args.tags.is_empty()) {
+        let what = match (pattern, tags.is_empty()) {
             (None, true) => {
                 eprintln!("hop: no instances in {}", loaded.regions.join(", "));
                 return Ok(exit::OK);
             }
             (Some(p), _) => format!("{p:?}"),
-            (None, false) => args.tags.join(" "),
+            (None, false) => tags.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
         };
         eprintln!("hop: no instance matches {what} in {}", loaded.regions.join(", "));
         return Ok(exit::PROBLEMS);

@@ -6,6 +6,7 @@ pub mod config;
 pub mod connect;
 pub mod ls;
 pub mod man;
+pub mod proxy;
 pub mod route;
 
 use std::io::IsTerminal;
@@ -36,10 +37,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let world = World::from_process()?;
     let settings = settings::resolve(&cli.global, &world, std::io::stdout().is_terminal())?;
     match cli.command {
-        Some(Command::Ls(a)) => ls::run(&settings, &a).await,
+        Some(Command::Ls(a)) => {
+            let tags = a
+                .tags
+                .iter()
+                .map(|t| t.parse().map_err(|m| HopError::Usage { message: m, hints: vec![] }))
+                .collect::<Result<Vec<_>, _>>()?;
+            ls::run(&settings, a.pattern.as_deref(), &tags, a.json).await
+        }
         Some(Command::Route(a)) => route::run(&settings, &a.target, a.json).await,
-        Some(Command::Config(a)) => config::run(&settings, &a).await,
+        Some(Command::Config(a)) => {
+            if cli.global.login.is_some() || cli.global.identity.is_some() {
+                return Err(HopError::Usage {
+                    message: "-l and -i apply to one target, not to every stanza".into(),
+                    hints: vec![
+                        "set per-host users and keys in ~/.config/hop/config.toml: [hosts.NAME] user/identity".into(),
+                    ],
+                }
+                .into());
+            }
+            let file = a.file.map(std::path::absolute).transpose()?;
+            config::run(&settings, a.write, file).await
+        }
         Some(Command::Connect(a)) => connect::run(&settings, &a.target, &a.remote_command).await,
+        Some(Command::Proxy(a)) => proxy::run(&settings, &a.target, a.port).await,
         Some(Command::Completions(_) | Command::Man(_)) => unreachable!("handled above"),
         None => match cli.target {
             Some(t) => connect::run(&settings, &t, &cli.remote_command).await,
@@ -65,7 +86,15 @@ pub fn plan_all<'a>(settings: &Settings, instances: &'a [Instance]) -> Vec<(&'a 
 /// Find exactly one instance for `target` and plan its route. A name missing from the cache is
 /// looked up live once (the instance may be new).
 pub async fn target_route(settings: &Settings, target: &str) -> Result<(Loaded, Instance, Route), HopError> {
-    let mut loaded = inventory::load(settings, Freshness::Cached).await?;
+    target_route_with(settings, target, Freshness::Cached).await
+}
+
+pub async fn target_route_with(
+    settings: &Settings,
+    target: &str,
+    freshness: Freshness,
+) -> Result<(Loaded, Instance, Route), HopError> {
+    let mut loaded = inventory::load(settings, freshness).await?;
     if !loaded.live && !matches!(resolve(&loaded.instances, target, settings.newest), Resolution::Found(_)) {
         tracing::info!("{target:?} not found unambiguously in the cache; asking EC2");
         loaded = inventory::load(settings, Freshness::Live).await?;

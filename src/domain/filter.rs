@@ -26,6 +26,15 @@ impl FromStr for TagFilter {
     }
 }
 
+impl std::fmt::Display for TagFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.value {
+            Some(v) => write!(f, "{}={v}", self.key),
+            None => f.write_str(&self.key),
+        }
+    }
+}
+
 impl TagFilter {
     pub fn matches(&self, i: &Instance) -> bool {
         match (i.tag(&self.key), &self.value) {

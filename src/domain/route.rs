@@ -111,7 +111,8 @@ impl LoginPolicy {
         let ov = self.override_for(i);
         let user = (if is_target { self.cli_user.clone() } else { None })
             .or_else(|| ov.and_then(|o| o.user.clone()))
-            .or_else(|| i.tag(&self.user_tag).map(str::to_string))
+            // Anyone who can tag an instance sets this one: only a plain user name is taken.
+            .or_else(|| i.tag(&self.user_tag).filter(|u| valid_user(u)).map(str::to_string))
             .or_else(|| self.default_user.clone())
             .unwrap_or_else(|| "ec2-user".to_string());
         let identity = (if is_target { self.cli_identity.clone() } else { None })
@@ -124,6 +125,15 @@ impl LoginPolicy {
         let port = ov.and_then(|o| o.port).unwrap_or(22);
         Login { user, identity, port }
     }
+}
+
+/// A POSIX-style login name: letters, digits, `_`, `.`, `-`, not starting with `-` (which ssh
+/// would read as an option).
+pub fn valid_user(u: &str) -> bool {
+    !u.is_empty()
+        && u.len() <= 64
+        && !u.starts_with('-')
+        && u.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 /// The usable bastions of every VPC, best first per VPC before AZ preference: instances tagged
@@ -233,15 +243,18 @@ pub fn openssh_command(route: &Route) -> Option<String> {
         if let Some(id) = &e.login.identity {
             s.push_str(&format!("-i {} ", shell_quote(&id.display().to_string())));
         }
-        s.push_str(&format!("-o HostKeyAlias={} {}@{}", e.id, e.login.user, e.address));
+        s.push_str(&format!("-o HostKeyAlias={} {}", e.id, shell_quote(&format!("{}@{}", e.login.user, e.address))));
         s
     }
     match route {
         Route::Direct { target } => Some(format!("ssh {}", dest(target))),
         Route::Jump { bastion, target, .. } => {
-            if bastion.login.identity.is_none() || bastion.login.identity == target.login.identity {
+            // The process `-J` starts gets neither `-i` nor `-o`: only a bastion that needs no
+            // key file of its own can be written that way.
+            if bastion.login.identity.is_none() {
                 let port = if bastion.login.port != 22 { format!(":{}", bastion.login.port) } else { String::new() };
-                Some(format!("ssh -J {}@{}{port} {}", bastion.login.user, bastion.address, dest(target)))
+                let jump = shell_quote(&format!("{}@{}{port}", bastion.login.user, bastion.address));
+                Some(format!("ssh -J {jump} {}", dest(target)))
             } else {
                 let inner = format!("ssh {} -W %h:%p", dest(bastion));
                 Some(format!("ssh -o ProxyCommand={} {}", shell_quote(&inner), dest(target)))
@@ -386,6 +399,10 @@ mod tests {
         assert_eq!(p.login(&web, true, &bare_only).identity, Some(PathBuf::from("/home/u/.ssh/sample-web")));
         p.default_user = Some("admin".into());
         assert_eq!(p.login(&web, true, &none).user, "admin");
+        web.tags.insert("hop:user".into(), "$(touch x)".into());
+        assert_eq!(p.login(&web, true, &none).user, "admin", "an unsafe tag is ignored");
+        web.tags.insert("hop:user".into(), "-oProxyCommand=x".into());
+        assert_eq!(p.login(&web, true, &none).user, "admin", "an option-looking tag is ignored");
         web.tags.insert("hop:user".into(), "ubuntu".into());
         assert_eq!(p.login(&web, true, &none).user, "ubuntu");
         p.overrides.insert(
@@ -423,6 +440,14 @@ mod tests {
             "ssh -i /home/u/.ssh/sample-bastion.pem -o HostKeyAlias=i-b ec2-user@203.0.113.10"
         );
         assert_eq!(openssh_command(&route_of(&inv, "i-s", &pem)), None);
+        // The same key file on both hops still needs the ProxyCommand form: `-J` would not pass it.
+        let mut same = tutorial();
+        same[0].key_name = Some("sample-web".into());
+        assert!(
+            openssh_command(&route_of(&same, "i-w", &pem))
+                .unwrap()
+                .starts_with("ssh -o ProxyCommand='ssh -i /home/u/.ssh/sample-web.pem")
+        );
     }
 
     #[test]

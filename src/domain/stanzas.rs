@@ -15,8 +15,9 @@ pub struct Planned<'a> {
 }
 
 /// Host patterns per instance id: `[NAME, ID]`, `[NAME-ID, ID]` when the name is shared, `[ID]`
-/// when untagged or when the name is not a plain alias (spaces, `*`, `?`, `!` and `,` would turn
-/// it into a pattern matching other hosts).
+/// when untagged or when the name is not a safe alias: spaces, `*`, `?`, `!` and `,` would turn
+/// it into a pattern, and a `.` or `:` could make it a real host name or address (a Name tag of
+/// `github.com` must not capture `ssh github.com`, since hop's Include comes first).
 pub fn aliases<'a>(instances: impl IntoIterator<Item = &'a Instance> + Clone) -> BTreeMap<String, Vec<String>> {
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
     for i in instances.clone() {
@@ -28,7 +29,7 @@ pub fn aliases<'a>(instances: impl IntoIterator<Item = &'a Instance> + Clone) ->
         .into_iter()
         .map(|i| {
             let mut hosts = Vec::new();
-            if let Some(n) = i.name.as_deref().filter(|n| is_plain_alias(n)) {
+            if let Some(n) = i.name.as_deref().filter(|n| is_plain_alias(n) && !n.contains(['.', ':'])) {
                 hosts.push(if count[n] > 1 { duplicate_alias(n, &i.id) } else { n.to_string() });
             }
             hosts.push(i.id.clone());
@@ -130,12 +131,13 @@ mod tests {
             b,
             instance("i-s", Some("worker"), "vpc-2", "a"),
             instance("i-x", Some("bad name*"), "vpc-1", "a"),
+            instance("i-g", Some("github.com"), "vpc-1", "a"),
             old,
         ];
         let (stanzas, skipped) = planned(&inv);
         let hosts: Vec<String> = stanzas.iter().map(|s| s.hosts.join(" ")).collect();
-        assert_eq!(hosts, ["sample-bastion i-b", "api-i-a1 i-a1", "api-i-a2 i-a2", "i-x", "sample-web i-w"]);
-        let web = &stanzas[4];
+        assert_eq!(hosts, ["sample-bastion i-b", "api-i-a1 i-a1", "api-i-a2 i-a2", "i-g", "i-x", "sample-web i-w"]);
+        let web = &stanzas[5];
         assert_eq!(web.host_name, "10.0.1.10");
         assert_eq!(web.proxy_jump.as_deref(), Some("sample-bastion"));
         assert_eq!(web.identity_file.as_deref(), Some("/h/.ssh/sample-web.pem"));

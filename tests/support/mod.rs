@@ -55,30 +55,15 @@ pub fn lab() -> Option<&'static Lab> {
     }
 }
 
-/// The venv's python: `HOP_TEST_PYTHON`, else what the project's install script reports (it is
-/// idempotent and quick once done).
+/// The venv's python, from `HOP_TEST_PYTHON` (scripts/test.sh sets it after installing the test
+/// dependencies; tests never install anything themselves).
 pub fn python() -> Result<PathBuf, String> {
-    if let Ok(p) = std::env::var("HOP_TEST_PYTHON") {
-        return Ok(PathBuf::from(p));
+    match std::env::var("HOP_TEST_PYTHON") {
+        Ok(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+        _ => Err("HOP_TEST_PYTHON is not set: run scripts/test.sh, which installs the test dependencies \
+                  (moto in a venv, openssh) and sets it"
+            .into()),
     }
-    static PY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    PY.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(Path::new(REPO).join("scripts/install-test-deps.sh"))
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| format!("cannot run scripts/install-test-deps.sh: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("scripts/install-test-deps.sh failed ({})", out.status));
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        stdout
-            .lines()
-            .last()
-            .map(|l| PathBuf::from(l.trim()))
-            .ok_or_else(|| "install script printed no python path".into())
-    })
-    .clone()
 }
 
 fn start_lab() -> Result<Lab, String> {
@@ -291,4 +276,169 @@ pub fn rows(spec: &str) -> Vec<Vec<String>> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| l.split('|').map(|c| c.trim().to_string()).collect())
         .collect()
+}
+
+/// The SSH test bed: client, bastion and web network namespaces with real OpenSSH sshd, and a
+/// moto lab inside the client namespace whose sample-bastion has exactly the bastion
+/// namespace's address (tests/support/netns_lab.py). One per test run.
+pub struct NetLab {
+    pub state: Value,
+    _stdin: Mutex<ChildStdin>,
+    _child: Mutex<Child>,
+}
+
+/// Tests that change the test bed (stop the bastion, replace a host key) take this for
+/// writing; every other SSH test reads.
+pub static NETLAB_STATE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+impl NetLab {
+    pub fn ns(&self) -> &str {
+        self.state["client_ns"].as_str().expect("client_ns")
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        PathBuf::from(self.state["dir"].as_str().expect("dir"))
+    }
+
+    /// Instance id (from the moto lab inside the client namespace) by seed key.
+    pub fn id(&self, key: &str) -> String {
+        self.state["moto"]["instances"][key]["id"].as_str().unwrap_or_else(|| panic!("no {key}")).to_string()
+    }
+
+    /// The current host key of `host` ("bastion" or "web"), re-read because restarts change it.
+    pub fn host_key(&self, host: &str) -> String {
+        let state: Value = serde_json::from_slice(&std::fs::read(self.dir().join("state.json")).expect("state.json"))
+            .expect("state.json is JSON");
+        state[host]["host_key_pub"].as_str().expect("host_key_pub").to_string()
+    }
+
+    /// Run `netns_lab.py SUBCOMMAND --dir DIR ARGS` (restart, stop).
+    pub fn control(&self, sub: &str, args: &[&str]) {
+        let py = python().expect("python");
+        let out = Command::new(py)
+            .arg(Path::new(REPO).join("tests/support/netns_lab.py"))
+            .arg(sub)
+            .arg("--dir")
+            .arg(self.dir())
+            .args(args)
+            .output()
+            .expect("run netns_lab.py");
+        assert!(out.status.success(), "netns_lab.py {sub} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+pub fn netlab() -> Option<&'static NetLab> {
+    static LAB: OnceLock<Result<NetLab, String>> = OnceLock::new();
+    match LAB.get_or_init(start_netlab) {
+        Ok(l) => Some(l),
+        Err(why) => {
+            unavailable(why);
+            None
+        }
+    }
+}
+
+fn start_netlab() -> Result<NetLab, String> {
+    let py = python()?;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("the SSH test bed needs root (network namespaces)".into());
+    }
+    if !Path::new("/usr/sbin/sshd").exists() {
+        return Err("/usr/sbin/sshd missing: run scripts/install-test-deps.sh".into());
+    }
+    let started = Instant::now();
+    let mut child = Command::new(&py)
+        .arg(Path::new(REPO).join("tests/support/netns_lab.py"))
+        .arg("--moto")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start netns_lab.py: {e}"))?;
+    let stdin = child.stdin.take().expect("piped");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .map_err(|e| format!("netns_lab.py: {e}"))?;
+    let state: Value =
+        serde_json::from_str(&line).map_err(|e| format!("netns_lab.py did not report ready ({e}): {line:?}"))?;
+    eprintln!("SSH test bed ready in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(NetLab { state, _stdin: Mutex::new(stdin), _child: Mutex::new(child) })
+}
+
+/// Skip (loudly) unless the SSH test bed runs: `let Some(net) = netlab_or_skip!();`
+#[macro_export]
+macro_rules! netlab_or_skip {
+    () => {
+        match $crate::support::netlab() {
+            Some(l) => l,
+            None => return,
+        }
+    };
+}
+
+impl Env {
+    /// An environment for hop inside the client namespace: the moto lab there, the tutorial's
+    /// key files in ~/.ssh. known_hosts is left to the test.
+    pub fn net(net: &NetLab) -> Env {
+        let mut e = Env::bare();
+        e.set("AWS_ENDPOINT_URL", net.state["moto"]["endpoint"].as_str().expect("moto endpoint"))
+            .set("AWS_ACCESS_KEY_ID", "testing")
+            .set("AWS_SECRET_ACCESS_KEY", "testing")
+            .set("AWS_REGION", "us-east-1");
+        for key in ["sample-bastion", "sample-web"] {
+            let src = net.state["keys"][key].as_str().expect("key path");
+            let dst = e.write(&format!(".ssh/{key}.pem"), &std::fs::read(src).expect("read key"));
+            std::fs::set_permissions(&dst, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        }
+        e
+    }
+
+    /// known_hosts naming both hosts by instance id, as `hop --accept-new` or `hop config` users
+    /// would have it.
+    pub fn trust_both(&self, net: &NetLab) {
+        let text = format!(
+            "{} {}\n{} {}\n",
+            net.id("sample-bastion"),
+            net.host_key("bastion"),
+            net.id("sample-web"),
+            net.host_key("web")
+        );
+        self.write(".ssh/known_hosts", text.as_bytes());
+    }
+
+    /// `hop ARGS` run inside the client namespace, with `stdin` as its input.
+    pub fn hop_in(&self, net: &NetLab, args: &[&str], stdin: &[u8]) -> Run {
+        let started = Instant::now();
+        let mut child =
+            self.command_in(net, env!("CARGO_BIN_EXE_hop"), args).stdin(Stdio::piped()).spawn().expect("spawn");
+        let mut input = child.stdin.take().unwrap();
+        let data = stdin.to_vec();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = input.write_all(&data);
+        });
+        let out = child.wait_with_output().expect("wait");
+        writer.join().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed: started.elapsed(),
+        }
+    }
+
+    /// Any program run inside the client namespace with this environment.
+    pub fn command_in(&self, net: &NetLab, program: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", net.ns(), program])
+            .args(args)
+            .env_clear()
+            .envs(&self.vars)
+            .current_dir(self.home.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
 }

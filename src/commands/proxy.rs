@@ -1,0 +1,49 @@
+//! `hop proxy TARGET [PORT]`: stdin/stdout bridged to TARGET:PORT over the route, for
+//! `ProxyCommand hop proxy %n`, `scp` and `rsync`. Only the hops before the target are SSH
+//! connections; the target's port is reached as plain TCP from the last of them.
+
+use crate::adapters::ssh::{self, client, proxy};
+use crate::domain::route::Route;
+use crate::error::HopError;
+use crate::settings::Settings;
+
+pub async fn run(settings: &Settings, target: &str, port: u16) -> anyhow::Result<u8> {
+    let (_, instance, route) = super::target_route(settings, target).await?;
+    let Some(hops) = ssh::hops(&route) else {
+        let why = match &route {
+            Route::Ssm { reason, .. } => format!("the route is SSM ({reason}), and SSM support is not built yet"),
+            Route::Unreachable { reason } => format!("unreachable: {reason}"),
+            _ => unreachable!("ssh::hops covers direct and jump routes"),
+        };
+        return Err(HopError::Ssh { message: why, hints: vec![] }.into());
+    };
+    let (last, before) = hops.split_last().expect("a route has a target");
+    let trust = super::connect::trust(settings);
+    if before.is_empty() {
+        // Direct route: nothing to tunnel through.
+        let mut tcp = tokio::time::timeout(
+            settings.connect_timeout,
+            tokio::net::TcpStream::connect((last.address.as_str(), port)),
+        )
+        .await
+        .map_err(|_| HopError::Ssh {
+            message: format!("cannot connect to {}:{port}: timed out", last.address),
+            hints: vec![],
+        })?
+        .map_err(|e| HopError::Ssh {
+            message: format!("cannot connect to {}:{port}: {e}", last.address),
+            hints: vec![],
+        })?;
+        let mut stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
+        let _ = tokio::io::copy_bidirectional(&mut tcp, &mut stdio).await;
+        return Ok(0);
+    }
+    // A bridge never forwards the agent: the ssh on top of it decides that itself.
+    let chain = client::connect(before, &trust, settings.connect_timeout, false)
+        .await
+        .map_err(|e| super::connect::ssh_error(e, &instance.id, target))?;
+    proxy::bridge(&chain, &last.address, port, tokio::io::stdin(), tokio::io::stdout())
+        .await
+        .map_err(|e| super::connect::ssh_error(e, &instance.id, target))?;
+    Ok(0)
+}

@@ -1,0 +1,334 @@
+//! `hop TARGET -- CMD` and `hop proxy` for real: OpenSSH sshd on a bastion and a web host in
+//! their own network namespaces, hop in a client namespace that can reach only the bastion, so
+//! every passing test proves the jump happened.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use crate::netlab_or_skip;
+use crate::support::{Env, NETLAB_STATE};
+
+#[test]
+fn the_client_cannot_reach_web_directly() {
+    let net = netlab_or_skip!();
+    let env = Env::net(net);
+    let out = env
+        .command_in(net, "bash", &["-c", "exec 3<>/dev/tcp/10.0.1.10/22"])
+        .output()
+        .expect("run bash in the client namespace");
+    assert!(!out.status.success(), "10.0.1.10 must be unreachable from the client");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Network is unreachable"), "{err}");
+}
+
+#[test]
+fn exec_through_the_bastion_with_status_and_separate_streams() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    let run = env.hop_in(net, &["sample-web", "--", "hostname"], b"");
+    run.code(0);
+    assert_eq!(run.stdout, "sample-web\n");
+    assert_eq!(run.stderr, "");
+    // The web host sees the connection coming from the bastion's private address.
+    let run = env.hop_in(net, &["sample-web", "--", "echo $SSH_CONNECTION"], b"");
+    run.code(0);
+    assert!(run.stdout.starts_with("10.0.0.4 "), "{}", run.stdout);
+    let run = env.hop_in(net, &["sample-web", "--", "echo", "out;", "echo", "err", ">&2;", "exit", "7"], b"");
+    run.code(7);
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("out\n", "err\n"));
+    // A signal: 128 + n, as ssh.
+    let run = env.hop_in(net, &["sample-web", "--", "kill", "-TERM", "$$"], b"");
+    run.code(128 + 15);
+    // The bastion itself is direct.
+    let run = env.hop_in(net, &["sample-bastion", "--", "hostname"], b"");
+    run.code(0);
+    assert_eq!(run.stdout, "sample-bastion\n");
+}
+
+#[test]
+fn stdin_is_streamed_binary_safe_with_eof() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    // 4 MiB of every byte value, more than any window or buffer.
+    let data: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let mut child = env
+        .command_in(net, env!("CARGO_BIN_EXE_hop"), &["sample-web", "--", "cat"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let sent = data.clone();
+    let writer = std::thread::spawn(move || input.write_all(&sent));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout == data, "round trip differs ({} bytes back of {})", out.stdout.len(), data.len());
+    // EOF reaches the remote command: `wc -c` only answers after it.
+    let run = env.hop_in(net, &["sample-web", "--", "wc", "-c"], b"hello");
+    run.code(0);
+    assert_eq!(run.stdout.trim(), "5");
+}
+
+#[test]
+fn unknown_host_keys_are_refused_without_a_terminal_and_recorded_with_accept_new() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    let run = env.hop_in(net, &["sample-web", "--", "true"], b"");
+    run.code(255);
+    let bastion = net.id("sample-bastion");
+    assert!(
+        run.stderr.starts_with(&format!("hop: error: host key of sample-bastion ({bastion}) is not known: SHA256:")),
+        "the first hop is checked first: {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--accept-new"), "{}", run.stderr);
+    assert!(!env.path(".ssh/known_hosts").exists(), "nothing recorded without consent");
+    let run = env.hop_in(net, &["--accept-new", "sample-web", "--", "hostname"], b"");
+    run.code(0);
+    assert_eq!(run.stdout, "sample-web\n");
+    let known = std::fs::read_to_string(env.path(".ssh/known_hosts")).unwrap();
+    assert_eq!(
+        known,
+        format!("{bastion} {}\n{} {}\n", net.host_key("bastion"), net.id("sample-web"), net.host_key("web")),
+        "both hops recorded under their instance ids"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(env.path(".ssh/known_hosts")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    // Recorded keys are now simply trusted.
+    env.hop_in(net, &["sample-web", "--", "true"], b"").code(0);
+}
+
+/// `ssh -F ~/.ssh/config HOST CMD` in the client namespace. The known_hosts file and the
+/// checking policy are global options of that config file, so the jump ssh that ProxyJump
+/// starts (which gets `-F` but no `-o`) uses them too. (ssh finds ~ through the passwd
+/// entry, not $HOME: the test's HOME must be spelled out.)
+fn openssh(net: &crate::support::NetLab, env: &Env, host: &str, cmd: &str) -> std::process::Output {
+    let config = env.path(".ssh/config").display().to_string();
+    env.command_in(net, "ssh", &["-F", &config, "-o", "BatchMode=yes", host, cmd])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn user_config(env: &Env, policy: &str) {
+    let known = env.path(".ssh/known_hosts").display().to_string();
+    env.write(".ssh/config", format!("UserKnownHostsFile {known}\nStrictHostKeyChecking {policy}\n").as_bytes());
+}
+
+#[test]
+fn openssh_and_hop_share_known_hosts_entries() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    // hop records, ssh (through the stanzas `hop config` writes) trusts them strictly.
+    let env = Env::net(net);
+    user_config(&env, "yes");
+    env.hop_in(net, &["--accept-new", "sample-web", "--", "true"], b"").code(0);
+    env.hop_in(net, &["config", "--write"], b"").code(0);
+    let out = openssh(net, &env, "sample-web", "hostname");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "sample-web\n", "{}", String::from_utf8_lossy(&out.stderr));
+    // ssh records (accept-new, through hop's stanzas), hop trusts what it wrote.
+    let env = Env::net(net);
+    user_config(&env, "accept-new");
+    env.hop_in(net, &["config", "--write"], b"").code(0);
+    let out = openssh(net, &env, "sample-web", "true");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let known = std::fs::read_to_string(env.path(".ssh/known_hosts")).unwrap();
+    assert!(known.contains(&net.id("sample-web")), "ssh recorded web under its instance id: {known}");
+    let run = env.hop_in(net, &["sample-web", "--", "hostname"], b"");
+    run.code(0);
+    assert_eq!(run.stdout, "sample-web\n");
+}
+
+#[test]
+fn a_changed_host_key_is_refused_naming_file_line_and_fix() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    // What a rebuilt (or impersonated) web looks like from here: known_hosts holds another key
+    // for its instance id than the one it offers. (A fresh key from ssh-keygen, rather than
+    // regenerating the shared sshd's key under every other test.)
+    let other = env.path("other_key");
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .output()
+        .expect("ssh-keygen");
+    assert!(keygen.status.success());
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let other_pub: String = other_pub.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    let web = net.id("sample-web");
+    let known = env.write(
+        ".ssh/known_hosts",
+        format!("{} {}\n{web} {other_pub}\n", net.id("sample-bastion"), net.host_key("bastion")).as_bytes(),
+    );
+    let run = env.hop_in(net, &["sample-web", "--", "true"], b"");
+    run.code(255);
+    let first = run.stderr.lines().next().unwrap();
+    assert!(
+        first
+            .starts_with(&format!("hop: error: host key of sample-web ({web}) has CHANGED: the server offers SHA256:")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        first.contains(&format!("{}:2 has SHA256:", known.display())),
+        "names file, line, fingerprint: {}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(&format!("ssh-keygen -R {web} -f {}", known.display())), "{}", run.stderr);
+    // --accept-new never overrides a changed key, and the entry is left alone.
+    let before = std::fs::read(&known).unwrap();
+    env.hop_in(net, &["--accept-new", "sample-web", "--", "true"], b"").code(255);
+    assert_eq!(std::fs::read(&known).unwrap(), before);
+}
+
+#[test]
+fn bastion_down_is_a_connection_failure_with_a_hint() {
+    let net = netlab_or_skip!();
+    let _exclusive = NETLAB_STATE.write().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    net.control("stop", &["bastion"]);
+    let run = env.hop_in(net, &["sample-web", "--", "true"], b"");
+    net.control("restart", &["bastion"]);
+    run.code(255);
+    assert_eq!(
+        run.stderr.lines().next().unwrap(),
+        "hop: error: cannot connect to sample-bastion (203.0.113.10:22): Connection refused (os error 111)"
+    );
+    assert!(run.stderr.contains("hint: `hop doctor sample-web`"), "{}", run.stderr);
+    env.hop_in(net, &["sample-web", "--", "true"], b"").code(0);
+}
+
+#[test]
+fn proxy_lets_openssh_ssh_and_scp_use_the_route() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    let hop = env!("CARGO_BIN_EXE_hop");
+    let known = env.path(".ssh/known_hosts").display().to_string();
+    let key = env.path(".ssh/sample-web.pem").display().to_string();
+    let web = net.id("sample-web");
+    let common = [
+        "-o".to_string(),
+        format!("ProxyCommand={hop} proxy %n"),
+        "-o".into(),
+        format!("HostKeyAlias={web}"),
+        "-o".into(),
+        format!("UserKnownHostsFile={known}"),
+        "-o".into(),
+        "StrictHostKeyChecking=yes".into(),
+        "-o".into(),
+        "BatchMode=yes".into(),
+        "-i".into(),
+        key,
+    ];
+    let mut args: Vec<&str> = common.iter().map(String::as_str).collect();
+    args.extend(["ec2-user@sample-web", "hostname"]);
+    let out = env.command_in(net, "ssh", &args).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "sample-web\n", "{}", String::from_utf8_lossy(&out.stderr));
+    // scp a file through it and check it arrived whole.
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let local = env.write("payload.bin", &payload);
+    let mut args: Vec<&str> = common.iter().map(String::as_str).collect();
+    let dest = format!("ec2-user@sample-web:/tmp/hop-scp-{}", std::process::id());
+    let local = local.display().to_string();
+    args.extend([local.as_str(), dest.as_str()]);
+    let out = env.command_in(net, "scp", &args).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "scp: {}", String::from_utf8_lossy(&out.stderr));
+    let remote = format!("/tmp/hop-scp-{}", std::process::id());
+    let run = env.hop_in(net, &["sample-web", "--", "cksum", &remote, "&&", "rm", &remote], b"");
+    run.code(0);
+    let local_sum = env.command_in(net, "cksum", &[&local]).output().unwrap();
+    let want = String::from_utf8_lossy(&local_sum.stdout).split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    let got = run.stdout.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    assert_eq!(got, want);
+}
+
+#[test]
+fn interactive_shell_on_a_pty_follows_resizes_and_restores_the_terminal() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    let py = crate::support::python().unwrap().display().to_string();
+    let driver = format!("{}/tests/support/pty_drive.py", crate::support::REPO);
+    let hop = format!("{} sample-web", env!("CARGO_BIN_EXE_hop"));
+    let out = env.command_in(net, &py, &[&driver, "100", "30", &hop]).stdin(Stdio::null()).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("driver: {e}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
+    let transcript = report["transcript"].as_str().unwrap_or_default();
+    assert_eq!(report["sizes"], serde_json::json!(["30 100", "40 120"]), "remote stty size: {transcript}");
+    assert_eq!(report["exit"], 3, "the shell's exit status: {transcript}");
+    assert_eq!(report["modes_after"], report["modes_before"], "terminal modes restored: {transcript}");
+}
+
+/// A real ssh-agent holding `key`, stopped (by PID) when dropped.
+struct Agent {
+    pid: u32,
+    sock: std::path::PathBuf,
+}
+
+impl Agent {
+    fn start(env: &Env, key: &std::path::Path) -> Agent {
+        let sock = env.path("agent.sock");
+        let out = std::process::Command::new("ssh-agent").arg("-a").arg(&sock).arg("-s").output().expect("ssh-agent");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let pid = text
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("SSH_AGENT_PID="))
+            .and_then(|p| p.parse().ok())
+            .expect("ssh-agent printed its PID");
+        let agent = Agent { pid, sock };
+        let add =
+            std::process::Command::new("ssh-add").arg(key).env("SSH_AUTH_SOCK", &agent.sock).output().expect("ssh-add");
+        assert!(add.status.success(), "ssh-add: {}", String::from_utf8_lossy(&add.stderr));
+        agent
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        // SAFETY: plain kill(2) of the agent this test started, by PID.
+        unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
+    }
+}
+
+#[test]
+fn agent_forwarding_only_with_dash_a_and_only_to_the_final_host() {
+    let net = netlab_or_skip!();
+    // Exclusive: the bastion's log must show only this test's connection.
+    let _exclusive = NETLAB_STATE.write().unwrap_or_else(|e| e.into_inner());
+    let mut env = Env::net(net);
+    env.trust_both(net);
+    let agent = Agent::start(&env, &env.path(".ssh/sample-web.pem"));
+    env.set("SSH_AUTH_SOCK", &agent.sock.display().to_string());
+    // Without -A the target sees no agent.
+    let run = env.hop_in(net, &["sample-web", "--", "ssh-add", "-l"], b"");
+    assert_eq!(run.code, 2, "ssh-add without an agent: {}{}", run.stdout, run.stderr);
+    // With -A it lists the forwarded key.
+    let run = env.hop_in(net, &["-A", "sample-web", "--", "ssh-add", "-l"], b"");
+    run.code(0);
+    assert!(run.stdout.contains("ED25519"), "{}", run.stdout);
+    let run = env.hop_in(net, &["-A", "sample-web", "--", "echo", "$SSH_AUTH_SOCK"], b"");
+    run.code(0);
+    assert!(run.stdout.trim().starts_with("/tmp/ssh-"), "agent socket on web: {}", run.stdout);
+    // The bastion only relayed TCP: hop opened no session there, so nothing could have asked
+    // it for an agent (sshd logs every session it starts).
+    let log = std::path::PathBuf::from(net.state["bastion"]["log"].as_str().unwrap());
+    let before = std::fs::read(&log).unwrap().len();
+    env.hop_in(net, &["-A", "sample-web", "--", "true"], b"").code(0);
+    let after = std::fs::read(&log).unwrap();
+    let new = String::from_utf8_lossy(&after[before..]);
+    assert!(new.contains("Accepted publickey for ec2-user"), "the bastion saw the jump: {new}");
+    assert!(!new.contains("session"), "no session (so no agent) on the bastion: {new}");
+}

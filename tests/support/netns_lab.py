@@ -1,0 +1,1060 @@
+#!/usr/bin/env python3
+"""Builds hop's SSH test bed: client, bastion and web network namespaces with real OpenSSH sshd.
+
+    netns_lab.py [--moto] [--moto-python PY] [--state-file PATH] [--foreground] [--verbose]
+    netns_lab.py --self-test [--moto]
+    netns_lab.py restart --dir DIR {bastion,web} [--new-host-key]
+    netns_lab.py restart-web --dir DIR [--new-host-key]      (same as: restart web)
+    netns_lab.py stop --dir DIR {bastion,web}
+
+Needs root, /usr/sbin/sshd (Debian's openssh-server) and the ec2-user account:
+scripts/install-test-deps.sh provides both.
+
+Topology (DESIGN.md section 12), with names unique to this launcher's PID:
+
+    client ns hopc-PID             bastion ns hopb-PID                web ns hopw-PID
+    203.0.113.1/24 ------ veth ---- 203.0.113.10/24 (public)
+                                    10.0.0.4/24 (private) -- veth --- 10.0.1.10/24
+                                    + route 10.0.1.0/24 on that link   + route 10.0.0.0/24
+
+The bastion's two legs mirror AWS: its public address (what moto_lab reports as
+sample-bastion's public IP) and its private 10.0.0.4 in 10.0.0.0/24, which
+reaches web's 10.0.1.0/24 through the VPC router. Here the "router" is just a
+link-scoped /24 route on each end of the bastion-web veth, so web sees
+connections from 10.0.0.4 as it would in the VPC. No namespace has a default
+route and the bastion does not forward (ip_forward=0), so the client cannot
+reach 10.0.1.10 ("Network is unreachable") and web cannot reach the client:
+the only way in to web is an SSH hop through the bastion. IPv6 is off in all
+three, so nothing but the IPv4 above exists. Nothing is added to the root
+namespace: veths are created directly inside the namespaces.
+
+sshd runs in bastion and web, each from its own config, host key (ed25519),
+authorized_keys and log in the launcher's directory, and in its own UTS
+namespace so `hostname` prints sample-bastion / sample-web there. The two user
+keys follow the tutorial: keys/sample-bastion.pem is authorized on the bastion
+only, keys/sample-web.pem on web only. known_hosts lists both host keys.
+
+Prints exactly one line of JSON to stdout once both sshd answer with an SSH
+banner (and moto, with --moto, is ready):
+
+    {"client_ns": "hopc-PID", "bastion_ns": "hopb-PID", "web_ns": "hopw-PID",
+     "dir": "/tmp/hop-netns-PID-xxxx", "user": "ec2-user", "known_hosts": PATH,
+     "launcher_pid": PID,
+     "bastion": {"public_ip": "203.0.113.10", "private_ip": "10.0.0.4",
+                 "hostname": "sample-bastion", "host_key_pub": "ssh-ed25519 AAAA...",
+                 "host_key": PATH, "sshd_config": PATH, "authorized_keys": PATH,
+                 "sshd_pid": N, "log": PATH},
+     "web": {"ip": "10.0.1.10", "hostname": "sample-web", ... same fields ...},
+     "keys": {"sample-bastion": PATH, "sample-web": PATH},
+     "moto": {...moto_lab.py's ready JSON...}}        (only with --moto)
+
+The same JSON is kept in DIR/state.json (updated by restart/stop) and, with
+--state-file, written there too (removed on exit, as moto_lab.py does).
+
+Running things in the lab: `ip netns exec <client_ns> CMD` runs CMD where hop
+runs (it reaches 203.0.113.10 and, with --moto, moto on 127.0.0.1 there).
+
+Lifetime: as moto_lab.py. Runs until stdin reaches EOF or SIGTERM/SIGINT;
+--foreground ignores stdin. Then, and also when setup fails half way, it tears
+everything down: sshd (SIGTERM, SIGKILL after 2 s), moto (its stdin is closed),
+any other process left in the namespaces (SSH sessions, a restarted sshd), the
+namespaces, the directory. sshd is started with a parent-death signal, so even
+a SIGKILLed launcher does not leave them running; the namespaces and directory
+such a launcher leaves behind are removed by the next launcher (names and
+directories carry the owner's PID, and only those whose owner is gone are
+touched).
+
+Host key changes (restart): `restart web --new-host-key` replaces web's host
+key in place and sends sshd SIGHUP, which makes sshd re-execute itself and
+reload its keys under the same PID; it returns once sshd answers again with the
+new key. DIR/known_hosts and state.json are rewritten to list the current keys,
+so a test that wants the "changed key" case must keep its own copy of
+known_hosts from before. `stop HOST` kills that sshd (e.g. "bastion down");
+`restart HOST` then starts a fresh one (its PID is in the printed JSON and
+state.json; teardown still removes it). The same operations are available as
+functions: restart_sshd(dir, host, new_host_key=...), stop_sshd(dir, host).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import pwd
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+SSHD = "/usr/sbin/sshd"
+USER = "ec2-user"
+PRIVSEP_DIR = Path("/run/sshd")
+
+CLIENT_IP = "203.0.113.1"
+BASTION_PUBLIC_IP = "203.0.113.10"  # = moto_lab's first instance public IP (sample-bastion)
+BASTION_PRIVATE_IP = "10.0.0.4"  # sample-bastion in public-subnet 10.0.0.0/24
+BASTION_SUBNET = "10.0.0.0/24"
+WEB_IP = "10.0.1.10"  # sample-web in private-subnet 10.0.1.0/24
+WEB_SUBNET = "10.0.1.0/24"
+
+HOSTS = ("bastion", "web")
+HOSTNAMES = {"bastion": "sample-bastion", "web": "sample-web"}
+USER_KEYS = ("sample-bastion", "sample-web")
+
+# Names this launcher (and only it) creates; the number is the owner's PID.
+NS_NAME = re.compile(r"^hop[cbw]-(\d+)$")
+DIR_PREFIX = "hop-netns-"
+DIR_NAME = re.compile(r"^hop-netns-(\d+)-")
+
+READY_TIMEOUT = 10.0  # per sshd, from start to answering with a banner
+MOTO_TIMEOUT = 120.0  # moto's first start imports the EC2 models (~7 s), seeding adds more
+KILL_GRACE = 2.0
+
+# Connects from inside a namespace and reads the SSH banner: proof that sshd
+# (not just something) listens. bash's /dev/tcp keeps this to one process; a
+# failed `exec` redirection does not exit a non-interactive bash.
+BANNER_PROBE = (
+    'exec 3<>"/dev/tcp/$1/$2" && IFS= read -r -t 2 banner <&3 && [[ $banner == SSH-2.0-* ]]'
+)
+# Just the connect; its error (e.g. "Network is unreachable") goes to stderr.
+CONNECT_PROBE = 'exec 3<>"/dev/tcp/$1/$2"'
+
+# Sets the hostname of the fresh UTS namespace (unshare --uts), then becomes
+# sshd, so the PID the launcher records is sshd's own. Writing the sysctl
+# avoids depending on the `hostname` binary.
+SET_HOSTNAME_AND_EXEC = 'echo "$0" >/proc/sys/kernel/hostname && exec "$@"'
+
+log = logging.getLogger("netns_lab")
+
+
+class LabError(Exception):
+    """Setup or a lab operation failed; the message says what and why."""
+
+
+class _Stop(BaseException):
+    """Raised by the signal handler to abandon setup (see moto_lab._Stop)."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def run(
+    argv: list[str], *, check: bool = True, timeout: float = 15.0
+) -> subprocess.CompletedProcess[str]:
+    """Runs argv, capturing output; raises LabError with its stderr when check fails."""
+    log.debug("run: %s", " ".join(argv))
+    try:
+        r = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as e:
+        raise LabError(f"timed out after {timeout}s: {' '.join(argv)}") from e
+    if check and r.returncode != 0:
+        raise LabError(f"failed ({r.returncode}): {' '.join(argv)}\n{r.stderr.strip()}")
+    return r
+
+
+def in_ns(ns: str, argv: list[str]) -> list[str]:
+    return ["ip", "netns", "exec", ns, *argv]
+
+
+def pid_cmdline(pid: int) -> bytes:
+    """The process's command line, b"" when it is gone or a zombie."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter from /proc/PID/stat ("R", "S", "Z", ...), None when gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def owner_alive(pid: int) -> bool:
+    # A live PID is not enough (PIDs get reused): the owner must still be a
+    # netns_lab process.
+    return b"netns_lab" in pid_cmdline(pid)
+
+
+def ns_pids(ns: str) -> list[int]:
+    r = run(["ip", "netns", "pids", ns], check=False)
+    return [int(p) for p in r.stdout.split()] if r.returncode == 0 else []
+
+
+def kill_pids(pids: list[int], grace: float = KILL_GRACE) -> None:
+    """SIGTERM, then SIGKILL whatever is still there after `grace` seconds."""
+    pids = [p for p in pids if p != os.getpid()]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if pid_cmdline(p)]
+        if pids:
+            time.sleep(0.02)
+    for pid in pids:
+        log.info("pid %d ignored SIGTERM; killing", pid)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def namespaces() -> list[str]:
+    r = run(["ip", "netns", "list"], check=False)
+    # Lines look like "hopw-123 (id: 2)" or just "hopw-123".
+    return [line.split()[0] for line in r.stdout.splitlines() if line.strip()]
+
+
+def delete_namespace(ns: str) -> None:
+    # Processes keep a namespace (and its veths) alive after `ip netns del`
+    # drops its name, so empty it first. Everything in it is ours: we made it.
+    kill_pids(ns_pids(ns))
+    run(["ip", "netns", "del", ns], check=False)
+
+
+def sweep_stale() -> None:
+    """Removes namespaces and directories of launchers that are gone."""
+    for ns in namespaces():
+        m = NS_NAME.match(ns)
+        if m and not owner_alive(int(m.group(1))):
+            log.info("removing stale namespace %s", ns)
+            delete_namespace(ns)
+    tmp = Path(tempfile.gettempdir())
+    for d in tmp.glob(f"{DIR_PREFIX}*"):
+        m = DIR_NAME.match(d.name)
+        if m and d.is_dir() and not d.is_symlink() and not owner_alive(int(m.group(1))):
+            log.info("removing stale directory %s", d)
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def keygen(path: Path, comment: str) -> str:
+    """Makes an ed25519 keypair (OpenSSH format, private part 0600, no passphrase).
+
+    Returns the public key as "ssh-ed25519 AAAA..." (no comment), the form
+    known_hosts and the ready JSON use.
+    """
+    for p in (path, path.with_name(path.name + ".pub")):
+        p.unlink(missing_ok=True)  # ssh-keygen would ask before overwriting
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)])
+    return " ".join(path.with_name(path.name + ".pub").read_text().split()[:2])
+
+
+def wait_for_banner(
+    ns: str, ip: str, *, proc: subprocess.Popen[bytes] | None = None,
+    log_path: Path | None = None, timeout: float = READY_TIMEOUT,
+) -> None:
+    """Waits until sshd at ip:22 answers with an SSH banner, probing from inside ns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = subprocess.run(
+            in_ns(ns, ["timeout", "3", "bash", "-c", BANNER_PROBE, "probe", ip, "22"]),
+            stdin=subprocess.DEVNULL, capture_output=True,
+        )
+        if r.returncode == 0:
+            return
+        if proc is not None and proc.poll() is not None:
+            raise LabError(f"sshd for {ip} exited with {proc.returncode}{log_tail(log_path)}")
+        if time.monotonic() > deadline:
+            raise LabError(
+                f"sshd at {ip}:22 not answering from {ns} after {timeout}s{log_tail(log_path)}"
+            )
+        time.sleep(0.05)
+
+
+def log_tail(path: Path | None, lines: int = 15) -> str:
+    if path is None or not path.exists():
+        return ""
+    tail = path.read_text(errors="replace").splitlines()[-lines:]
+    return f"\n--- {path} (last {len(tail)} lines) ---\n" + "\n".join(tail)
+
+
+def check_prerequisites() -> None:
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("must run as root (network namespaces, sshd)")
+    if not os.access(SSHD, os.X_OK):
+        problems.append(f"{SSHD} missing (Debian package openssh-server)")
+    for tool in ("ip", "ssh-keygen", "unshare", "setpriv", "sysctl", "bash", "timeout"):
+        if shutil.which(tool) is None:
+            problems.append(f"{tool} not on PATH")
+    try:
+        pwd.getpwnam(USER)
+        # sshd with UsePAM no refuses a locked account ("!" password) even
+        # for public keys; the install script sets it to "*".
+        for line in Path("/etc/shadow").read_text().splitlines():
+            fields = line.split(":")
+            if fields[0] == USER and fields[1].startswith("!"):
+                problems.append(f"{USER} is locked (password field starts with '!')")
+    except KeyError:
+        problems.append(f"user {USER} missing")
+    except OSError:
+        pass  # not root: already reported
+    if problems:
+        raise LabError(
+            "cannot build the lab: " + "; ".join(problems)
+            + " (scripts/install-test-deps.sh sets up what is missing)"
+        )
+
+
+# --------------------------------------------------------------------------- sshd
+
+
+def sshd_config(host: str, hdir: Path) -> str:
+    listen = [BASTION_PUBLIC_IP, BASTION_PRIVATE_IP] if host == "bastion" else [WEB_IP]
+    lines = [
+        "# Written by tests/support/netns_lab.py; one per lab host.",
+        "Port 22",
+        "AddressFamily inet",
+        *(f"ListenAddress {a}" for a in listen),
+        f"HostKey {hdir / 'ssh_host_ed25519_key'}",
+        # No pid file: the launcher knows the PID (it started sshd), and a
+        # shared /run/sshd.pid would clash between hosts and with the system's.
+        "PidFile none",
+        # Key-only logins, as on EC2. UsePAM no keeps PAM (and its session
+        # modules) out; it is also why ec2-user must not have a "!" password.
+        "UsePAM no",
+        "PubkeyAuthentication yes",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "HostbasedAuthentication no",
+        "PermitRootLogin no",
+        f"AllowUsers {USER}",
+        f"AuthorizedKeysFile {hdir / 'authorized_keys'}",
+        # The files live under /tmp, which StrictModes rejects (world-writable).
+        "StrictModes no",
+        # The bastion is a jump host: hop and ssh -J/-W need direct-tcpip.
+        # Web is a final hop only: a client chaining through it fails loudly.
+        f"AllowTcpForwarding {'yes' if host == 'bastion' else 'no'}",
+        # Agent forwarding is allowed on both, so a client that wrongly asks
+        # for it on the bastion gets it (and a test can see it) rather than
+        # being silently refused.
+        "AllowAgentForwarding yes",
+        "X11Forwarding no",
+        "PermitUserEnvironment no",
+        "AcceptEnv LANG LC_* TERM",
+        # scp in OpenSSH >= 9.0 speaks SFTP; in-process, so no extra binary.
+        "Subsystem sftp internal-sftp",
+        "PrintMotd no",
+        "PrintLastLog no",
+        "UseDNS no",
+        # Parallel tests and benchmarks open many connections at once; the
+        # default 10:30:100 would randomly drop some before authentication.
+        "MaxStartups 200",
+        "MaxSessions 50",
+        "LoginGraceTime 30",
+        "LogLevel VERBOSE",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def sshd_argv(ns: str, host: str, config: Path, *, tie_to_parent: bool) -> list[str]:
+    argv = ["ip", "netns", "exec", ns]
+    if tie_to_parent:
+        # If the launcher dies without tearing down (SIGKILL), sshd gets
+        # SIGTERM instead of running on. Survives the execs below (none is
+        # setuid), and sshd's SIGHUP re-exec.
+        argv += ["setpriv", "--pdeathsig", "TERM"]
+    # -D: stay in the foreground (our child, our PID); -e: log to stderr,
+    # which is the host's log file. sshd re-executes itself (per connection
+    # and on SIGHUP), so it must be started by absolute path.
+    argv += [
+        "unshare", "--uts", "--", "/bin/sh", "-c", SET_HOSTNAME_AND_EXEC, HOSTNAMES[host],
+        SSHD, "-D", "-e", "-f", str(config),
+    ]
+    return argv
+
+
+def start_sshd(state: dict[str, Any], host: str, *, tie_to_parent: bool) -> subprocess.Popen[bytes]:
+    """Starts the host's sshd and waits until it answers. Returns its Popen."""
+    PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)  # sshd refuses to start without it
+    h = state[host]
+    ns = state[f"{host}_ns"]
+    log_path = Path(h["log"])
+    with open(log_path, "ab") as log_file:
+        proc = subprocess.Popen(
+            sshd_argv(ns, host, Path(h["sshd_config"]), tie_to_parent=tie_to_parent),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file,
+            # Own session: a terminal's Ctrl-C reaches the launcher only,
+            # which then stops everything in order.
+            start_new_session=True,
+        )
+    probe_ns, probe_ip = probe_point(state, host)
+    try:
+        wait_for_banner(probe_ns, probe_ip, proc=proc, log_path=log_path)
+    except BaseException:
+        kill_pids([proc.pid])
+        proc.poll()
+        raise
+    return proc
+
+
+def probe_point(state: dict[str, Any], host: str) -> tuple[str, str]:
+    """Where a host's sshd is reached from: the bastion from the client, web from the bastion."""
+    if host == "bastion":
+        return state["client_ns"], state["bastion"]["public_ip"]
+    return state["bastion_ns"], state["web"]["ip"]
+
+
+def write_known_hosts(state: dict[str, Any]) -> None:
+    text = (
+        f"{state['bastion']['public_ip']} {state['bastion']['host_key_pub']}\n"
+        f"{state['web']['ip']} {state['web']['host_key_pub']}\n"
+    )
+    atomic_write(Path(state["known_hosts"]), text)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    # Write-then-rename so a reader never sees half a file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def load_state(dir_or_state: str | Path | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(dir_or_state, dict):
+        return dir_or_state
+    return json.loads((Path(dir_or_state) / "state.json").read_text())
+
+
+def save_state(state: dict[str, Any]) -> None:
+    atomic_write(Path(state["dir"]) / "state.json", json.dumps(state) + "\n")
+
+
+def sshd_running(state: dict[str, Any], host: str) -> bool:
+    # The recorded PID is this host's sshd only if it still runs with the
+    # host's config (not gone, not a zombie, not reused).
+    pid = state[host]["sshd_pid"]
+    return state[host]["sshd_config"].encode() in pid_cmdline(pid)
+
+
+def stop_sshd(dir_or_state: str | Path | dict[str, Any], host: str) -> dict[str, Any]:
+    """Stops the host's listening sshd (SIGTERM, SIGKILL after 2 s), e.g. for "bastion down".
+
+    Established sessions keep running (as on a real host whose sshd is
+    stopped). Returns the state.
+    """
+    state = load_state(dir_or_state)
+    if sshd_running(state, host):
+        kill_pids([state[host]["sshd_pid"]])
+        log.info("stopped sshd on %s (pid %d)", host, state[host]["sshd_pid"])
+    return state
+
+
+def restart_sshd(
+    dir_or_state: str | Path | dict[str, Any], host: str, *, new_host_key: bool = False
+) -> dict[str, Any]:
+    """Restarts the host's sshd, optionally with a freshly generated host key.
+
+    A running sshd gets SIGHUP: it re-executes itself under the same PID and
+    reloads config and keys. A stopped one is started anew, detached from the
+    caller (the lab's teardown still removes it). Returns once sshd answers,
+    with the updated state (also saved to DIR/state.json, and DIR/known_hosts
+    rewritten with the current keys).
+    """
+    state = load_state(dir_or_state)
+    h = state[host]
+    if new_host_key:
+        # Generate beside the old key, then rename over it: sshd re-reading
+        # during the switch sees either the old or the new key, never none.
+        key = Path(h["host_key"])
+        tmp = key.with_name("new_" + key.name)
+        h["host_key_pub"] = keygen(tmp, f"{HOSTNAMES[host]} host key")
+        tmp.with_name(tmp.name + ".pub").replace(key.with_name(key.name + ".pub"))
+        tmp.replace(key)
+        write_known_hosts(state)
+    log_path = Path(h["log"])
+    if sshd_running(state, host):
+        offset = log_path.stat().st_size
+        os.kill(h["sshd_pid"], signal.SIGHUP)
+        # The banner probe alone could still reach the old process before it
+        # handled the signal; the re-executed sshd logs "Server listening"
+        # once its sockets are open again.
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            with open(log_path, "rb") as f:
+                f.seek(offset)
+                if b"Server listening on" in f.read():
+                    break
+            if time.monotonic() > deadline or not sshd_running(state, host):
+                raise LabError(f"sshd on {host} did not come back after SIGHUP{log_tail(log_path)}")
+            time.sleep(0.02)
+        probe_ns, probe_ip = probe_point(state, host)
+        wait_for_banner(probe_ns, probe_ip, log_path=log_path)
+        log.info("reloaded sshd on %s (pid %d)", host, h["sshd_pid"])
+    else:
+        proc = start_sshd(state, host, tie_to_parent=False)
+        h["sshd_pid"] = proc.pid
+        log.info("started sshd on %s (pid %d)", host, proc.pid)
+    save_state(state)
+    return state
+
+
+# --------------------------------------------------------------------------- the lab
+
+
+class Lab:
+    """Creates the namespaces, keys and sshd servers; teardown() undoes all of it.
+
+    Everything is recorded before (or as) it is made, so teardown() after a
+    failure half way removes exactly what exists. teardown() is idempotent.
+    """
+
+    def __init__(self, tag: int | None = None):
+        tag = os.getpid() if tag is None else tag
+        self.client_ns = f"hopc-{tag}"
+        self.bastion_ns = f"hopb-{tag}"
+        self.web_ns = f"hopw-{tag}"
+        self.tag = tag
+        self.created_ns: list[str] = []
+        self.sshd: dict[str, subprocess.Popen[bytes]] = {}
+        self.moto: subprocess.Popen[bytes] | None = None
+        self.dir: Path | None = None
+        self.state: dict[str, Any] = {}
+        self._torn_down = False
+
+    # -- setup
+
+    def setup(
+        self, *, with_moto: bool = False, moto_python: str = sys.executable,
+        stop: threading.Event | None = None,
+    ) -> dict[str, Any]:
+        check_prerequisites()
+        sweep_stale()
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{self.tag}-"))
+        # ec2-user must traverse to its authorized_keys: sshd reads that file
+        # with the user's privileges. Private keys stay 0600 (root's).
+        self.dir.chmod(0o755)
+
+        for ns in (self.client_ns, self.bastion_ns, self.web_ns):
+            if ns in namespaces():
+                raise LabError(f"namespace {ns} already exists (another lab with this PID?)")
+            self.created_ns.append(ns)  # before creating: a half-made one is removed too
+            run(["ip", "netns", "add", ns])
+            # lo up; IPv4 only; no forwarding, whatever the root namespace has
+            # (new namespaces copy its IPv4 settings, e.g. Docker's ip_forward=1).
+            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+            run(in_ns(ns, [
+                "sysctl", "-q", "-w",
+                "net.ipv4.ip_forward=0",
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ]))
+
+        if with_moto:
+            # Started first: it takes seconds, the rest well under one.
+            self._start_moto(moto_python)
+
+        self._wire()
+        state = self._make_files()
+        self.state = state
+
+        for host in HOSTS:
+            self.sshd[host] = start_sshd(state, host, tie_to_parent=True)
+            state[host]["sshd_pid"] = self.sshd[host].pid
+
+        if with_moto:
+            state["moto"] = self._read_moto(stop)
+        save_state(state)
+        return state
+
+    def _wire(self) -> None:
+        c, b, w = self.client_ns, self.bastion_ns, self.web_ns
+        # Each veth is created with both ends already in their namespaces:
+        # nothing ever appears in the root namespace.
+        run(["ip", "-n", c, "link", "add", "to-bastion", "type", "veth",
+             "peer", "name", "to-client", "netns", b])
+        run(["ip", "-n", b, "link", "add", "to-web", "type", "veth",
+             "peer", "name", "to-bastion", "netns", w])
+        for ns, dev, addr in (
+            (c, "to-bastion", f"{CLIENT_IP}/24"),
+            (b, "to-client", f"{BASTION_PUBLIC_IP}/24"),
+            (b, "to-web", f"{BASTION_PRIVATE_IP}/24"),
+            (w, "to-bastion", f"{WEB_IP}/24"),
+        ):
+            run(["ip", "-n", ns, "addr", "add", addr, "dev", dev])
+            run(["ip", "-n", ns, "link", "set", dev, "up"])
+        # The "VPC router" between 10.0.0.0/24 and 10.0.1.0/24: on-link routes
+        # across the bastion-web veth. No default routes anywhere.
+        run(["ip", "-n", b, "route", "add", WEB_SUBNET, "dev", "to-web", "scope", "link"])
+        run(["ip", "-n", w, "route", "add", BASTION_SUBNET, "dev", "to-bastion", "scope", "link"])
+
+    def _make_files(self) -> dict[str, Any]:
+        assert self.dir is not None
+        d = self.dir
+        keys_dir = d / "keys"
+        keys_dir.mkdir(mode=0o700)
+        keys = {}
+        user_pub = {}
+        for name in USER_KEYS:
+            path = keys_dir / f"{name}.pem"
+            user_pub[name] = keygen(path, f"{name} user key (hop lab)")
+            keys[name] = str(path)
+
+        state: dict[str, Any] = {
+            "client_ns": self.client_ns,
+            "bastion_ns": self.bastion_ns,
+            "web_ns": self.web_ns,
+            "dir": str(d),
+            "user": USER,
+            "known_hosts": str(d / "known_hosts"),
+            "launcher_pid": os.getpid(),
+        }
+        for host in HOSTS:
+            hdir = d / host
+            hdir.mkdir(mode=0o755)
+            key = hdir / "ssh_host_ed25519_key"
+            entry: dict[str, Any] = (
+                {"public_ip": BASTION_PUBLIC_IP, "private_ip": BASTION_PRIVATE_IP}
+                if host == "bastion" else {"ip": WEB_IP}
+            )
+            entry.update({
+                "hostname": HOSTNAMES[host],
+                "host_key_pub": keygen(key, f"{HOSTNAMES[host]} host key"),
+                "host_key": str(key),
+                "sshd_config": str(hdir / "sshd_config"),
+                "authorized_keys": str(hdir / "authorized_keys"),
+                "sshd_pid": None,
+                "log": str(hdir / "sshd.log"),
+            })
+            (hdir / "sshd_config").write_text(sshd_config(host, hdir))
+            auth = hdir / "authorized_keys"
+            auth.write_text(user_pub[HOSTNAMES[host]] + "\n")
+            auth.chmod(0o644)
+            state[host] = entry
+        state["keys"] = keys
+        write_known_hosts(state)
+        return state
+
+    def _start_moto(self, python: str) -> None:
+        # In the client namespace, so hop run there reaches it on 127.0.0.1.
+        # We hold its stdin: closing it (teardown, or our death) stops it.
+        self.moto = subprocess.Popen(
+            in_ns(self.client_ns, [python, str(HERE / "moto_lab.py"), "--port", "0", "--seed"]),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True,
+        )
+
+    def _read_moto(self, stop: threading.Event | None) -> dict[str, Any]:
+        assert self.moto is not None and self.moto.stdout is not None
+        fd = self.moto.stdout.fileno()
+        buf = b""
+        deadline = time.monotonic() + MOTO_TIMEOUT
+        while b"\n" not in buf:
+            if stop is not None and stop.is_set():
+                raise _Stop("stdin closed")
+            if time.monotonic() > deadline:
+                raise LabError(f"moto_lab.py not ready after {MOTO_TIMEOUT}s")
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise LabError(f"moto_lab.py exited before ready ({self.moto.wait()})")
+                buf += chunk
+        return json.loads(buf.split(b"\n", 1)[0])
+
+    # -- teardown
+
+    def poll_children(self) -> None:
+        """Reaps children that exited (e.g. an sshd stopped through `stop`)."""
+        for host, proc in self.sshd.items():
+            if proc.returncode is None and proc.poll() is not None:
+                log.info("sshd on %s (pid %d) exited with %d", host, proc.pid, proc.returncode)
+
+    def teardown(self) -> None:
+        if self._torn_down:
+            return
+        self._torn_down = True
+        # Signal everything first, then wait once: the waits overlap.
+        if self.moto is not None and self.moto.stdin is not None:
+            try:
+                self.moto.stdin.close()
+            except OSError:
+                pass
+            if "moto" not in self.state and self.moto.poll() is None:
+                # Not ready yet: moto_lab notices stdin EOF only after seeding
+                # (seconds); SIGTERM abandons startup at once.
+                self.moto.send_signal(signal.SIGTERM)
+        for proc in self.sshd.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + KILL_GRACE
+        for proc in self.sshd.values():
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.info("sshd pid %d ignored SIGTERM; killing", proc.pid)
+                proc.kill()
+                proc.wait()
+        if self.moto is not None:
+            try:
+                self.moto.wait(10)
+            except subprocess.TimeoutExpired:
+                log.info("moto pid %d did not stop on stdin EOF; killing", self.moto.pid)
+                self.moto.kill()
+                self.moto.wait()
+            if self.moto.stdout is not None:
+                self.moto.stdout.close()
+        # Then whatever else is in our namespaces (SSH sessions, an sshd
+        # started by `restart`), and the namespaces themselves.
+        for ns in reversed(self.created_ns):
+            delete_namespace(ns)
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- self-test
+
+
+def _ssh_base(state: dict[str, Any], known_hosts: str) -> list[str]:
+    # Nothing from root's own ssh setup: no config, agent or known hosts.
+    return [
+        "ssh", "-F", "/dev/null",
+        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
+        "-o", f"UserKnownHostsFile={known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
+    ]
+
+
+def _ssh_bastion(
+    state: dict[str, Any], key: str, cmd: list[str], known_hosts: str | None = None
+) -> list[str]:
+    kh = known_hosts or state["known_hosts"]
+    return in_ns(state["client_ns"], [
+        *_ssh_base(state, kh), "-i", state["keys"][key],
+        f"{USER}@{state['bastion']['public_ip']}", *cmd,
+    ])
+
+
+def _ssh_web(
+    state: dict[str, Any], bastion_key: str, web_key: str, cmd: list[str],
+    known_hosts: str | None = None,
+) -> list[str]:
+    kh = known_hosts or state["known_hosts"]
+    # ProxyCommand rather than -J: -J cannot give the jump its own key
+    # without a config file. ssh splits ProxyCommand itself; the paths have
+    # no spaces.
+    proxy = " ".join([
+        *_ssh_base(state, kh), "-i", state["keys"][bastion_key],
+        "-W", "%h:%p", f"{USER}@{state['bastion']['public_ip']}",
+    ])
+    return in_ns(state["client_ns"], [
+        *_ssh_base(state, kh), "-o", f"ProxyCommand={proxy}", "-i", state["keys"][web_key],
+        f"{USER}@{state['web']['ip']}", *cmd,
+    ])
+
+
+def _root_ns_snapshot() -> str:
+    return "\n".join(
+        run(argv).stdout for argv in (
+            ["ip", "-o", "addr"], ["ip", "route"], ["ip", "-6", "route"], ["ip", "-o", "link"],
+        )
+    )
+
+
+def self_test(with_moto: bool, moto_python: str) -> int:
+    results: list[tuple[bool, str, str]] = []
+
+    def check(name: str, ok: bool, detail: str = "") -> None:
+        results.append((ok, name, detail))
+        print(f"  {'PASS' if ok else 'FAIL'}  {name}", flush=True)
+        if detail:
+            print(f"          {detail}", flush=True)
+
+    def sh(argv: list[str], timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
+        return run(argv, check=False, timeout=timeout)
+
+    root_before = _root_ns_snapshot()
+    lab = Lab()
+    pids: list[int] = []
+    state: dict[str, Any] = {}
+    me = [sys.executable, str(Path(__file__).resolve())]
+    print(f"netns_lab self-test (pid {os.getpid()}{', with moto' if with_moto else ''})",
+          flush=True)
+    t0 = time.monotonic()
+    setup_s = teardown_s = float("nan")
+    try:
+        state = lab.setup(with_moto=with_moto, moto_python=moto_python)
+        setup_s = time.monotonic() - t0
+        pids += [state["bastion"]["sshd_pid"], state["web"]["sshd_pid"]]
+        if lab.moto is not None:
+            pids.append(lab.moto.pid)
+        print(f"  setup: {setup_s:.2f}s, dir {state['dir']}", flush=True)
+
+        # Routing: nothing but the links; the bastion does not forward.
+        for ns in (state["client_ns"], state["bastion_ns"], state["web_ns"]):
+            routes = sh(["ip", "-n", ns, "-4", "route"]).stdout.strip().replace("\n", "; ")
+            check(f"{ns}: no default route", "default" not in routes, routes)
+        fwd = sh(in_ns(state["bastion_ns"], ["sysctl", "-n", "net.ipv4.ip_forward"])).stdout.strip()
+        check("bastion: ip_forward=0", fwd == "0", f"ip_forward={fwd}")
+
+        # 1. Bastion with its key and a known_hosts built from the reported keys.
+        r = sh(_ssh_bastion(state, "sample-bastion", ["hostname"]))
+        check("ssh bastion (sample-bastion.pem, strict known_hosts) -> hostname",
+              r.returncode == 0 and r.stdout.strip() == "sample-bastion",
+              r.stdout.strip() if r.returncode == 0 else f"rc={r.returncode} {r.stderr.strip()}")
+
+        # 2. The jump; the far side proves it is the web namespace.
+        r = sh(_ssh_web(state, "sample-bastion", "sample-web", ["hostname; ip -4 -o addr show"]))
+        out = r.stdout
+        check("ssh web via bastion (ProxyCommand ssh -W) -> web namespace",
+              r.returncode == 0 and out.startswith("sample-web\n") and f"inet {WEB_IP}/24" in out
+              and BASTION_PUBLIC_IP not in out,
+              f"rc={r.returncode} out={out.strip()!r} {r.stderr.strip()}"
+              if r.returncode else out.split("\n")[0] + ", " + WEB_IP)
+        blog = Path(state["web"]["log"]).read_text()
+        check("web sees the hop from the bastion's private address",
+              f"Accepted publickey for {USER} from {BASTION_PRIVATE_IP}" in blog)
+
+        # 3. No direct paths.
+        for ns, ip, what in (
+            (state["client_ns"], WEB_IP, "client -> web 10.0.1.10:22"),
+            (state["web_ns"], CLIENT_IP, "web -> client 203.0.113.1:22"),
+            (state["web_ns"], BASTION_PUBLIC_IP, "web -> bastion public 203.0.113.10:22"),
+        ):
+            r = sh(in_ns(ns, ["timeout", "5", "bash", "-c", CONNECT_PROBE, "probe", ip, "22"]))
+            err = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
+            check(f"{what} fails", r.returncode != 0 and "Network is unreachable" in r.stderr, err)
+
+        # 4. Keys are per hop.
+        r = sh(_ssh_bastion(state, "sample-web", ["true"]))
+        check("sample-web.pem refused by the bastion",
+              r.returncode == 255 and "Permission denied" in r.stderr, r.stderr.strip())
+        r = sh(_ssh_web(state, "sample-bastion", "sample-bastion", ["true"]))
+        check("sample-bastion.pem refused by web",
+              r.returncode == 255 and "Permission denied" in r.stderr, r.stderr.strip())
+
+        # 5. Host key change on web through the CLI: the old known_hosts now
+        #    fails, the rewritten one works; same sshd PID (SIGHUP reload).
+        old_kh = Path(state["dir"]) / "known_hosts.before"
+        shutil.copy(state["known_hosts"], old_kh)
+        t = time.monotonic()
+        r = sh([*me, "restart-web", "--dir", state["dir"], "--new-host-key"])
+        restart_s = time.monotonic() - t
+        new = json.loads(r.stdout) if r.returncode == 0 else {}
+        check("restart-web --new-host-key",
+              r.returncode == 0 and new.get("host_key_pub") != state["web"]["host_key_pub"]
+              and new.get("sshd_pid") == state["web"]["sshd_pid"],
+              f"{restart_s:.2f}s, same pid" if r.returncode == 0 else r.stderr.strip())
+        r = sh(_ssh_web(state, "sample-bastion", "sample-web", ["true"], known_hosts=str(old_kh)))
+        check("old known_hosts: web's changed key is rejected",
+              r.returncode == 255 and "REMOTE HOST IDENTIFICATION HAS CHANGED" in r.stderr,
+              f"rc={r.returncode}")
+        r = sh(_ssh_web(state, "sample-bastion", "sample-web", ["hostname"]))
+        check("updated known_hosts: web accepted", r.returncode == 0, r.stderr.strip())
+
+        # 6. Bastion down, then back (a fresh, detached sshd).
+        r = sh([*me, "stop", "--dir", state["dir"], "bastion"])
+        lab.poll_children()
+        r = sh(_ssh_bastion(state, "sample-bastion", ["true"]))
+        check("bastion stopped: ssh fails with 255 (connection refused)",
+              r.returncode == 255 and "Connection refused" in r.stderr, r.stderr.strip())
+        r = sh([*me, "restart", "--dir", state["dir"], "bastion"])
+        new = json.loads(r.stdout) if r.returncode == 0 else {}
+        if new.get("sshd_pid"):
+            pids.append(new["sshd_pid"])
+        r2 = sh(_ssh_bastion(state, "sample-bastion", ["hostname"]))
+        check("bastion restarted: new sshd, login works",
+              r.returncode == 0 and new.get("sshd_pid") != state["bastion"]["sshd_pid"]
+              and r2.stdout.strip() == "sample-bastion",
+              f"pid {new.get('sshd_pid')}" if r.returncode == 0 else r.stderr.strip())
+
+        # 7. moto in the client namespace.
+        if with_moto:
+            m = state["moto"]
+            port = str(m["port"])
+            probe = (
+                'exec 3<>"/dev/tcp/127.0.0.1/$1"'
+                ' && printf "GET /moto-api/ HTTP/1.0\\r\\n\\r\\n" >&3'
+                ' && IFS= read -r -t 5 line <&3 && echo "$line"'
+            )
+            r = sh(in_ns(state["client_ns"], ["bash", "-c", probe, "probe", port]))
+            check("moto answers on 127.0.0.1 inside the client namespace",
+                  r.returncode == 0 and r.stdout.startswith("HTTP/1."),
+                  r.stdout.strip() or r.stderr.strip())
+            inst = m["instances"]
+            check("moto's sample-bastion public IP is the bastion namespace's",
+                  inst["sample-bastion"]["public_ip"] == BASTION_PUBLIC_IP,
+                  str(inst["sample-bastion"].get("public_ip")))
+            check("moto's sample-bastion private IP is the bastion's private leg",
+                  inst["sample-bastion"].get("private_ip") == BASTION_PRIVATE_IP,
+                  str(inst["sample-bastion"].get("private_ip")))
+            check("moto's sample-web private IP is web's",
+                  inst["sample-web"]["private_ip"] == WEB_IP, str(inst["sample-web"]["private_ip"]))
+    except LabError as e:
+        check("setup and checks ran", False, str(e))
+    finally:
+        t1 = time.monotonic()
+        lab.teardown()
+        teardown_s = time.monotonic() - t1
+
+    # 8. Nothing left behind.
+    left = [ns for ns in namespaces() if ns in (lab.client_ns, lab.bastion_ns, lab.web_ns)]
+    check("namespaces removed", not left,
+          " ".join(left) or f"{lab.client_ns} {lab.bastion_ns} {lab.web_ns}")
+    # A zombie is dead: an sshd started by `restart` was orphaned when that
+    # command exited, and its reaper (init) may not have collected it yet.
+    alive = [p for p in pids if process_state(p) not in (None, "Z")]
+    check("sshd/moto processes gone", not alive,
+          f"alive: {alive}" if alive else f"checked pids {pids}")
+    check("directory removed", not state or not Path(state["dir"]).exists())
+    check("root namespace addresses/routes/links unchanged", _root_ns_snapshot() == root_before)
+
+    failed = [name for ok, name, _ in results if not ok]
+    print(f"  timings: setup {setup_s:.2f}s, teardown {teardown_s:.2f}s")
+    passed = len(results) - len(failed)
+    print(f"{'FAILED' if failed else 'OK'}: {passed}/{len(results)} checks passed")
+    return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _write_state_file(path: Path, line: str) -> None:
+    atomic_write(path, line + "\n")
+
+
+def _remove_state_file(path: Path, line: str) -> None:
+    # Only if it is still ours: another lab may have reused the path since.
+    try:
+        if path.read_text() == line + "\n":
+            path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _watch_stdin(stop: threading.Event) -> None:
+    try:
+        while os.read(0, 65536):
+            pass
+    except OSError:
+        pass
+    stop.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--moto", action="store_true",
+                        help="also run moto_lab.py --seed in the client namespace")
+    parser.add_argument("--moto-python", default=sys.executable,
+                        help="python with moto installed (default: this one)")
+    parser.add_argument("--state-file", type=Path, help="also write the ready JSON here")
+    parser.add_argument("--foreground", action="store_true",
+                        help="ignore stdin; run until signalled")
+    parser.add_argument("--self-test", action="store_true",
+                        help="set up, prove the topology with OpenSSH, tear down; exit 0/1")
+    parser.add_argument("--verbose", action="store_true", help="log every command to stderr")
+    sub = parser.add_subparsers(dest="command")
+    for name, help_text in (
+        ("restart", "restart a host's sshd (SIGHUP, or start if stopped)"),
+        ("restart-web", "same as: restart web"),
+        ("stop", "stop a host's sshd"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--dir", required=True, type=Path, help="the lab's directory (JSON 'dir')")
+        if name != "restart-web":
+            p.add_argument("host", choices=HOSTS)
+        if name != "stop":
+            p.add_argument("--new-host-key", action="store_true",
+                           help="generate a new host key first (rewrites DIR/known_hosts)")
+    args = parser.parse_args(argv)
+
+    ready_out = sys.stdout
+    sys.stdout = sys.stderr  # stdout carries only the ready line
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.DEBUG if args.verbose else logging.INFO,
+        format="netns_lab: %(message)s",
+    )
+
+    if args.command:
+        host = "web" if args.command == "restart-web" else args.host
+        try:
+            if args.command == "stop":
+                state = stop_sshd(args.dir, host)
+            else:
+                state = restart_sshd(args.dir, host, new_host_key=args.new_host_key)
+        except (LabError, OSError) as e:
+            log.error("%s", e)
+            return 1
+        ready_out.write(json.dumps(state[host]) + "\n")
+        ready_out.flush()
+        return 0
+
+    if args.self_test:
+        sys.stdout = ready_out  # the report is the output
+        return self_test(args.moto, args.moto_python)
+
+    stop = threading.Event()
+    ready = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+        if not ready.is_set():
+            raise _Stop(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if not args.foreground:
+        threading.Thread(target=_watch_stdin, args=(stop,), daemon=True).start()
+
+    started = time.monotonic()
+    lab = Lab()
+    line = ""
+    state_written = False
+    try:
+        state = lab.setup(with_moto=args.moto, moto_python=args.moto_python, stop=stop)
+        if stop.is_set():
+            log.info("stdin closed before ready")
+            return 1
+        line = json.dumps(state)
+        if args.state_file:
+            _write_state_file(args.state_file, line)
+            state_written = True
+        try:
+            ready_out.write(line + "\n")
+            ready_out.flush()
+        except BrokenPipeError:
+            log.info("nobody is reading stdout any more")
+            return 1
+        ready.set()
+        log.info("ready after %.2fs: %s %s %s, dir %s", time.monotonic() - started,
+                 lab.client_ns, lab.bastion_ns, lab.web_ns, lab.dir)
+        while not stop.wait(0.2):
+            lab.poll_children()
+        log.info("stopping")
+        return 0
+    except _Stop as e:
+        log.info("interrupted by %s before ready", e)
+        return 1
+    except LabError as e:
+        log.error("%s", e)
+        return 1
+    finally:
+        # Signals from here on must not interrupt the teardown itself.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        t = time.monotonic()
+        lab.teardown()
+        if state_written:
+            _remove_state_file(args.state_file, line)
+        log.info("torn down in %.2fs", time.monotonic() - t)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
