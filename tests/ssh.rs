@@ -332,3 +332,101 @@ fn agent_forwarding_only_with_dash_a_and_only_to_the_final_host() {
     assert!(new.contains("Accepted publickey for ec2-user"), "the bastion saw the jump: {new}");
     assert!(!new.contains("session"), "no session (so no agent) on the bastion: {new}");
 }
+
+#[test]
+fn authentication_failure_says_what_was_tried() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    // The bastion's key offered to web (the tutorial keeps them apart).
+    let wrong = env.path(".ssh/sample-bastion.pem").display().to_string();
+    let run = env.hop_in(net, &["-i", &wrong, "sample-web", "--", "true"], b"");
+    run.code(255);
+    assert_eq!(
+        run.stderr.lines().next().unwrap(),
+        format!("hop: error: authentication as ec2-user on sample-web failed (tried: {wrong})")
+    );
+    assert!(run.stderr.contains("hint: pass -i KEY, add the key to ssh-agent"), "{}", run.stderr);
+    // No key at all for web: nothing in ~/.ssh, no agent.
+    std::fs::remove_file(env.path(".ssh/sample-web.pem")).unwrap();
+    let run = env.hop_in(net, &["sample-web", "--", "true"], b"");
+    run.code(255);
+    assert_eq!(
+        run.stderr.lines().next().unwrap(),
+        "hop: error: authentication as ec2-user on sample-web failed (tried: no keys found)"
+    );
+}
+
+/// Run hop on a terminal in the client namespace, answering PROMPT with ANSWERS.
+fn on_tty(net: &crate::support::NetLab, env: &Env, prompt: &str, answers: &str, args: &[&str]) -> serde_json::Value {
+    let py = crate::support::python().unwrap().display().to_string();
+    let driver = format!("{}/tests/support/pty_answer.py", crate::support::REPO);
+    let mut argv = vec![driver.as_str(), prompt, answers, env!("CARGO_BIN_EXE_hop")];
+    argv.extend_from_slice(args);
+    let out = env.command_in(net, &py, &argv).stdin(Stdio::null()).output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("driver: {e}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+#[test]
+fn on_a_terminal_unknown_keys_are_asked_about_with_their_fingerprint() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    let prompt = r"continue connecting \(yes/no\)\? ";
+    // "no": refused, nothing recorded.
+    let report = on_tty(net, &env, prompt, "no", &["sample-web", "--", "hostname"]);
+    assert_eq!(report["exit"], 255, "{report}");
+    assert!(!env.path(".ssh/known_hosts").exists());
+    // "yes" to both hops: recorded, connected.
+    let report = on_tty(net, &env, prompt, "yes", &["sample-web", "--", "hostname"]);
+    let transcript = report["transcript"].as_str().unwrap();
+    assert_eq!(report["exit"], 0, "{transcript}");
+    assert_eq!(report["prompts"], 2, "one question per hop: {transcript}");
+    assert!(
+        transcript.contains(&format!(
+            "The authenticity of host 'sample-bastion' ({}) can't be established.",
+            net.id("sample-bastion")
+        )),
+        "{transcript}"
+    );
+    assert!(transcript.contains("Key fingerprint is SHA256:"), "{transcript}");
+    assert!(transcript.contains("sample-web\r\n"), "{transcript}");
+    let known = std::fs::read_to_string(env.path(".ssh/known_hosts")).unwrap();
+    assert_eq!(known.lines().count(), 2, "{known}");
+}
+
+#[test]
+fn encrypted_keys_ask_for_the_passphrase_and_say_when_it_is_wrong() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    let locked = env.path(".ssh/web-locked");
+    std::fs::copy(env.path(".ssh/sample-web.pem"), &locked).unwrap();
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-q")
+        .arg("-p")
+        .args(["-N", "s3cret", "-f"])
+        .arg(&locked)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let locked = locked.display().to_string();
+    let prompt = r"Enter passphrase for key '[^']*': ";
+    let report = on_tty(net, &env, prompt, "s3cret", &["-i", &locked, "sample-web", "--", "hostname"]);
+    let transcript = report["transcript"].as_str().unwrap();
+    assert_eq!(report["exit"], 0, "{transcript}");
+    assert_eq!(report["prompts"], 1, "asked once: {transcript}");
+    assert!(!transcript.contains("s3cret"), "the passphrase is not echoed: {transcript}");
+    let report = on_tty(net, &env, prompt, "wrong", &["-i", &locked, "sample-web", "--", "hostname"]);
+    let transcript = report["transcript"].as_str().unwrap();
+    assert_eq!(report["exit"], 255, "{transcript}");
+    assert!(transcript.contains("wrong passphrase"), "{transcript}");
+    // Without a terminal it cannot ask, and says what to do instead.
+    let run = env.hop_in(net, &["-i", &locked, "sample-web", "--", "true"], b"");
+    run.code(255);
+    assert!(run.stderr.contains("add it to ssh-agent"), "{}", run.stderr);
+}
