@@ -25,54 +25,88 @@ hop="$CARGO_TARGET_DIR/debug/hop"
 lab="$repo/.lab"
 mkdir -p "$lab/home/.ssh"
 chmod 700 "$lab/home/.ssh"
-# The tutorial's key file names (hop infers IdentityFile from the instance's key pair).
-for key in sample-bastion sample-web; do
-    [[ -f "$lab/home/.ssh/$key.pem" ]] || (umask 077 && echo "lab placeholder, not a key" >"$lab/home/.ssh/$key.pem")
-done
 
 # A lab left running by an earlier --keep is stopped first, by its recorded PID.
-if [[ -f "$lab/moto.pid" ]]; then
-    kill "$(cat "$lab/moto.pid")" 2>/dev/null || true
-    rm -f "$lab/moto.pid"
+if [[ -f "$lab/lab.pid" ]]; then
+    kill "$(cat "$lab/lab.pid")" 2>/dev/null || true
+    rm -f "$lab/lab.pid"
 fi
 rm -f "$lab/state.json"
-"$PY" tests/support/moto_lab.py --port 0 --seed --foreground --state-file "$lab/state.json" \
-    >"$lab/moto.out" 2>"$lab/moto.log" &
-moto_pid=$!
-echo "$moto_pid" >"$lab/moto.pid"
+
+# With root, the full lab: bastion and web in network namespaces running OpenSSH sshd, and
+# moto inside the client namespace (where hop runs), so `hop sample-web -- CMD` really jumps.
+# Without root, only moto: discovery, routes and config.
+if [[ $(id -u) -eq 0 ]]; then
+    mode=ssh
+    "$PY" tests/support/netns_lab.py --moto --foreground --state-file "$lab/state.json" \
+        >"$lab/lab.out" 2>"$lab/lab.log" &
+else
+    mode=moto
+    echo "lab.sh: not root: no network namespaces, so no SSH hosts (discovery only)" >&2
+    "$PY" tests/support/moto_lab.py --port 0 --seed --foreground --state-file "$lab/state.json" \
+        >"$lab/lab.out" 2>"$lab/lab.log" &
+fi
+lab_pid=$!
+echo "$lab_pid" >"$lab/lab.pid"
 stop() {
-    kill "$moto_pid" 2>/dev/null || true
-    wait "$moto_pid" 2>/dev/null || true
-    rm -f "$lab/moto.pid"
+    kill "$lab_pid" 2>/dev/null || true
+    wait "$lab_pid" 2>/dev/null || true
+    rm -f "$lab/lab.pid"
 }
 $keep || trap stop EXIT
 for _ in $(seq 1 120); do
     [[ -s "$lab/state.json" ]] && break
-    kill -0 "$moto_pid" 2>/dev/null || { cat "$lab/moto.log" >&2; exit 1; }
+    kill -0 "$lab_pid" 2>/dev/null || { cat "$lab/lab.log" >&2; exit 1; }
     sleep 0.5
 done
-endpoint=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["endpoint"])' "$lab/state.json")
+field() { "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); exec("for k in sys.argv[2:]: d=d[k]"); print(d)' "$lab/state.json" "$@"; }
+
+if [[ $mode == ssh ]]; then
+    endpoint=$(field moto endpoint)
+    ns=$(field client_ns)
+    # The tutorial's key files, where hop looks for them (~/.ssh/<KeyName>.pem).
+    for key in sample-bastion sample-web; do
+        install -m 600 "$(field keys "$key")" "$lab/home/.ssh/$key.pem"
+    done
+    # The hosts' keys as an admin would have verified them, under their instance ids (the
+    # HostKeyAlias hop and `hop config` use).
+    {
+        echo "$(field moto instances sample-bastion id) $(field bastion host_key_pub)"
+        echo "$(field moto instances sample-web id) $(field web host_key_pub)"
+    } >"$lab/home/.ssh/known_hosts"
+    run_in=(ip netns exec "$ns")
+else
+    endpoint=$(field endpoint)
+    for key in sample-bastion sample-web; do
+        [[ -f "$lab/home/.ssh/$key.pem" ]] || (umask 077 && echo "lab placeholder, not a key" >"$lab/home/.ssh/$key.pem")
+    done
+    run_in=()
+fi
 
 # Everything points at the lab: its own HOME and cache, dummy credentials, no metadata probes.
 lab_env=(
     HOME="$lab/home" XDG_CACHE_HOME="$lab/cache" XDG_CONFIG_HOME="$lab/config"
     AWS_ENDPOINT_URL="$endpoint" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
     AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE="$lab/home/.aws/config"
-    AWS_SHARED_CREDENTIALS_FILE="$lab/home/.aws/credentials"
+    AWS_SHARED_CREDENTIALS_FILE="$lab/home/.aws/credentials" TERM="${TERM:-dumb}"
 )
 demo() {
     echo
     echo "\$ hop $*"
-    env "${lab_env[@]}" "$hop" "$@" || echo "(exit $?)"
+    "${run_in[@]}" env -i PATH="$PATH" "${lab_env[@]}" "$hop" "$@" </dev/null || echo "(exit $?)"
 }
 demo ls
 demo route sample-web
 demo route sample-worker
 demo config
+if [[ $mode == ssh ]]; then
+    demo sample-web -- hostname
+    demo sample-web -- uname -a
+fi
 
 if $keep; then
     echo
-    echo "The lab keeps running (PID $moto_pid). Use it with:"
-    printf '  env'; printf ' %q' "${lab_env[@]}"; printf ' %q ls\n' "$hop"
-    echo "Stop it with: kill $moto_pid"
+    echo "The lab keeps running (PID $lab_pid). Use it with:"
+    printf ' '; printf ' %q' "${run_in[@]}" env "${lab_env[@]}"; printf ' %q ls\n' "$hop"
+    echo "Stop it with: kill $lab_pid"
 fi
