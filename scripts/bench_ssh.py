@@ -1,0 +1,105 @@
+"""SSH connect benchmark: hop vs OpenSSH through the same bastion. See bench-ssh.sh."""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+repo = Path(__file__).resolve().parent.parent
+hop, runs = sys.argv[1], int(sys.argv[2])
+lab = subprocess.Popen(
+    [sys.executable, str(repo / "tests/support/netns_lab.py"), "--moto"],
+    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+)
+try:
+    st = json.loads(lab.stdout.readline())
+    ns = st["client_ns"]
+    home = Path(tempfile.mkdtemp(prefix="hop-bench-"))
+    ssh_dir = home / ".ssh"
+    ssh_dir.mkdir(mode=0o700)
+    for key in ("sample-bastion", "sample-web"):
+        dst = ssh_dir / f"{key}.pem"
+        dst.write_bytes(Path(st["keys"][key]).read_bytes())
+        dst.chmod(0o600)
+    ids = {k: st["moto"]["instances"][k]["id"] for k in ("sample-bastion", "sample-web")}
+    known = ssh_dir / "known_hosts"
+    known.write_text(
+        f"{ids['sample-bastion']} {st['bastion']['host_key_pub']}\n{ids['sample-web']} {st['web']['host_key_pub']}\n"
+    )
+    env = {
+        "PATH": os.environ["PATH"], "HOME": str(home), "AWS_ENDPOINT_URL": st["moto"]["endpoint"],
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    (home / ".config/hop").mkdir(parents=True)
+    # Both sshd are reached through delaying relays on port 2222 (scripts/delay_relay.py):
+    # hop through its per-host port override, OpenSSH through -p.
+    (home / ".config/hop/config.toml").write_text('[hosts.sample-bastion]\nport = 2222\n[hosts.sample-web]\nport = 2222\n')
+    opts = f"-F /dev/null -o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes -o BatchMode=yes"
+    jump = (f"ssh {opts} -p 2222 -i {ssh_dir}/sample-bastion.pem -o HostKeyAlias={ids['sample-bastion']} "
+            f"-W %h:%p ec2-user@203.0.113.10")
+    openssh = ["ssh", *opts.split(), "-o", f"ProxyCommand={jump}", "-p", "2222", "-i", f"{ssh_dir}/sample-web.pem",
+               "-o", f"HostKeyAlias={ids['sample-web']}", "ec2-user@10.0.1.10", "true"]
+    hop_cmd = [hop, ids["sample-web"], "--", "true"]
+
+    def timed(argv):
+        t = time.perf_counter()
+        p = subprocess.run(["ip", "netns", "exec", ns, *argv], env=env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert p.returncode == 0, (argv, p.stderr.decode())
+        return (time.perf_counter() - t) * 1000
+
+    def relays(delay_ms):
+        logs, procs = [], []
+        for name, addr in (("bastion_ns", "203.0.113.10"), ("web_ns", "10.0.1.10")):
+            log = home / f"relay-{name}-{delay_ms}.log"
+            p = subprocess.Popen(
+                ["ip", "netns", "exec", st[name], sys.executable, str(repo / "scripts/delay_relay.py"),
+                 addr, "2222", addr, "22", str(delay_ms)],
+                stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+            assert p.stdout.readline().strip() == "ready"
+            logs.append(log)
+            procs.append(p)
+        return logs, procs
+
+    def flights(logs, argv):
+        before = [len(log.read_text().splitlines()) for log in logs]
+        timed(argv)
+        time.sleep(0.3)
+        out = []
+        for log, n in zip(logs, before):
+            lines = log.read_text().splitlines()[n:]
+            out.append(sum(int(line.rsplit(" ", 1)[1]) for line in lines))
+        return out
+
+    med = statistics.median
+    print(f"runs: {runs} each, interleaved; OpenSSH = ssh -o ProxyCommand='ssh -W %h:%p bastion' web")
+    print(f"{'one-way delay per link':>24} {'hop ms':>8} {'OpenSSH ms':>11} {'ratio':>6} {'hop flights b/w':>16} {'OpenSSH flights b/w':>20}")
+    for delay_ms in (0, 25):
+        logs, procs = relays(delay_ms)
+        try:
+            timed(hop_cmd)  # fills the discovery cache, as any later `hop` run finds it
+            timed(openssh)
+            h, o = [], []
+            for _ in range(runs):  # interleaved, so load affects both alike
+                h.append(timed(hop_cmd))
+                o.append(timed(openssh))
+            fh, fo = flights(logs, hop_cmd), flights(logs, openssh)
+        finally:
+            for p in procs:
+                p.kill()
+                p.wait()
+        print(f"{delay_ms:>21} ms {med(h):>8.1f} {med(o):>11.1f} {med(h) / med(o):>6.2f} "
+              f"{fh[0]:>7}/{fh[1]:<8} {fo[0]:>10}/{fo[1]:<9}")
+    rss = subprocess.run(["ip", "netns", "exec", ns, "/usr/bin/time", "-f", "%M", hop, ids["sample-bastion"], "--", "true"],
+                         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak_kib = int(rss.stderr.strip().splitlines()[-1])
+    print(f"hop peak RSS during a connect (direct to the bastion): {peak_kib / 1024:.1f} MiB")
+    print("flights: times the client spoke again after the server answered, per link (bastion/web): round trips waited for")
+finally:
+    lab.stdin.close()
+    lab.wait(timeout=30)
