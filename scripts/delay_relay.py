@@ -10,11 +10,13 @@ killed; every connection ends when either side closes.
 """
 
 import asyncio
+import os
 import sys
 import time
 
 listen_host, listen_port, host, port, delay_ms = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 delay = delay_ms / 1000
+TRACE = os.environ.get("RELAY_TRACE") == "1"  # one line per chunk: direction and size
 
 
 async def pipe(reader, writer, turn, me):
@@ -38,6 +40,8 @@ async def pipe(reader, writer, turn, me):
         if data and turn["last"] != me:
             turn["last"] = me
             turn[me] += 1
+        if TRACE and data:
+            print(f"{me} {len(data)}", file=sys.stderr, flush=True)
         await queue.put((time.monotonic() + delay, data or None))
         if not data:
             break
