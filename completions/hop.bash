@@ -71,7 +71,7 @@ _hop() {
 
     case "${cmd}" in
         hop)
-            opts="-l -i -A -t -T -v -h -V --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help --version connect ls route config proxy completions man help"
+            opts="-l -i -J -A -t -T -v -h -V --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help --version connect ls route config proxy completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -101,6 +101,10 @@ _hop() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --connect-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -117,7 +121,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__completions)
-            opts="-l -i -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help bash elvish fish powershell zsh"
+            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -147,6 +151,10 @@ _hop() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --connect-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -163,7 +171,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__config)
-            opts="-l -i -A -t -T -v -h --write --file --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --write --file --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -197,6 +205,10 @@ _hop() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --connect-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -213,7 +225,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__connect)
-            opts="-l -i -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -240,6 +252,10 @@ _hop() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -J)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -385,7 +401,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__ls)
-            opts="-l -i -A -t -T -v -h --tag --json --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --tag --json --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -419,6 +435,10 @@ _hop() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --connect-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -435,7 +455,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__man)
-            opts="-l -i -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -462,6 +482,10 @@ _hop() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -J)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -481,7 +505,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__proxy)
-            opts="-l -i -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -508,6 +532,10 @@ _hop() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -J)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -527,7 +555,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__route)
-            opts="-l -i -A -t -T -v -h --json --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --json --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -554,6 +582,10 @@ _hop() {
                     return 0
                     ;;
                 -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -J)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

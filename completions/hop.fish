@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_hop_global_optspecs
-    string join \n profile= region= l/login= i/identity= refresh newest accept-new A t T connect-timeout= v/verbose color= h/help V/version
+    string join \n profile= region= l/login= i/identity= refresh newest accept-new J= A t T connect-timeout= v/verbose color= h/help V/version
 end
 
 function __fish_hop_needs_command
@@ -28,6 +28,7 @@ complete -c hop -n "__fish_hop_needs_command" -l profile -d 'AWS profile to use 
 complete -c hop -n "__fish_hop_needs_command" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_needs_command" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_needs_command" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_needs_command" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
 complete -c hop -n "__fish_hop_needs_command" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
 complete -c hop -n "__fish_hop_needs_command" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
@@ -53,6 +54,7 @@ complete -c hop -n "__fish_hop_using_subcommand connect" -l profile -d 'AWS prof
 complete -c hop -n "__fish_hop_using_subcommand connect" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_using_subcommand connect" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand connect" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_using_subcommand connect" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
 complete -c hop -n "__fish_hop_using_subcommand connect" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
 complete -c hop -n "__fish_hop_using_subcommand connect" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
@@ -70,6 +72,7 @@ complete -c hop -n "__fish_hop_using_subcommand ls" -l profile -d 'AWS profile t
 complete -c hop -n "__fish_hop_using_subcommand ls" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_using_subcommand ls" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand ls" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_using_subcommand ls" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
 complete -c hop -n "__fish_hop_using_subcommand ls" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
 complete -c hop -n "__fish_hop_using_subcommand ls" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
@@ -87,6 +90,7 @@ complete -c hop -n "__fish_hop_using_subcommand route" -l profile -d 'AWS profil
 complete -c hop -n "__fish_hop_using_subcommand route" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_using_subcommand route" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand route" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_using_subcommand route" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
 complete -c hop -n "__fish_hop_using_subcommand route" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
 complete -c hop -n "__fish_hop_using_subcommand route" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
@@ -105,6 +109,7 @@ complete -c hop -n "__fish_hop_using_subcommand config" -l profile -d 'AWS profi
 complete -c hop -n "__fish_hop_using_subcommand config" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_using_subcommand config" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand config" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_using_subcommand config" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
 complete -c hop -n "__fish_hop_using_subcommand config" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
 complete -c hop -n "__fish_hop_using_subcommand config" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
@@ -122,6 +127,7 @@ complete -c hop -n "__fish_hop_using_subcommand proxy" -l profile -d 'AWS profil
 complete -c hop -n "__fish_hop_using_subcommand proxy" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_using_subcommand proxy" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
 complete -c hop -n "__fish_hop_using_subcommand proxy" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
 complete -c hop -n "__fish_hop_using_subcommand proxy" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
@@ -138,6 +144,7 @@ complete -c hop -n "__fish_hop_using_subcommand completions" -l profile -d 'AWS 
 complete -c hop -n "__fish_hop_using_subcommand completions" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_using_subcommand completions" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand completions" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_using_subcommand completions" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
 complete -c hop -n "__fish_hop_using_subcommand completions" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
 complete -c hop -n "__fish_hop_using_subcommand completions" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
@@ -154,6 +161,7 @@ complete -c hop -n "__fish_hop_using_subcommand man" -l profile -d 'AWS profile 
 complete -c hop -n "__fish_hop_using_subcommand man" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_using_subcommand man" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand man" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_using_subcommand man" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
 complete -c hop -n "__fish_hop_using_subcommand man" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
 complete -c hop -n "__fish_hop_using_subcommand man" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''

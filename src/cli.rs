@@ -68,6 +68,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub accept_new: bool,
 
+    /// Jump through these hosts instead of the VPC's bastion: [USER@]HOST[:PORT], comma
+    /// separated, HOST an instance (name, id, IP) or any host (like `ssh -J`).
+    #[arg(short = 'J', global = true, value_name = "JUMPS", value_delimiter = ',')]
+    pub jump: Vec<String>,
+
     /// Forward the ssh-agent to the target (never to a bastion), bound to the session so
     /// destination-constrained keys keep their limits.
     #[arg(short = 'A', global = true)]

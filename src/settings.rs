@@ -99,6 +99,8 @@ pub struct Settings {
     pub newest: bool,
     pub accept_new: bool,
     pub forward_agent: bool,
+    /// `-J`: jump hosts replacing the VPC's bastion.
+    pub jumps: Vec<crate::domain::route::JumpSpec>,
     pub connect_timeout: Duration,
     /// `-t` (Some(true)), `-T` (Some(false)), or decide from stdin (None).
     pub tty: Option<bool>,
@@ -263,6 +265,11 @@ pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<
         newest: args.newest,
         accept_new: args.accept_new,
         forward_agent: args.forward_agent,
+        jumps: args
+            .jump
+            .iter()
+            .map(|j| j.parse().map_err(|message| HopError::Usage { message, hints: vec![] }))
+            .collect::<Result<_, _>>()?,
         tty: if args.tty {
             Some(true)
         } else if args.no_tty {

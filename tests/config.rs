@@ -250,7 +250,7 @@ fn symlinked_config_is_followed_and_stays_a_link() {
 fn login_flags_are_refused_for_config() {
     let run = Env::bare().hop(&["-l", "root", "config"]);
     run.code(2);
-    assert!(run.stderr.starts_with("hop: error: -l and -i apply to one target"), "{}", run.stderr);
+    assert!(run.stderr.starts_with("hop: error: -l, -i and -J apply to one target"), "{}", run.stderr);
 }
 
 #[test]

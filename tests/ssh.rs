@@ -430,3 +430,31 @@ fn encrypted_keys_ask_for_the_passphrase_and_say_when_it_is_wrong() {
     run.code(255);
     assert!(run.stderr.contains("add it to ssh-agent"), "{}", run.stderr);
 }
+
+#[test]
+fn dash_j_overrides_the_jump_chain_like_ssh() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    // By name and by address (the bastion's public IP is an instance too: its key and alias).
+    for jump in ["sample-bastion", "ec2-user@203.0.113.10:22"] {
+        let run = env.hop_in(net, &["-J", jump, "sample-web", "--", "hostname"], b"");
+        run.code(0);
+        assert_eq!(run.stdout, "sample-web\n", "-J {jump}");
+    }
+    let run = env.hop_in(net, &["-J", "sample-bastion", "route", "sample-web"], b"");
+    run.code(0);
+    assert!(run.stdout.contains("route    via sample-bastion (-J)\n"), "{}", run.stdout);
+    // A host outside the inventory is dialled as given: here it cannot be reached.
+    let run = env.hop_in(net, &["-J", "198.51.100.99", "sample-web", "--", "true"], b"");
+    run.code(255);
+    assert!(
+        run.stderr.starts_with("hop: error: cannot connect to 198.51.100.99 (198.51.100.99:22): "),
+        "{}",
+        run.stderr
+    );
+    let run = env.hop_in(net, &["-J", "bastion:0", "sample-web", "--", "true"], b"");
+    run.code(2);
+    assert!(run.stderr.contains("invalid jump host \"bastion:0\""), "{}", run.stderr);
+}

@@ -51,6 +51,13 @@ impl RouteRow {
                 via_id: Some(bastion.id.clone()),
                 reason: None,
             },
+            // `ls` plans without -J, so no chains here; listed as jumps for completeness.
+            Route::Chain { jumps, .. } => RouteRow {
+                kind: "jump",
+                via: jumps.first().map(|j| j.name.clone().unwrap_or_else(|| j.id.clone())),
+                via_id: jumps.first().map(|j| j.id.clone()),
+                reason: None,
+            },
             Route::Ssm { reason, .. } => {
                 RouteRow { kind: "ssm", via: None, via_id: None, reason: Some(reason.clone()) }
             }

@@ -16,7 +16,7 @@ use crate::adapters::inventory::{self, Freshness, Loaded};
 use crate::cli::{Cli, Command};
 use crate::domain::inventory::Instance;
 use crate::domain::resolve::{Resolution, resolve};
-use crate::domain::route::{Route, bastions, plan};
+use crate::domain::route::{Route, bastions, plan, plan_jumps};
 use crate::error::HopError;
 use crate::settings::{self, Settings, World};
 
@@ -47,9 +47,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Some(Command::Route(a)) => route::run(&settings, &a.target, a.json).await,
         Some(Command::Config(a)) => {
-            if cli.global.login.is_some() || cli.global.identity.is_some() {
+            if cli.global.login.is_some() || cli.global.identity.is_some() || !cli.global.jump.is_empty() {
                 return Err(HopError::Usage {
-                    message: "-l and -i apply to one target, not to every stanza".into(),
+                    message: "-l, -i and -J apply to one target, not to every stanza".into(),
                     hints: vec![
                         "set per-host users and keys in ~/.config/hop/config.toml: [hosts.NAME] user/identity".into(),
                     ],
@@ -115,7 +115,10 @@ pub async fn target_route_with(
             });
         }
     };
-    let by_vpc = bastions(&loaded.instances, &settings.bastion);
-    let route = plan(&instance, &by_vpc, &settings.login, &file_exists);
+    let route = if settings.jumps.is_empty() {
+        plan(&instance, &bastions(&loaded.instances, &settings.bastion), &settings.login, &file_exists)
+    } else {
+        plan_jumps(&instance, &settings.jumps, &loaded.instances, &settings.login, &file_exists)
+    };
     Ok((loaded, instance, route))
 }

@@ -89,6 +89,11 @@ pub fn explain(settings: &Settings, i: &Instance, route: &Route) -> String {
             }
             s.push_str(&hop_lines(&[bastion, target]));
         }
+        Route::Chain { jumps, target } => {
+            s.push_str(&format!("route    {} (-J)\n", route.summary()));
+            let hops: Vec<&Endpoint> = jumps.iter().chain([target]).collect();
+            s.push_str(&hop_lines(&hops));
+        }
         Route::Ssm { reason, .. } => {
             s.push_str(&format!("route    ssm ({reason})\n"));
         }

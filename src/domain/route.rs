@@ -54,6 +54,11 @@ pub enum Route {
         target: Endpoint,
         choice: Option<String>,
     },
+    /// Through jump hosts given with `-J` (any number), in order.
+    Chain {
+        jumps: Vec<Endpoint>,
+        target: Endpoint,
+    },
     /// No usable bastion in the VPC: Session Manager.
     Ssm {
         id: String,
@@ -70,10 +75,109 @@ impl Route {
         match self {
             Route::Direct { .. } => "direct".into(),
             Route::Jump { bastion, .. } => format!("via {}", bastion.name.as_deref().unwrap_or(&bastion.id)),
+            Route::Chain { jumps, .. } => format!(
+                "via {}",
+                jumps.iter().map(|j| j.name.as_deref().unwrap_or(&j.id)).collect::<Vec<_>>().join(",")
+            ),
             Route::Ssm { .. } => "ssm".into(),
             Route::Unreachable { .. } => "unreachable".into(),
         }
     }
+}
+
+/// One `-J` element: `[USER@]HOST[:PORT]`, HOST being an instance (name, id, IP) or any host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JumpSpec {
+    pub user: Option<String>,
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl std::str::FromStr for JumpSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |why: &str| format!("invalid jump host {s:?}: {why} (expected [USER@]HOST[:PORT])");
+        let (user, rest) = match s.rsplit_once('@') {
+            Some((u, r)) if valid_user(u) => (Some(u.to_string()), r),
+            Some(_) => return Err(bad("bad user name")),
+            None => (None, s),
+        };
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p.parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(|| bad("bad port"))?)),
+            None => (rest, None),
+        };
+        if host.is_empty() || host.starts_with('-') || host.contains(char::is_whitespace) {
+            return Err(bad("bad host"));
+        }
+        Ok(JumpSpec { user, host: host.to_string(), port })
+    }
+}
+
+/// `-J a,b`: the route through the given jump hosts instead of the VPC's bastion, as with
+/// `ssh -J`. A jump host that is an instance (by name, id or IP) gets its login and host key
+/// alias as usual and is dialled at its public IP when first, its private IP after another
+/// jump; any other host is dialled as given and known by its name in known_hosts.
+pub fn plan_jumps(
+    target: &Instance,
+    jumps: &[JumpSpec],
+    instances: &[Instance],
+    policy: &LoginPolicy,
+    exists: &dyn Fn(&Path) -> bool,
+) -> Route {
+    let mut endpoints = Vec::new();
+    for (n, spec) in jumps.iter().enumerate() {
+        let found = instances.iter().find(|i| {
+            i.id == spec.host
+                || i.name.as_deref() == Some(spec.host.as_str())
+                || i.private_ip.as_deref() == Some(spec.host.as_str())
+                || i.public_ip.as_deref() == Some(spec.host.as_str())
+        });
+        let endpoint = match found {
+            Some(i) => {
+                let mut login = policy.login(i, false, exists);
+                let address = if spec.host.parse::<std::net::IpAddr>().is_ok() {
+                    spec.host.clone()
+                } else if n == 0 {
+                    i.public_ip.clone().or_else(|| i.private_ip.clone()).unwrap_or_default()
+                } else {
+                    i.private_ip.clone().or_else(|| i.public_ip.clone()).unwrap_or_default()
+                };
+                if let Some(u) = &spec.user {
+                    login.user = u.clone();
+                }
+                if let Some(p) = spec.port {
+                    login.port = p;
+                }
+                Endpoint { id: i.id.clone(), name: i.name.clone(), address, login }
+            }
+            None => Endpoint {
+                id: spec.host.clone(),
+                name: None,
+                address: spec.host.clone(),
+                login: Login {
+                    user: spec
+                        .user
+                        .clone()
+                        .or_else(|| policy.default_user.clone())
+                        .unwrap_or_else(|| "ec2-user".into()),
+                    identity: None,
+                    port: spec.port.unwrap_or(22),
+                },
+            },
+        };
+        endpoints.push(endpoint);
+    }
+    let Some(address) = target.private_ip.clone().or_else(|| target.public_ip.clone()) else {
+        return Route::Unreachable { reason: "instance has neither a public nor a private IP".into() };
+    };
+    let target = Endpoint {
+        id: target.id.clone(),
+        name: target.name.clone(),
+        address,
+        login: policy.login(target, true, exists),
+    };
+    Route::Chain { jumps: endpoints, target }
 }
 
 /// What decides logins, besides the instance's own tags.
@@ -259,6 +363,16 @@ pub fn openssh_command(route: &Route) -> Option<String> {
                 let inner = format!("ssh {} -W %h:%p", dest(bastion));
                 Some(format!("ssh -o ProxyCommand={} {}", shell_quote(&inner), dest(target)))
             }
+        }
+        Route::Chain { jumps, target } => {
+            // Each jump's key goes through a ProxyCommand of its own, innermost first.
+            let mut proxy: Option<String> = None;
+            for j in jumps {
+                let via = proxy.map(|p| format!("-o ProxyCommand={} ", shell_quote(&p))).unwrap_or_default();
+                proxy = Some(format!("ssh {via}{} -W %h:%p", dest(j)));
+            }
+            let via = proxy.map(|p| format!("-o ProxyCommand={} ", shell_quote(&p))).unwrap_or_default();
+            Some(format!("ssh {via}{}", dest(target)))
         }
         Route::Ssm { .. } | Route::Unreachable { .. } => None,
     }
@@ -447,6 +561,50 @@ mod tests {
             openssh_command(&route_of(&same, "i-w", &pem))
                 .unwrap()
                 .starts_with("ssh -o ProxyCommand='ssh -i /home/u/.ssh/sample-web.pem")
+        );
+    }
+
+    #[test]
+    fn jump_specs() {
+        let table: [(&str, Option<(Option<&str>, &str, Option<u16>)>); 7] = [
+            ("bastion", Some((None, "bastion", None))),
+            ("admin@bastion", Some((Some("admin"), "bastion", None))),
+            ("admin@203.0.113.10:2222", Some((Some("admin"), "203.0.113.10", Some(2222)))),
+            ("bastion:0", None),
+            ("bastion:x", None),
+            ("-oProxyCommand=x", None),
+            ("$(x)@bastion", None),
+        ];
+        for (s, want) in table {
+            let got = s.parse::<JumpSpec>().ok().map(|j| (j.user, j.host, j.port));
+            let want = want.map(|(u, h, p)| (u.map(String::from), h.to_string(), p));
+            assert_eq!(got, want, "{s}");
+        }
+    }
+
+    #[test]
+    fn jumps_override_the_bastion() {
+        let inv = tutorial();
+        let pem = |p: &Path| p.extension().is_some_and(|e| e == "pem");
+        let jumps = vec!["sample-bastion".parse().unwrap(), "root@10.9.9.9:2200".parse().unwrap()];
+        let route = plan_jumps(&inv[1], &jumps, &inv, &policy(), &pem);
+        match &route {
+            Route::Chain { jumps, target } => {
+                assert_eq!((jumps[0].id.as_str(), jumps[0].address.as_str()), ("i-b", "203.0.113.10"));
+                assert_eq!(jumps[0].login.identity, Some(PathBuf::from("/home/u/.ssh/sample-bastion.pem")));
+                assert_eq!(
+                    (jumps[1].id.as_str(), jumps[1].login.user.as_str(), jumps[1].login.port),
+                    ("10.9.9.9", "root", 2200)
+                );
+                assert_eq!(target.address, "10.0.1.10");
+            }
+            r => panic!("{r:?}"),
+        }
+        assert_eq!(route.summary(), "via sample-bastion,10.9.9.9");
+        assert!(
+            openssh_command(&route)
+                .unwrap()
+                .starts_with("ssh -o ProxyCommand='ssh -o ProxyCommand='\\''ssh -i /home/u/.ssh/sample-bastion.pem")
         );
     }
 

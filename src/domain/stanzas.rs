@@ -65,6 +65,8 @@ pub fn build(planned: &[Planned]) -> (Vec<Stanza>, Vec<Skipped>) {
         let (target, proxy_jump) = match &p.route {
             Route::Direct { target } => (target, None),
             Route::Jump { bastion, target, .. } => (target, Some(primary(&bastion.id))),
+            // `hop config` plans without -J; a chain never reaches here.
+            Route::Chain { target, .. } => (target, None),
             Route::Ssm { .. } => {
                 skipped.push(Skipped {
                     label: format!("{} ({})", i.label(), i.id),

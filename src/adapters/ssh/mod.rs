@@ -24,6 +24,7 @@ pub fn hops(route: &Route) -> Option<Vec<client::Hop>> {
     match route {
         Route::Direct { target } => Some(vec![hop(target)]),
         Route::Jump { bastion, target, .. } => Some(vec![hop(bastion), hop(target)]),
+        Route::Chain { jumps, target } => Some(jumps.iter().chain([target]).map(hop).collect()),
         Route::Ssm { .. } | Route::Unreachable { .. } => None,
     }
 }
