@@ -564,9 +564,11 @@ mod tests {
         );
     }
 
+    type Parsed<'a> = Option<(Option<&'a str>, &'a str, Option<u16>)>;
+
     #[test]
     fn jump_specs() {
-        let table: [(&str, Option<(Option<&str>, &str, Option<u16>)>); 7] = [
+        let table: [(&str, Parsed); 7] = [
             ("bastion", Some((None, "bastion", None))),
             ("admin@bastion", Some((Some("admin"), "bastion", None))),
             ("admin@203.0.113.10:2222", Some((Some("admin"), "203.0.113.10", Some(2222)))),
