@@ -17,7 +17,8 @@ pub enum HopError {
     #[error("{message}")]
     Usage { message: String, hints: Vec<String> },
 
-    #[error("{}:{line}: {message}", path.display())]
+    /// `line` 0: the file as a whole (it could not be read).
+    #[error("{}{}: {message}", path.display(), if *line > 0 { format!(":{line}") } else { String::new() })]
     ConfigFile { path: PathBuf, line: usize, message: String },
 
     #[error("no AWS region configured")]

@@ -162,3 +162,14 @@ fn interrupted_exits_130() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "");
     drop(conn);
 }
+
+#[test]
+fn an_unreadable_config_file_is_named_without_a_line() {
+    let env = Env::bare();
+    // A directory where the file should be: unreadable even for root.
+    std::fs::create_dir_all(env.path(".config/hop/config.toml")).unwrap();
+    let run = env.hop(&["--region", "us-east-1", "ls"]);
+    run.code(2);
+    let path = env.path(".config/hop/config.toml");
+    assert!(run.stderr.starts_with(&format!("hop: error: {}: cannot read: ", path.display())), "{}", run.stderr);
+}
