@@ -458,3 +458,21 @@ fn dash_j_overrides_the_jump_chain_like_ssh() {
     run.code(2);
     assert!(run.stderr.contains("invalid jump host \"bastion:0\""), "{}", run.stderr);
 }
+
+#[test]
+fn a_stale_cached_address_is_refreshed_once_and_retried() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    env.hop_in(net, &["route", "sample-web"], b"").code(0);
+    // The cache says web moved (as after a stop/start); EC2 knows better.
+    let dir = std::fs::read_dir(env.path(".cache/hop")).unwrap().next().unwrap().unwrap().path();
+    let path = dir.join("us-east-1.json");
+    let text = std::fs::read_to_string(&path).unwrap().replace("\"10.0.1.10\"", "\"10.0.1.99\"");
+    std::fs::write(&path, text).unwrap();
+    let run = env.hop_in(net, &["-v", "sample-web", "--", "hostname"], b"");
+    run.code(0);
+    assert_eq!(run.stdout, "sample-web\n");
+    assert!(run.stderr.contains("refreshing discovery"), "{}", run.stderr);
+}
