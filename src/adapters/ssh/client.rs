@@ -156,6 +156,13 @@ impl HopHandler {
     }
 }
 
+impl HopHandler {
+    /// A channel the server opened that hop did not ask for: dropping its reply rejects it.
+    fn refused(&self, kind: &str) {
+        tracing::warn!("{}: rejected a {kind} channel hop did not ask for", self.hop.label);
+    }
+}
+
 /// Append one line to known_hosts (created 0600, directory 0700 when missing).
 fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -190,8 +197,9 @@ impl client::Handler for HopHandler {
         Ok(accepted)
     }
 
-    // The server may open channels we never asked for (forwarded-tcpip, agent, x11, session):
-    // russh accepts some by default. hop asks for none yet, so dropping each reply rejects it.
+    // The server may open channels we never asked for (forwarded-tcpip, streamlocal, x11,
+    // session, agent): russh accepts most by default. hop asks for none of them (but the agent
+    // with -A on the final hop), so each reply is dropped, which rejects the channel.
     async fn server_channel_open_forwarded_tcpip(
         &mut self,
         _channel: russh::Channel<client::Msg>,
@@ -202,7 +210,65 @@ impl client::Handler for HopHandler {
         _reply: russh::client::ChannelOpenHandle,
         _session: &mut client::Session,
     ) -> Result<(), Self::Error> {
-        tracing::warn!("{}: rejected a forwarded-tcpip channel hop did not ask for", self.hop.label);
+        self.refused("forwarded-tcpip");
+        Ok(())
+    }
+
+    async fn server_channel_open_forwarded_streamlocal(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _socket_path: &str,
+        _reply: russh::client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.refused("forwarded-streamlocal");
+        Ok(())
+    }
+
+    async fn server_channel_open_session(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _reply: russh::client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.refused("session");
+        Ok(())
+    }
+
+    async fn server_channel_open_direct_tcpip(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _host_to_connect: &str,
+        _port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        _reply: russh::client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.refused("direct-tcpip");
+        Ok(())
+    }
+
+    async fn server_channel_open_direct_streamlocal(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _socket_path: &str,
+        _reply: russh::client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.refused("direct-streamlocal");
+        Ok(())
+    }
+
+    async fn server_channel_open_x11(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _originator_address: &str,
+        _originator_port: u32,
+        _reply: russh::client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.refused("x11");
         Ok(())
     }
 
