@@ -476,3 +476,110 @@ fn a_stale_cached_address_is_refreshed_once_and_retried() {
     assert_eq!(run.stdout, "sample-web\n");
     assert!(run.stderr.contains("refreshing discovery"), "{}", run.stderr);
 }
+
+/// A fresh key no authorized_keys lists, and (with `sign`) its certificate from the lab's user
+/// CA for principal ec2-user, as `ssh-keygen -s` makes them.
+fn fresh_key(net: &crate::support::NetLab, env: &Env, name: &str, sign: bool) -> std::path::PathBuf {
+    let key = env.path(&format!(".ssh/{name}"));
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("ssh-keygen").args(args).output().expect("ssh-keygen");
+        assert!(out.status.success(), "ssh-keygen {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["-q", "-t", "ed25519", "-N", "", "-f", key.to_str().unwrap()]);
+    if sign {
+        let ca = net.state["keys"]["user_ca"].as_str().unwrap();
+        run(&["-q", "-s", ca, "-I", "hop-test", "-n", "ec2-user", "-V", "-5m:+1h", &format!("{}.pub", key.display())]);
+    }
+    key
+}
+
+#[test]
+fn openssh_certificates_from_a_file_or_the_agent() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let mut env = Env::net(net);
+    env.trust_both(net);
+    // KEY-cert.pub beside -i KEY: the certificate gets in although the key is listed nowhere.
+    let certified = fresh_key(net, &env, "certified", true);
+    assert!(env.path(".ssh/certified-cert.pub").is_file());
+    let key = certified.display().to_string();
+    let run = env.hop_in(net, &["-i", &key, "sample-web", "--", "hostname"], b"");
+    run.code(0);
+    assert_eq!(run.stdout, "sample-web\n");
+    // The same kind of key without a certificate is refused: the certificate did it.
+    let plain = fresh_key(net, &env, "plain", false).display().to_string();
+    env.hop_in(net, &["-i", &plain, "sample-web", "--", "true"], b"").code(255);
+    // From ssh-agent (ssh-add loads KEY-cert.pub with KEY), with no key file for web.
+    std::fs::remove_file(env.path(".ssh/sample-web.pem")).unwrap();
+    let agent = Agent::start(&env, &certified);
+    env.set("SSH_AUTH_SOCK", &agent.sock.display().to_string());
+    let run = env.hop_in(net, &["sample-web", "--", "hostname"], b"");
+    run.code(0);
+    assert_eq!(run.stdout, "sample-web\n");
+}
+
+#[test]
+fn rsync_works_through_hop_proxy() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    if std::process::Command::new("rsync").arg("--version").output().is_err() {
+        crate::support::unavailable("rsync not installed (scripts/install-test-deps.sh installs it)");
+        return;
+    }
+    let env = Env::net(net);
+    env.trust_both(net);
+    let src = env.path("tree");
+    for (name, size) in [("a.bin", 70_000usize), ("sub/b.txt", 1_234), ("sub/deeper/c", 0)] {
+        let bytes: Vec<u8> = (0..size).map(|i| (i * 7 % 256) as u8).collect();
+        env.write(&format!("tree/{name}"), &bytes);
+    }
+    let rsh = format!(
+        "ssh -o ProxyCommand='{} proxy %n' -o HostKeyAlias={} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes \
+         -o BatchMode=yes -i {}",
+        env!("CARGO_BIN_EXE_hop"),
+        net.id("sample-web"),
+        env.path(".ssh/known_hosts").display(),
+        env.path(".ssh/sample-web.pem").display()
+    );
+    let dest = format!("/tmp/hop-rsync-{}", std::process::id());
+    let out = env
+        .command_in(
+            net,
+            "rsync",
+            &["-a", "-e", &rsh, &format!("{}/", src.display()), &format!("ec2-user@sample-web:{dest}/")],
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "rsync: {}", String::from_utf8_lossy(&out.stderr));
+    let run = env.hop_in(
+        net,
+        &[
+            "sample-web",
+            "--",
+            "cd",
+            &dest,
+            "&&",
+            "find",
+            ".",
+            "-type",
+            "f",
+            "|",
+            "sort",
+            "|",
+            "xargs",
+            "cksum",
+            "&&",
+            "rm",
+            "-r",
+            &dest,
+        ],
+        b"",
+    );
+    run.code(0);
+    let local = env
+        .command_in(net, "sh", &["-c", &format!("cd {} && find . -type f | sort | xargs cksum", src.display())])
+        .output()
+        .unwrap();
+    assert_eq!(run.stdout, String::from_utf8_lossy(&local.stdout));
+}

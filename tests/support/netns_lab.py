@@ -45,7 +45,7 @@ banner (and moto, with --moto, is ready):
                  "host_key": PATH, "sshd_config": PATH, "authorized_keys": PATH,
                  "sshd_pid": N, "log": PATH},
      "web": {"ip": "10.0.1.10", "hostname": "sample-web", ... same fields ...},
-     "keys": {"sample-bastion": PATH, "sample-web": PATH},
+     "keys": {"sample-bastion": PATH, "sample-web": PATH, "user_ca": PATH},
      "moto": {...moto_lab.py's ready JSON...}}        (only with --moto)
 
 The same JSON is kept in DIR/state.json (updated by restart/stop) and, with
@@ -338,6 +338,7 @@ def sshd_config(host: str, hdir: Path) -> str:
         "PermitRootLogin no",
         f"AllowUsers {USER}",
         f"AuthorizedKeysFile {hdir / 'authorized_keys'}",
+        f"TrustedUserCAKeys {hdir.parent / 'user_ca.pub'}",
         # The files live under /tmp, which StrictModes rejects (world-writable).
         "StrictModes no",
         # The bastion is a jump host: hop and ssh -J/-W need direct-tcpip.
@@ -607,6 +608,14 @@ class Lab:
             path = keys_dir / f"{name}.pem"
             user_pub[name] = keygen(path, f"{name} user key (hop lab)")
             keys[name] = str(path)
+        # A user CA both sshd trust (TrustedUserCAKeys), so tests can log in with an OpenSSH
+        # certificate for a key no authorized_keys lists. Its public half sits where sshd can
+        # read it (the lab directory is 0755), the private half with the other keys.
+        ca = keys_dir / "user_ca"
+        keygen(ca, "hop lab user CA")
+        shutil.copyfile(ca.with_name("user_ca.pub"), d / "user_ca.pub")
+        (d / "user_ca.pub").chmod(0o644)
+        keys["user_ca"] = str(ca)
 
         state: dict[str, Any] = {
             "client_ns": self.client_ns,

@@ -398,30 +398,32 @@ async fn authenticate(handle: &mut Handle<HopHandler>, hop: &Hop, trust: &Trust)
     let protocol = |e: russh::Error| SshError::Protocol { label: hop.label.clone(), message: e.to_string() };
     let rsa_hash = handle.best_supported_rsa_hash().await.map_err(protocol)?.flatten();
     let mut tried = Vec::new();
-    let files: Vec<PathBuf> = match &hop.identity {
-        Some(p) => vec![p.clone()],
-        None => Vec::new(),
-    };
-    for path in &files {
-        let key = load_key(path, trust)?;
-        tried.push(path.display().to_string());
-        let hash = if key.algorithm().is_rsa() { rsa_hash } else { None };
-        let auth = handle
-            .authenticate_publickey(hop.user.clone(), PrivateKeyWithHashAlg::new(Arc::new(key), hash))
-            .await
-            .map_err(protocol)?;
-        if auth.success() {
+    if let Some(path) = &hop.identity {
+        if try_key_file(handle, hop, path, trust, rsa_hash, &mut tried).await? {
             return Ok(());
         }
-    }
-    if hop.identity.is_none() {
+    } else {
         if let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await {
+            use russh::keys::agent::AgentIdentity;
             let identities = agent.request_identities().await.unwrap_or_default();
-            for id in identities {
-                let key = id.public_key().into_owned();
-                tried.push(format!("agent key {}", key.fingerprint(HashAlg::Sha256)));
-                let hash = if key.algorithm().is_rsa() { rsa_hash } else { None };
-                match handle.authenticate_publickey_with(hop.user.clone(), key, hash, &mut agent).await {
+            // Certificates first, as ssh does: a CA-signed key need not be in authorized_keys.
+            let (certs, plain): (Vec<_>, Vec<_>) =
+                identities.into_iter().partition(|i| matches!(i, AgentIdentity::Certificate { .. }));
+            for id in certs.into_iter().chain(plain) {
+                let user = hop.user.clone();
+                let result = match id {
+                    AgentIdentity::Certificate { certificate, .. } => {
+                        tried.push(format!("agent certificate {}", certificate.key_id()));
+                        let hash = if certificate.algorithm().is_rsa() { rsa_hash } else { None };
+                        handle.authenticate_certificate_with(user, certificate, hash, &mut agent).await
+                    }
+                    AgentIdentity::PublicKey { key, .. } => {
+                        tried.push(format!("agent key {}", key.fingerprint(HashAlg::Sha256)));
+                        let hash = if key.algorithm().is_rsa() { rsa_hash } else { None };
+                        handle.authenticate_publickey_with(user, key, hash, &mut agent).await
+                    }
+                };
+                match result {
                     Ok(r) if r.success() => return Ok(()),
                     Ok(_) => {}
                     Err(e) => tracing::debug!("agent signing failed: {e}"),
@@ -430,23 +432,7 @@ async fn authenticate(handle: &mut Handle<HopHandler>, hop: &Hop, trust: &Trust)
         }
         for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
             let path = trust.user_file.parent().map(|d| d.join(name)).unwrap_or_default();
-            if !path.is_file() {
-                continue;
-            }
-            let key = match load_key(&path, trust) {
-                Ok(k) => k,
-                Err(e) => {
-                    tracing::debug!("{e}");
-                    continue;
-                }
-            };
-            tried.push(path.display().to_string());
-            let hash = if key.algorithm().is_rsa() { rsa_hash } else { None };
-            let auth = handle
-                .authenticate_publickey(hop.user.clone(), PrivateKeyWithHashAlg::new(Arc::new(key), hash))
-                .await
-                .map_err(protocol)?;
-            if auth.success() {
+            if path.is_file() && try_key_file(handle, hop, &path, trust, rsa_hash, &mut tried).await? {
                 return Ok(());
             }
         }
@@ -456,6 +442,46 @@ async fn authenticate(handle: &mut Handle<HopHandler>, hop: &Hop, trust: &Trust)
         user: hop.user.clone(),
         tried: if tried.is_empty() { "no keys found".into() } else { tried.join(", ") },
     })
+}
+
+/// One key file: with its OpenSSH certificate (`FILE-cert.pub`, as ssh's CertificateFile
+/// default) when there is one, then as a plain key. Ok(true) when the server accepted it.
+async fn try_key_file(
+    handle: &mut Handle<HopHandler>,
+    hop: &Hop,
+    path: &Path,
+    trust: &Trust,
+    rsa_hash: Option<HashAlg>,
+    tried: &mut Vec<String>,
+) -> Result<bool, SshError> {
+    let protocol = |e: russh::Error| SshError::Protocol { label: hop.label.clone(), message: e.to_string() };
+    let key = Arc::new(load_key(path, trust)?);
+    let mut cert_path = path.as_os_str().to_owned();
+    cert_path.push("-cert.pub");
+    let cert_path = PathBuf::from(cert_path);
+    if cert_path.is_file() {
+        match russh::keys::load_openssh_certificate(&cert_path) {
+            Ok(cert) => {
+                tried.push(cert_path.display().to_string());
+                if handle
+                    .authenticate_openssh_cert(hop.user.clone(), key.clone(), cert)
+                    .await
+                    .map_err(protocol)?
+                    .success()
+                {
+                    return Ok(true);
+                }
+            }
+            Err(e) => tracing::warn!("ignoring {}: {e}", cert_path.display()),
+        }
+    }
+    tried.push(path.display().to_string());
+    let hash = if key.algorithm().is_rsa() { rsa_hash } else { None };
+    let auth = handle
+        .authenticate_publickey(hop.user.clone(), PrivateKeyWithHashAlg::new(key, hash))
+        .await
+        .map_err(protocol)?;
+    Ok(auth.success())
 }
 
 /// Load a private key, asking for the passphrase (once, then once more on a wrong one) when it
