@@ -11,7 +11,7 @@ use crate::error::HopError;
 use crate::settings::Settings;
 
 pub async fn run(settings: &Settings, target: &str, remote_command: &[String]) -> anyhow::Result<u8> {
-    let (loaded, instance, route) = super::target_route(settings, target).await?;
+    let (loaded, _, route) = super::target_route(settings, target).await?;
     let trust = trust(settings);
     let chain = match connect(settings, &route, &trust).await {
         // The cached address may be stale (instance restarted): ask EC2 once and retry.
@@ -22,7 +22,7 @@ pub async fn run(settings: &Settings, target: &str, remote_command: &[String]) -
         }
         other => other,
     }
-    .map_err(|e| ssh_error(e, &instance.id, target))?;
+    .map_err(|e| ssh_error(e, target))?;
     // Like ssh, the words after `--` are joined with spaces and run by the remote shell.
     let command = (!remote_command.is_empty()).then(|| remote_command.join(" "));
     // A PTY when asked (-t), or for a shell when stdin is a terminal, as ssh decides.
@@ -33,7 +33,7 @@ pub async fn run(settings: &Settings, target: &str, remote_command: &[String]) -
         let (i, o, e) = (tokio::io::stdin(), tokio::io::stdout(), tokio::io::stderr());
         session::run(&chain, command.as_deref(), settings.forward_agent, i, o, e).await
     }
-    .map_err(|e| ssh_error(e, &instance.id, target))?;
+    .map_err(|e| ssh_error(e, target))?;
     Ok(code)
 }
 
@@ -75,7 +75,7 @@ pub fn trust(settings: &Settings) -> client::Trust {
 }
 
 /// SSH failures as exit-255 errors with what was tried and what to do.
-pub fn ssh_error(e: client::SshError, target_id: &str, target: &str) -> HopError {
+pub fn ssh_error(e: client::SshError, target: &str) -> HopError {
     use client::SshError::*;
     let doctor = format!("`hop doctor {target}` explains what stands in the way; `hop route {target}` shows the route");
     let hints = match &e {
@@ -99,6 +99,5 @@ pub fn ssh_error(e: client::SshError, target_id: &str, target: &str) -> HopError
         ],
         Protocol { .. } => vec![doctor],
     };
-    let _ = target_id;
     HopError::Ssh { message: e.to_string(), hints }
 }

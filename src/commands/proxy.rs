@@ -8,7 +8,7 @@ use crate::error::HopError;
 use crate::settings::Settings;
 
 pub async fn run(settings: &Settings, target: &str, port: u16) -> anyhow::Result<u8> {
-    let (_, instance, route) = super::target_route(settings, target).await?;
+    let (_, _, route) = super::target_route(settings, target).await?;
     let Some(hops) = ssh::hops(&route) else {
         let why = match &route {
             Route::Ssm { reason, .. } => format!("the route is SSM ({reason}), and SSM support is not built yet"),
@@ -41,9 +41,9 @@ pub async fn run(settings: &Settings, target: &str, port: u16) -> anyhow::Result
     // A bridge never forwards the agent: the ssh on top of it decides that itself.
     let chain = client::connect(before, &trust, settings.connect_timeout, false)
         .await
-        .map_err(|e| super::connect::ssh_error(e, &instance.id, target))?;
+        .map_err(|e| super::connect::ssh_error(e, target))?;
     proxy::bridge(&chain, &last.address, port, tokio::io::stdin(), tokio::io::stdout())
         .await
-        .map_err(|e| super::connect::ssh_error(e, &instance.id, target))?;
+        .map_err(|e| super::connect::ssh_error(e, target))?;
     Ok(0)
 }
