@@ -22,16 +22,7 @@ where
     O: AsyncWrite + Unpin,
     E: AsyncWrite + Unpin,
 {
-    let label = "target".to_string();
-    let protocol = |e: russh::Error| SshError::Protocol { label: label.clone(), message: e.to_string() };
-    let channel = chain.target().channel_open_session().await.map_err(protocol)?;
-    if forward_agent {
-        channel.agent_forward(true).await.map_err(protocol)?;
-    }
-    match command {
-        Some(cmd) => channel.exec(true, cmd).await.map_err(protocol)?,
-        None => channel.request_shell(true).await.map_err(protocol)?,
-    }
+    let channel = start(chain, command, forward_agent, None).await?;
     let (mut reader, writer) = channel.split();
     // stdin → channel in its own task, so a slow or endless stdin never holds back output.
     let mut remote_in = writer.make_writer();
@@ -64,6 +55,36 @@ where
     let _ = stderr.flush().await;
     pump.abort();
     Ok(status.unwrap_or(255))
+}
+
+/// What a PTY request carries: `$TERM`, (columns, rows), the local terminal's modes.
+struct PtyRequest<'a> {
+    term: &'a str,
+    size: (u32, u32),
+    modes: &'a [(russh::Pty, u32)],
+}
+
+/// Open a session channel on the target and start CMD (or a shell) in it: on a PTY when
+/// asked, with the agent forwarded when asked.
+async fn start(
+    chain: &Chain,
+    command: Option<&str>,
+    forward_agent: bool,
+    pty: Option<PtyRequest<'_>>,
+) -> Result<russh::Channel<russh::client::Msg>, SshError> {
+    let protocol = |e: russh::Error| SshError::Protocol { label: "target".into(), message: e.to_string() };
+    let channel = chain.target().channel_open_session().await.map_err(protocol)?;
+    if let Some(PtyRequest { term, size: (cols, rows), modes }) = pty {
+        channel.request_pty(true, term, cols, rows, 0, 0, modes).await.map_err(protocol)?;
+    }
+    if forward_agent {
+        channel.agent_forward(true).await.map_err(protocol)?;
+    }
+    match command {
+        Some(cmd) => channel.exec(true, cmd).await.map_err(protocol)?,
+        None => channel.request_shell(true).await.map_err(protocol)?,
+    }
+    Ok(channel)
 }
 
 /// A reader that went away (`hop web -- cat big | head`) is not hop's error: keep draining the
@@ -103,20 +124,10 @@ pub async fn interactive(
 ) -> Result<u8, SshError> {
     use tokio::signal::unix::{SignalKind, signal};
 
-    let label = "target".to_string();
-    let protocol = |e: russh::Error| SshError::Protocol { label: label.clone(), message: e.to_string() };
-    let channel = chain.target().channel_open_session().await.map_err(protocol)?;
-    let (cols, rows) = crate::adapters::term::window_size().unwrap_or((80, 24));
+    let size = crate::adapters::term::window_size().unwrap_or((80, 24));
     let raw = crate::adapters::term::RawMode::enable();
     let modes = raw.as_ref().map(|r| r.modes()).unwrap_or_default();
-    channel.request_pty(true, term, cols, rows, 0, 0, &modes).await.map_err(protocol)?;
-    if forward_agent {
-        channel.agent_forward(true).await.map_err(protocol)?;
-    }
-    match command {
-        Some(cmd) => channel.exec(true, cmd).await.map_err(protocol)?,
-        None => channel.request_shell(true).await.map_err(protocol)?,
-    }
+    let channel = start(chain, command, forward_agent, Some(PtyRequest { term, size, modes: &modes })).await?;
     let (mut reader, writer) = channel.split();
     let writer = std::sync::Arc::new(writer);
     let input = writer.clone();
