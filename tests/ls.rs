@@ -200,3 +200,17 @@ fn a_spinner_shows_on_a_terminal_only_while_discovery_is_slow() {
     assert!(tty.contains("\r\x1b[2K"), "and it clears its line: {tty:?}");
     server.join().unwrap();
 }
+
+#[test]
+fn one_paginated_request_per_page_and_region_nothing_else() {
+    let lab = lab_or_skip!();
+    let mut env = Env::lab(lab);
+    // The SDK logs each request attempt; retries are off (AWS_MAX_ATTEMPTS=1), so attempts are
+    // requests. us-west-2 spans two pages, us-east-1 one: three requests, no per-instance calls.
+    env.set("HOP_LOG", "aws_smithy_runtime=debug");
+    let run = env.hop(&["--region", "us-west-2", "--region", "us-east-1", "ls", "--json"]);
+    run.code(0);
+    let attempts = run.stderr.matches("beginning attempt #1").count();
+    let retries = run.stderr.matches("beginning attempt #2").count();
+    assert_eq!((attempts, retries), (3, 0), "{}", run.stderr);
+}
