@@ -334,3 +334,59 @@ fn a_byte_order_mark_openssh_cannot_read_is_reported_not_rewritten() {
     assert!(run.stderr.contains("remove the byte order mark"), "{}", run.stderr);
     assert_eq!(std::fs::read(&user).unwrap(), original);
 }
+
+/// Launch instances with hostile tags in a region of their own (ap-south-1), with boto3.
+fn launch_hostile(lab: &Lab) {
+    let script = r#"
+import boto3, sys
+ec2 = boto3.client("ec2", region_name="ap-south-1", endpoint_url=sys.argv[1],
+                   aws_access_key_id="testing", aws_secret_access_key="testing")
+if ec2.describe_instances()["Reservations"]:
+    sys.exit(0)  # launched by an earlier test of this run
+vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+pub = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.0.0/24")["Subnet"]["SubnetId"]
+ec2.modify_subnet_attribute(SubnetId=pub, MapPublicIpOnLaunch={"Value": True})
+priv = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+ami = ec2.describe_images()["Images"][0]["ImageId"]
+def run(subnet, tags):
+    ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, TagSpecifications=[
+        {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}])
+run(pub, {"Name": "evil-bastion"})
+for name in ["github.com", "*", "a\n  ProxyCommand touch /tmp/pwned", "10.0.0.5", "ok-host"]:
+    run(priv, {"Name": name, "hop:user": "$(id)"})
+"#;
+    let py = crate::support::python().unwrap();
+    let out = Command::new(py).arg("-c").arg(script).arg(&lab.endpoint).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn hostile_tags_cannot_capture_hosts_or_inject_options() {
+    let lab = lab_or_skip!();
+    launch_hostile(lab);
+    let env = Env::lab(lab);
+    let run = env.hop(&["--region", "ap-south-1", "config", "--write"]);
+    run.code(0);
+    let text = std::fs::read_to_string(env.path(".ssh/hop/config")).unwrap();
+    let entries: Vec<&str> =
+        text.lines().filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty()).collect();
+    assert!(entries.iter().all(|l| !l.to_lowercase().contains("proxycommand")), "{text}");
+    let hosts: Vec<&str> = entries.iter().filter(|l| l.starts_with("Host ")).copied().collect();
+    assert!(hosts.iter().any(|h| h.starts_with("Host ok-host i-")), "{text}");
+    for bad in ["github.com", "*", "10.0.0.5"] {
+        assert!(
+            !hosts.iter().any(|h| h.split_whitespace().any(|w| w == bad)),
+            "{bad} must not be a Host alias: {text}"
+        );
+    }
+    // The hop:user tag `$(id)` is not a user name: the default is used.
+    assert!(
+        entries.iter().filter(|l| l.trim_start().starts_with("User ")).all(|l| l.trim() == "User ec2-user"),
+        "{text}"
+    );
+    // And real ssh agrees: unrelated hosts resolve as before.
+    if let Some(gh) = ssh_g(&env.path(".ssh/config"), "github.com") {
+        assert_eq!(gh["hostname"], "github.com");
+        assert!(!gh.contains_key("proxyjump") && !gh.contains_key("proxycommand"), "{gh:?}");
+    }
+}
