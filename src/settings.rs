@@ -181,6 +181,49 @@ pub fn parse_ttl(v: &toml::Value) -> Result<Duration, String> {
     }
 }
 
+/// A named profile must exist, as the AWS CLI insists ("the config profile could not be
+/// found"); otherwise the SDK's errors about it are misleading (no credentials, no region).
+fn check_profile_exists(profile: &str, world: &World) -> Result<(), HopError> {
+    let config = world.var("AWS_CONFIG_FILE").map(PathBuf::from).unwrap_or_else(|| world.home.join(".aws/config"));
+    let credentials = world
+        .var("AWS_SHARED_CREDENTIALS_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| world.home.join(".aws/credentials"));
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    if aws_profile_names(&read(&config), true)
+        .iter()
+        .chain(&aws_profile_names(&read(&credentials), false))
+        .any(|n| n == profile)
+    {
+        return Ok(());
+    }
+    Err(HopError::Usage {
+        message: format!("AWS profile {profile:?} not found in {} or {}", config.display(), credentials.display()),
+        hints: vec![
+            "list profiles with `aws configure list-profiles`; create one with `aws configure --profile NAME`".into(),
+        ],
+    })
+}
+
+/// Profile names declared in an AWS config file (`[profile NAME]`, and `[default]`) or
+/// credentials file (`[NAME]`).
+pub fn aws_profile_names(text: &str, config_file: bool) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix('[')?.strip_suffix(']'))
+        .filter_map(|section| {
+            let section = section.trim();
+            if !config_file {
+                return Some(section.to_string());
+            }
+            match section.strip_prefix("profile") {
+                Some(rest) if rest.starts_with(char::is_whitespace) => Some(rest.trim().to_string()),
+                _ if section == "default" => Some(section.to_string()),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 fn expand_tilde(p: &str, home: &Path) -> PathBuf {
     match p.strip_prefix("~/") {
         Some(rest) => home.join(rest),
@@ -202,6 +245,9 @@ pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<
         .or_else(|| world.var("AWS_PROFILE").map(str::to_string))
         .or_else(|| file.profile.clone())
         .unwrap_or_else(|| "default".to_string());
+    if profile != "default" {
+        check_profile_exists(&profile, world)?;
+    }
     let env_region = world.var("AWS_REGION").or_else(|| world.var("AWS_DEFAULT_REGION"));
     let mut regions: Vec<String> = if !args.regions.is_empty() {
         args.regions.clone()
@@ -328,6 +374,13 @@ port = 2222
         assert_eq!(parse_ttl(c.cache_ttl.as_ref().unwrap()).unwrap(), Duration::from_secs(300));
         assert_eq!(c.hosts["sample-web"].port, Some(2222));
         assert_eq!(c.profiles["prod"].regions.as_deref(), Some(&["us-west-2".to_string()][..]));
+    }
+
+    #[test]
+    fn aws_profile_sections() {
+        let config = "[default]\nregion=x\n[profile dev]\n[ profile  prod ]\n[sso-session corp]\n[profilex]\n";
+        assert_eq!(aws_profile_names(config, true), ["default", "dev", "prod"]);
+        assert_eq!(aws_profile_names("[default]\n[ci]\n", false), ["default", "ci"]);
     }
 
     #[test]

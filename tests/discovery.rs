@@ -124,6 +124,7 @@ fn regions_come_from_flags_then_environment_then_config_then_profile() {
     assert_eq!(names(&env, &["ls", "--json"]), ["eu-west-1"], "the environment beats config files, as in the AWS CLI");
     env.unset("AWS_DEFAULT_REGION");
     assert_eq!(names(&env, &["ls", "--json"]), ["us-west-2", "eu-west-1"], "the config file's list");
+    env.write(".aws/config", b"[profile other]\n");
     env.set("AWS_PROFILE", "other");
     assert_eq!(names(&env, &["ls", "--json"]), ["us-east-1"], "per-profile regions");
     env.unset("AWS_PROFILE");
@@ -141,11 +142,28 @@ fn an_explicit_profile_wins_over_environment_credentials() {
     // AWS_ACCESS_KEY_ID is set; a profile without any is an error, not the env account.
     let lab = lab_or_skip!();
     let env = Env::lab(lab);
-    let run = env.hop(&["--profile", "nowhere", "ls"]);
+    env.write(".aws/config", b"[profile empty]\nregion = us-east-1\n");
+    let run = env.hop(&["--profile", "empty", "ls"]);
     run.code(255);
     assert!(run.stderr.starts_with("hop: error: no AWS credentials found\n"), "{}", run.stderr);
     env.write(".aws/credentials", b"[somewhere]\naws_access_key_id = k\naws_secret_access_key = s\n");
     env.hop(&["--profile", "somewhere", "ls"]).code(0);
+}
+
+#[test]
+fn a_profile_that_does_not_exist_is_named() {
+    let env = Env::bare();
+    let run = env.hop(&["--profile", "nowhere", "--region", "us-east-1", "ls"]);
+    run.code(2);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "hop: error: AWS profile \"nowhere\" not found in {} or {}\n\
+             hint: list profiles with `aws configure list-profiles`; create one with `aws configure --profile NAME`\n",
+            env.path(".aws/config").display(),
+            env.path(".aws/credentials").display()
+        )
+    );
 }
 
 #[test]
