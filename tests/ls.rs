@@ -214,3 +214,28 @@ fn one_paginated_request_per_page_and_region_nothing_else() {
     let retries = run.stderr.matches("beginning attempt #2").count();
     assert_eq!((attempts, retries), (3, 0), "{}", run.stderr);
 }
+
+#[test]
+fn a_failing_region_is_reported_without_hiding_the_others() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    // moto refuses a region it does not know, as AWS refuses an opt-in region not enabled.
+    let run = env.hop(&["--region", "us-east-1", "--region", "xx-nowhere-9", "ls", "sample-web"]);
+    run.code(255);
+    assert!(run.stdout.contains("sample-web "), "the answering region is listed: {}", run.stdout);
+    assert!(run.stderr.starts_with("hop: warning: xx-nowhere-9 is not listed: EC2 in xx-nowhere-9 "), "{}", run.stderr);
+    // A name only the failing region could have: the failure is the answer, not "unknown".
+    let run = env.hop(&["--region", "us-east-1", "--region", "xx-nowhere-9", "route", "nothing-here"]);
+    run.code(255);
+    assert!(
+        run.stderr.starts_with(
+            "hop: error: no instance matches \"nothing-here\" in the regions that answered; xx-nowhere-9 failed: "
+        ),
+        "{}",
+        run.stderr
+    );
+    // Every region failing is the error itself.
+    let run = env.hop(&["--region", "xx-nowhere-9", "ls"]);
+    run.code(255);
+    assert!(run.stderr.starts_with("hop: error: EC2 in xx-nowhere-9 "), "{}", run.stderr);
+}

@@ -63,8 +63,16 @@ pub async fn sdk_config(settings: &Settings, first_region: &str) -> SdkConfig {
     loader.load().await
 }
 
-/// Every instance that is not terminated, in every region, in parallel.
-pub async fn describe_all(sdk: &SdkConfig, settings: &Settings, regions: &[String]) -> Result<Vec<Instance>, HopError> {
+/// What discovery of several regions gave: the instances of the regions that answered, and an
+/// error for each region that did not.
+pub struct Described {
+    pub instances: Vec<Instance>,
+    pub failed: Vec<(String, HopError)>,
+}
+
+/// Every instance that is not terminated, in every region, in parallel. One region failing
+/// (an opt-in region not enabled, say) does not hide the others: it is reported in `failed`.
+pub async fn describe_all(sdk: &SdkConfig, settings: &Settings, regions: &[String]) -> Result<Described, HopError> {
     let mut set = tokio::task::JoinSet::new();
     for (n, region) in regions.iter().enumerate() {
         let conf = aws_sdk_ec2::config::Builder::from(sdk).region(Region::new(region.clone())).build();
@@ -77,11 +85,14 @@ pub async fn describe_all(sdk: &SdkConfig, settings: &Settings, regions: &[Strin
         results.push(r.map_err(|e| HopError::Aws { message: format!("discovery task failed: {e}"), hints: vec![] })?);
     }
     results.sort_by_key(|(n, _)| *n);
-    let mut out = Vec::new();
+    let mut described = Described { instances: Vec::new(), failed: Vec::new() };
     for (n, r) in results {
-        out.extend(r.map_err(|e| e.into_error(settings, &regions[n]))?);
+        match r {
+            Ok(instances) => described.instances.extend(instances),
+            Err(e) => described.failed.push((regions[n].clone(), e.into_error(settings, &regions[n]))),
+        }
     }
-    Ok(out)
+    Ok(described)
 }
 
 /// Discover one region (the cache stores regions separately).
@@ -153,17 +164,19 @@ enum FailureKind {
     Other,
 }
 
-fn classify<E, R>(e: SdkError<E, R>, region: &str) -> Failure
+fn classify<E>(e: SdkError<E, aws_sdk_ec2::config::http::HttpResponse>, region: &str) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let chain = error_chain(&e);
     tracing::debug!(region, error = %chain, "describe-instances failed");
     if let SdkError::ServiceError(se) = &e {
         let code = se.err().code().unwrap_or("Unknown").to_string();
-        let msg = se.err().message().unwrap_or_default();
-        return Failure { message: format!("EC2 in {region} said {code}: {msg}"), kind: FailureKind::Service(code) };
+        let message = match se.err().message().filter(|m| !m.is_empty()) {
+            Some(msg) => format!("EC2 in {region} said {code}: {msg}"),
+            None => format!("EC2 in {region} answered HTTP {} ({code})", se.raw().status().as_u16()),
+        };
+        return Failure { message, kind: FailureKind::Service(code) };
     }
     let lower = chain.to_lowercase();
     let (kind, message) = if lower.contains("sso") && (lower.contains("expired") || lower.contains("token")) {

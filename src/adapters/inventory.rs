@@ -21,6 +21,8 @@ pub struct Loaded {
     pub regions: Vec<String>,
     /// Whether any region came from EC2 just now (a cache miss can be retried live).
     pub live: bool,
+    /// Regions EC2 could not list, with why; the others are listed regardless.
+    pub failed: Vec<(String, HopError)>,
 }
 
 pub async fn load(settings: &Settings, freshness: Freshness) -> Result<Loaded, HopError> {
@@ -39,18 +41,24 @@ pub async fn load(settings: &Settings, freshness: Freshness) -> Result<Loaded, H
         }
     }
     let live = !missing.is_empty();
+    let mut failed = Vec::new();
     if live {
         let _spinner = Spinner::start(format!("asking EC2 in {}…", missing.join(", ")));
         let sdk = aws::sdk_config(settings, &missing[0]).await;
-        let fetched = aws::describe_all(&sdk, settings, &missing).await?;
-        for r in &missing {
-            let of_region: Vec<Instance> = fetched.iter().filter(|i| &i.region == r).cloned().collect();
+        let mut described = aws::describe_all(&sdk, settings, &missing).await?;
+        // Nothing answered: that is the error, not an empty inventory.
+        if described.failed.len() == missing.len() && instances.is_empty() {
+            return Err(described.failed.remove(0).1);
+        }
+        for r in missing.iter().filter(|r| !described.failed.iter().any(|(f, _)| f == *r)) {
+            let of_region: Vec<Instance> = described.instances.iter().filter(|i| &i.region == r).cloned().collect();
             if let Err(e) = cache.store(r, &of_region, now) {
                 tracing::warn!("cannot write the discovery cache: {e}");
             }
         }
-        instances.extend(fetched);
+        failed = described.failed;
+        instances.extend(described.instances);
     }
     inventory::sort(&mut instances);
-    Ok(Loaded { instances, regions, live })
+    Ok(Loaded { instances, regions, live, failed })
 }

@@ -111,6 +111,15 @@ pub async fn run(settings: &Settings, pattern: Option<&str>, tags: &[TagFilter],
         out.write_all(table(&planned, loaded.regions.len() > 1, settings.color).as_bytes())?;
     }
     out.flush()?;
+    drop(out);
+    // A region EC2 could not list makes the listing incomplete: say so, and fail (after
+    // showing what was found), so scripts do not take a partial list for the whole.
+    if !loaded.failed.is_empty() {
+        for (region, e) in &loaded.failed {
+            eprintln!("hop: warning: {region} is not listed: {e}");
+        }
+        return Ok(exit::CONNECT);
+    }
     if planned.is_empty() {
         let what = match (pattern, tags.is_empty()) {
             (None, true) => {

@@ -107,6 +107,14 @@ pub async fn target_route_with(
                 candidates: c.iter().map(|i| i.describe()).collect(),
             });
         }
+        // The target may be in a region EC2 could not list: that failure is the answer.
+        Resolution::NotFound { .. } if !loaded.failed.is_empty() => {
+            let (region, e) = loaded.failed.into_iter().next().expect("not empty");
+            return Err(HopError::Aws {
+                message: format!("no instance matches {target:?} in the regions that answered; {region} failed: {e}"),
+                hints: e.hints(),
+            });
+        }
         Resolution::NotFound { suggestions } => {
             return Err(HopError::UnknownTarget {
                 target: target.into(),
