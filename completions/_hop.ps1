@@ -46,6 +46,7 @@ Register-ArgumentCompleter -Native -CommandName 'hop' -ScriptBlock {
             [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List the instances hop sees and the route it would take to each')
             [CompletionResult]::new('route', 'route', [CompletionResultType]::ParameterValue, 'Explain the route to TARGET and print the equivalent OpenSSH command; connects nowhere')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print ssh_config stanzas for every reachable instance; --write installs them')
+            [CompletionResult]::new('forward', 'forward', [CompletionResultType]::ParameterValue, 'Forward local ports to TARGET, or to hosts behind it, over one SSH connection')
             [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Bridge stdin/stdout to TARGET''s PORT through the route (for ProxyCommand, scp, rsync)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff)')
@@ -145,6 +146,29 @@ Register-ArgumentCompleter -Native -CommandName 'hop' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'hop;forward' {
+            [CompletionResult]::new('-D', '-D ', [CompletionResultType]::ParameterName, 'A SOCKS 5/4a proxy on [BIND:]PORT whose connections leave from the target')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)')
+            [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('--login', '--login', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('-J', '-J ', [CompletionResultType]::ParameterName, 'Jump through these hosts instead of the VPC''s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for each hop''s TCP connection and SSH handshake')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stdout (NO_COLOR is respected with auto)')
+            [CompletionResult]::new('--refresh', '--refresh', [CompletionResultType]::ParameterName, 'Ignore the discovery cache and ask EC2 again')
+            [CompletionResult]::new('--newest', '--newest', [CompletionResultType]::ParameterName, 'When a name matches several instances, choose the most recently launched')
+            [CompletionResult]::new('--accept-new', '--accept-new', [CompletionResultType]::ParameterName, 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`')
+            [CompletionResult]::new('-A', '-A ', [CompletionResultType]::ParameterName, 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits')
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'Force a PTY on the target even for a command (like `ssh -t`)')
+            [CompletionResult]::new('-T', '-T ', [CompletionResultType]::ParameterName, 'Never request a PTY (like `ssh -T`)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'hop;proxy' {
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")')
             [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)')
@@ -216,6 +240,7 @@ Register-ArgumentCompleter -Native -CommandName 'hop' -ScriptBlock {
             [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List the instances hop sees and the route it would take to each')
             [CompletionResult]::new('route', 'route', [CompletionResultType]::ParameterValue, 'Explain the route to TARGET and print the equivalent OpenSSH command; connects nowhere')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print ssh_config stanzas for every reachable instance; --write installs them')
+            [CompletionResult]::new('forward', 'forward', [CompletionResultType]::ParameterValue, 'Forward local ports to TARGET, or to hosts behind it, over one SSH connection')
             [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Bridge stdin/stdout to TARGET''s PORT through the route (for ProxyCommand, scp, rsync)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff)')
@@ -232,6 +257,9 @@ Register-ArgumentCompleter -Native -CommandName 'hop' -ScriptBlock {
             break
         }
         'hop;help;config' {
+            break
+        }
+        'hop;help;forward' {
             break
         }
         'hop;help;proxy' {

@@ -116,6 +116,8 @@ pub enum Command {
     Route(RouteArgs),
     /// Print ssh_config stanzas for every reachable instance; --write installs them.
     Config(ConfigArgs),
+    /// Forward local ports to TARGET, or to hosts behind it, over one SSH connection.
+    Forward(ForwardArgs),
     /// Bridge stdin/stdout to TARGET's PORT through the route (for ProxyCommand, scp, rsync).
     Proxy(ProxyArgs),
     /// Print a shell completion script.
@@ -133,6 +135,18 @@ pub struct ConnectArgs {
     /// Command to run on the target instead of a shell (after `--`).
     #[arg(last = true, value_name = "CMD")]
     pub remote_command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ForwardArgs {
+    /// An optional TARGET, then forwards: PORT, LPORT:RPORT or LPORT:HOST:RPORT (HOST as seen
+    /// from the target), each optionally BIND: first (default 127.0.0.1; [::1], * allowed).
+    #[arg(value_name = "[TARGET] SPEC")]
+    pub args: Vec<String>,
+
+    /// A SOCKS 5/4a proxy on [BIND:]PORT whose connections leave from the target.
+    #[arg(short = 'D', value_name = "[BIND:]PORT")]
+    pub dynamic: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -47,6 +47,8 @@ impl World {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub profile: Option<String>,
+    /// What `hop forward` targets when no TARGET is given.
+    pub default_target: Option<String>,
     pub regions: Option<Vec<String>>,
     pub user: Option<String>,
     pub user_tag: Option<String>,
@@ -84,6 +86,7 @@ pub struct HostConfig {
 /// Everything a command needs to know, resolved once.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    pub default_target: Option<String>,
     pub profile: String,
     /// `--profile` was given: as with the AWS CLI, the profile's credentials then win over
     /// AWS_ACCESS_KEY_ID in the environment.
@@ -296,6 +299,7 @@ pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<
         ColorChoice::Auto => stdout_is_tty && world.var("NO_COLOR").is_none() && world.var("TERM") != Some("dumb"),
     };
     Ok(Settings {
+        default_target: file.default_target.clone(),
         profile_explicit: args.profile.is_some(),
         profile,
         regions,

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod discovery;
 mod errors;
+mod forward;
 mod ls;
 mod route;
 mod ssh;

@@ -4,6 +4,7 @@
 pub mod completions;
 pub mod config;
 pub mod connect;
+pub mod forward;
 pub mod ls;
 pub mod man;
 pub mod proxy;
@@ -61,6 +62,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Some(Command::Connect(a)) => connect::run(&settings, &a.target, &a.remote_command).await,
         Some(Command::Proxy(a)) => proxy::run(&settings, &a.target, a.port).await,
+        Some(Command::Forward(a)) => forward::run(&settings, &a.args, &a.dynamic).await,
         Some(Command::Completions(_) | Command::Man(_)) => unreachable!("handled above"),
         None => match cli.target {
             Some(t) => connect::run(&settings, &t, &cli.remote_command).await,

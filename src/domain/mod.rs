@@ -2,6 +2,7 @@
 //! filters. No I/O, no async, no AWS SDK: data in, data out, tested with tables.
 
 pub mod filter;
+pub mod forward;
 pub mod inventory;
 pub mod resolve;
 pub mod route;

@@ -341,9 +341,9 @@ def sshd_config(host: str, hdir: Path) -> str:
         f"TrustedUserCAKeys {hdir.parent / 'user_ca.pub'}",
         # The files live under /tmp, which StrictModes rejects (world-writable).
         "StrictModes no",
-        # The bastion is a jump host: hop and ssh -J/-W need direct-tcpip.
-        # Web is a final hop only: a client chaining through it fails loudly.
-        f"AllowTcpForwarding {'yes' if host == 'bastion' else 'no'}",
+        # The bastion is a jump host: hop and ssh -J/-W need direct-tcpip. Web allows it
+        # too (as Amazon Linux does by default): `hop forward` opens its channels there.
+        "AllowTcpForwarding yes",
         # Agent forwarding is allowed on both, so a client that wrongly asks
         # for it on the bastion gets it (and a test can see it) rather than
         # being silently refused.

@@ -2,6 +2,7 @@
 //! commands (`session`) and the stdin/stdout bridge for `ProxyCommand` (`proxy`).
 
 pub mod client;
+pub mod forward;
 pub mod known_hosts;
 pub mod proxy;
 pub mod session;

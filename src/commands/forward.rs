@@ -1,0 +1,96 @@
+//! `hop forward [TARGET] SPEC… [-D [BIND:]PORT]…`: local listeners forwarded over one supervised
+//! SSH connection to the target (as `ssh -J bastion -L …` would), until interrupted.
+
+use std::io::ErrorKind;
+
+use tokio::net::TcpListener;
+
+use crate::adapters::inventory::{self, Freshness};
+use crate::adapters::ssh::forward::{self, Destination};
+use crate::domain::forward::{Bind, DynamicForward, LocalForward};
+use crate::domain::route::{Route, bastions};
+use crate::error::HopError;
+use crate::settings::Settings;
+
+pub async fn run(settings: &Settings, args: &[String], dynamic: &[String]) -> anyhow::Result<u8> {
+    let usage = |message: String| HopError::Usage { message, hints: vec![] };
+    // TARGET is optional: the first word is a target unless it reads as a forward.
+    let (target, specs) = match args.first() {
+        Some(first) if first.parse::<LocalForward>().is_err() => (Some(first.clone()), &args[1..]),
+        _ => (None, args),
+    };
+    let locals: Vec<LocalForward> = specs.iter().map(|s| s.parse()).collect::<Result<_, _>>().map_err(usage)?;
+    let socks: Vec<DynamicForward> = dynamic.iter().map(|s| s.parse()).collect::<Result<_, _>>().map_err(usage)?;
+    if locals.is_empty() && socks.is_empty() {
+        return Err(HopError::Usage {
+            message: "nothing to forward".into(),
+            hints: vec!["hop forward [TARGET] 8080 | 9000:80 | 5432:db.internal:5432 [-D 1080]".into()],
+        }
+        .into());
+    }
+    let target = match target.or_else(|| settings.default_target.clone()) {
+        Some(t) => t,
+        None => only_target(settings).await?,
+    };
+    let (_, instance, route) = super::target_route(settings, &target).await?;
+    // Listen first: a port in use is an error before any connection is made.
+    let mut listeners = Vec::new();
+    for f in &locals {
+        let dest = Destination::Fixed { host: f.host.clone(), port: f.port };
+        listeners.push((bind(&f.bind, f.listen_port).await?, dest, format!("{}:{}", f.host, f.port)));
+    }
+    for d in &socks {
+        listeners.push((bind(&d.bind, d.listen_port).await?, Destination::Socks, "SOCKS".to_string()));
+    }
+    for (l, _, to) in &listeners {
+        let addr = l.local_addr()?;
+        eprintln!("hop: forwarding {addr} → {to} from {} ({})", instance.label(), instance.id);
+    }
+    // SSM and unreachable routes cannot be forwarded over SSH: the connect says why.
+    if let Route::Ssm { .. } | Route::Unreachable { .. } = route {
+        let trust = super::connect::trust(settings);
+        if let Err(e) = super::connect::connect(settings, &route, &trust).await {
+            return Err(super::connect::ssh_error(e, &target).into());
+        }
+    }
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    let trust = super::connect::trust(settings);
+    let supervisor = forward::supervise(|| super::connect::connect(settings, &route, &trust), tx);
+    for (listener, dest, _) in listeners {
+        tokio::spawn(forward::serve(listener, dest, rx.clone()));
+    }
+    // Runs until interrupted: Ctrl-C ends hop with 130 (main), closing the listeners.
+    supervisor.await;
+    Ok(0)
+}
+
+/// Listen on BIND:PORT, with the errors a user can act on.
+async fn bind(bind: &Bind, port: u16) -> Result<TcpListener, HopError> {
+    TcpListener::bind((bind.host(), port)).await.map_err(|e| {
+        let what = format!("{bind}:{port}");
+        let message = match e.kind() {
+            ErrorKind::AddrInUse => format!("port {port} is already in use ({what})"),
+            ErrorKind::PermissionDenied => format!("port {port} is privileged ({what}): pick one above 1023"),
+            _ => format!("cannot listen on {what}: {e}"),
+        };
+        HopError::Usage { message, hints: vec![] }
+    })
+}
+
+/// With no TARGET and no `default_target`: the only running instance that is not a bastion.
+async fn only_target(settings: &Settings) -> Result<String, HopError> {
+    let loaded = inventory::load(settings, Freshness::Cached).await?;
+    let by_vpc = bastions(&loaded.instances, &settings.bastion);
+    let is_bastion = |id: &str| by_vpc.values().flatten().any(|b| b.id == id);
+    let candidates: Vec<_> = loaded.instances.iter().filter(|i| i.state.is_up() && !is_bastion(&i.id)).collect();
+    match candidates.as_slice() {
+        [only] => Ok(only.id.clone()),
+        _ => Err(HopError::Usage {
+            message: format!("no TARGET given and {} instances could be meant", candidates.len()),
+            hints: std::iter::once("candidates:".to_string())
+                .chain(candidates.iter().map(|i| format!("  {}", i.describe())))
+                .chain(["name one, or set `default_target` in ~/.config/hop/config.toml".to_string()])
+                .collect(),
+        }),
+    }
+}
