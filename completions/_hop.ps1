@@ -148,6 +148,7 @@ Register-ArgumentCompleter -Native -CommandName 'hop' -ScriptBlock {
         }
         'hop;forward' {
             [CompletionResult]::new('-D', '-D ', [CompletionResultType]::ParameterName, 'A SOCKS 5/4a proxy on [BIND:]PORT whose connections leave from the target')
+            [CompletionResult]::new('-R', '-R ', [CompletionResultType]::ParameterName, 'A listener on the target, [BIND:]RPORT, whose connections come back to HOST:PORT here')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")')
             [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)')
             [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')

@@ -281,13 +281,17 @@ _hop() {
             return 0
             ;;
         hop__subcmd__forward)
-            opts="-D -l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
+            opts="-D -R -l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 -D)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -R)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -140,6 +140,7 @@ set edit:completion:arg-completer[hop] = {|@words|
         }
         &'hop;forward'= {
             cand -D 'A SOCKS 5/4a proxy on [BIND:]PORT whose connections leave from the target'
+            cand -R 'A listener on the target, [BIND:]RPORT, whose connections come back to HOST:PORT here'
             cand --profile 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")'
             cand --region 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)'
             cand -l 'Remote user on the target (default: tag hop:user, config, then ec2-user)'

@@ -125,6 +125,7 @@ complete -c hop -n "__fish_hop_using_subcommand config" -s T -d 'Never request a
 complete -c hop -n "__fish_hop_using_subcommand config" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand config" -s h -l help -d 'Print help'
 complete -c hop -n "__fish_hop_using_subcommand forward" -s D -d 'A SOCKS 5/4a proxy on [BIND:]PORT whose connections leave from the target' -r
+complete -c hop -n "__fish_hop_using_subcommand forward" -s R -d 'A listener on the target, [BIND:]RPORT, whose connections come back to HOST:PORT here' -r
 complete -c hop -n "__fish_hop_using_subcommand forward" -l profile -d 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")' -r
 complete -c hop -n "__fish_hop_using_subcommand forward" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_using_subcommand forward" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r

@@ -147,6 +147,10 @@ pub struct ForwardArgs {
     /// A SOCKS 5/4a proxy on [BIND:]PORT whose connections leave from the target.
     #[arg(short = 'D', value_name = "[BIND:]PORT")]
     pub dynamic: Vec<String>,
+
+    /// A listener on the target, [BIND:]RPORT, whose connections come back to HOST:PORT here.
+    #[arg(short = 'R', value_name = "[BIND:]RPORT:HOST:PORT")]
+    pub remote: Vec<String>,
 }
 
 #[derive(Debug, Args)]

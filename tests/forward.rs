@@ -212,3 +212,41 @@ fn bad_specs_and_busy_ports_are_usage_errors() {
     assert!(run.stderr.starts_with("hop: error: no TARGET given and "), "{}", run.stderr);
     assert!(run.stderr.contains("  sample-web  "), "{}", run.stderr);
 }
+
+#[test]
+fn remote_forwards_reach_back_and_unreachable_hosts_fail_per_connection() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    // A service on the client side, reached from web through -R.
+    let dir = env.path("local-www");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("small"), b"hello from the client side\n").unwrap();
+    let py = python().unwrap();
+    let mut local = env
+        .command_in(net, py.to_str().unwrap(), &["-m", "http.server", "18200", "--bind", "127.0.0.1", "--directory"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let web = WebServer::start(net, &env, 18210);
+    let good = format!("21210:localhost:{}", web.port);
+    // 10.77.0.1 does not exist behind web: that forward fails per connection, the rest works.
+    let mut fwd =
+        Forwarder::start(net, &env, &["sample-web", &good, "21211:10.77.0.1:80", "-R", "19100:localhost:18200"]);
+    std::thread::sleep(Duration::from_millis(1500)); // the -R listener is set up after connecting
+    let run =
+        env.hop_in(net, &["sample-web", "--", "curl", "-sS", "--max-time", "10", "http://127.0.0.1:19100/small"], b"");
+    run.code(0);
+    assert_eq!(run.stdout, "hello from the client side\n", "{}", run.stderr);
+    let (ok, _) = curl(net, &env, &["http://127.0.0.1:21211/"]);
+    assert!(!ok, "the unreachable host's forward fails");
+    assert_eq!(curl(net, &env, &["http://127.0.0.1:21210/small"]), (true, "hello through the tunnel\n".to_string()));
+    assert!(fwd.child.try_wait().unwrap().is_none(), "one failed connection does not end hop forward");
+    assert_eq!(fwd.interrupt(), Some(130));
+    let _ = local.kill();
+    let _ = local.wait();
+}

@@ -13,12 +13,12 @@ use crate::settings::Settings;
 pub async fn run(settings: &Settings, target: &str, remote_command: &[String]) -> anyhow::Result<u8> {
     let (loaded, _, route) = super::target_route(settings, target).await?;
     let trust = trust(settings);
-    let chain = match connect(settings, &route, &trust).await {
+    let chain = match connect(settings, &route, &trust, &[]).await {
         // The cached address may be stale (instance restarted): ask EC2 once and retry.
         Err(client::SshError::Connect { .. }) if !loaded.live => {
             tracing::info!("connection failed with cached addresses; refreshing discovery");
             let (_, _, route) = super::target_route_with(settings, target, Freshness::Live).await?;
-            connect(settings, &route, &trust).await
+            connect(settings, &route, &trust, &[]).await
         }
         other => other,
     }
@@ -42,6 +42,7 @@ pub async fn connect(
     settings: &Settings,
     route: &Route,
     trust: &client::Trust,
+    remote_forwards: &[crate::domain::forward::RemoteForward],
 ) -> Result<client::Chain, client::SshError> {
     let hops = match (ssh::hops(route), route) {
         (Some(h), _) => h,
@@ -59,7 +60,8 @@ pub async fn connect(
         }
         (None, _) => unreachable!("ssh::hops covers direct and jump routes"),
     };
-    client::connect(&hops, trust, settings.connect_timeout, settings.forward_agent).await
+    let last = client::FinalHop { forward_agent: settings.forward_agent, remote_forwards: remote_forwards.to_vec() };
+    client::connect(&hops, trust, settings.connect_timeout, &last).await
 }
 
 /// known_hosts files as OpenSSH reads them, and how unknown keys are handled.

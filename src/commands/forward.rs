@@ -7,12 +7,12 @@ use tokio::net::TcpListener;
 
 use crate::adapters::inventory::{self, Freshness};
 use crate::adapters::ssh::forward::{self, Destination};
-use crate::domain::forward::{Bind, DynamicForward, LocalForward};
+use crate::domain::forward::{Bind, DynamicForward, LocalForward, RemoteForward};
 use crate::domain::route::{Route, bastions};
 use crate::error::HopError;
 use crate::settings::Settings;
 
-pub async fn run(settings: &Settings, args: &[String], dynamic: &[String]) -> anyhow::Result<u8> {
+pub async fn run(settings: &Settings, args: &[String], dynamic: &[String], remote: &[String]) -> anyhow::Result<u8> {
     let usage = |message: String| HopError::Usage { message, hints: vec![] };
     // TARGET is optional: the first word is a target unless it reads as a forward.
     let (target, specs) = match args.first() {
@@ -21,10 +21,13 @@ pub async fn run(settings: &Settings, args: &[String], dynamic: &[String]) -> an
     };
     let locals: Vec<LocalForward> = specs.iter().map(|s| s.parse()).collect::<Result<_, _>>().map_err(usage)?;
     let socks: Vec<DynamicForward> = dynamic.iter().map(|s| s.parse()).collect::<Result<_, _>>().map_err(usage)?;
-    if locals.is_empty() && socks.is_empty() {
+    let remotes: Vec<RemoteForward> = remote.iter().map(|s| s.parse()).collect::<Result<_, _>>().map_err(usage)?;
+    if locals.is_empty() && socks.is_empty() && remotes.is_empty() {
         return Err(HopError::Usage {
             message: "nothing to forward".into(),
-            hints: vec!["hop forward [TARGET] 8080 | 9000:80 | 5432:db.internal:5432 [-D 1080]".into()],
+            hints: vec![
+                "hop forward [TARGET] 8080 | 9000:80 | 5432:db.internal:5432 [-D 1080] [-R 9000:localhost:3000]".into(),
+            ],
         }
         .into());
     }
@@ -46,16 +49,37 @@ pub async fn run(settings: &Settings, args: &[String], dynamic: &[String]) -> an
         let addr = l.local_addr()?;
         eprintln!("hop: forwarding {addr} → {to} from {} ({})", instance.label(), instance.id);
     }
+    for r in &remotes {
+        eprintln!("hop: forwarding {}:{} on {} → {}:{} here", r.bind, r.remote_port, instance.label(), r.host, r.port);
+    }
     // SSM and unreachable routes cannot be forwarded over SSH: the connect says why.
     if let Route::Ssm { .. } | Route::Unreachable { .. } = route {
         let trust = super::connect::trust(settings);
-        if let Err(e) = super::connect::connect(settings, &route, &trust).await {
+        if let Err(e) = super::connect::connect(settings, &route, &trust, &[]).await {
             return Err(super::connect::ssh_error(e, &target).into());
         }
     }
     let (tx, rx) = tokio::sync::watch::channel(None);
     let trust = super::connect::trust(settings);
-    let supervisor = forward::supervise(|| super::connect::connect(settings, &route, &trust), tx);
+    // Each (re)connection asks the target for the -R listeners again.
+    let connect = || async {
+        let chain = super::connect::connect(settings, &route, &trust, &remotes).await?;
+        for r in &remotes {
+            let address = match &r.bind {
+                Bind::Loopback => "localhost".to_string(),
+                Bind::Any => String::new(),
+                Bind::Address(a) => a.clone(),
+            };
+            chain.target().tcpip_forward(address, u32::from(r.remote_port)).await.map_err(|e| {
+                crate::adapters::ssh::client::SshError::Protocol {
+                    label: instance.label().to_string(),
+                    message: format!("the target refused to listen on {}:{} for -R: {e}", r.bind, r.remote_port),
+                }
+            })?;
+        }
+        Ok(chain)
+    };
+    let supervisor = forward::supervise(connect, tx);
     for (listener, dest, _) in listeners {
         tokio::spawn(forward::serve(listener, dest, rx.clone()));
     }

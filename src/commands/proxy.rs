@@ -39,7 +39,7 @@ pub async fn run(settings: &Settings, target: &str, port: u16) -> anyhow::Result
         return Ok(0);
     }
     // A bridge never forwards the agent: the ssh on top of it decides that itself.
-    let chain = client::connect(before, &trust, settings.connect_timeout, false)
+    let chain = client::connect(before, &trust, settings.connect_timeout, &client::FinalHop::default())
         .await
         .map_err(|e| super::connect::ssh_error(e, target))?;
     proxy::bridge(&chain, &last.address, port, tokio::io::stdin(), tokio::io::stdout())

@@ -1,6 +1,6 @@
 //! Forwarding specs, as OpenSSH spells them: `-L`-style `[BIND:]PORT`, `[BIND:]LPORT:RPORT`,
-//! `[BIND:]LPORT:HOST:RPORT`, and `-D [BIND:]PORT`. BIND is an address (`127.0.0.1`, `[::1]`,
-//! `*` for every address); without it, loopback only.
+//! `[BIND:]LPORT:HOST:RPORT`, `-D [BIND:]PORT` and `-R [BIND:]RPORT:HOST:PORT`. BIND is an
+//! address (`127.0.0.1`, `[::1]`, `*` for every address); without it, loopback only.
 
 use std::fmt;
 use std::str::FromStr;
@@ -52,6 +52,15 @@ pub struct LocalForward {
 pub struct DynamicForward {
     pub bind: Bind,
     pub listen_port: u16,
+}
+
+/// `-R`: the target listens on BIND:RPORT and its connections come back to HOST:PORT here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteForward {
+    pub bind: Bind,
+    pub remote_port: u16,
+    pub host: String,
+    pub port: u16,
 }
 
 const LOCAL_FORMS: &str =
@@ -156,6 +165,27 @@ impl FromStr for DynamicForward {
     }
 }
 
+impl FromStr for RemoteForward {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |why: String| format!("invalid remote forward {s:?}: {why}; accepted: [BIND:]RPORT:HOST:PORT");
+        let f = fields(s).map_err(bad)?;
+        let f: Vec<&str> = f.iter().map(String::as_str).collect();
+        let (b, r, h, p) = match f.as_slice() {
+            [r, h, p] => ("", *r, *h, *p),
+            [b, r, h, p] => (*b, *r, *h, *p),
+            _ => return Err(bad("expected 3 or 4 fields".into())),
+        };
+        Ok(RemoteForward {
+            bind: bind(b).map_err(bad)?,
+            remote_port: port(r, "remote port").map_err(bad)?,
+            host: host(h).map_err(bad)?,
+            port: port(p, "port").map_err(bad)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,9 +223,15 @@ mod tests {
     }
 
     #[test]
-    fn dynamic_forms() {
+    fn dynamic_and_remote_forms() {
         assert_eq!("1080".parse(), Ok(DynamicForward { bind: Bind::Loopback, listen_port: 1080 }));
         assert_eq!("*:1080".parse(), Ok(DynamicForward { bind: Bind::Any, listen_port: 1080 }));
         assert!("1080:x".parse::<DynamicForward>().is_err());
+        assert_eq!(
+            "9000:localhost:3000".parse(),
+            Ok(RemoteForward { bind: Bind::Loopback, remote_port: 9000, host: "localhost".into(), port: 3000 })
+        );
+        assert_eq!("*:9000:localhost:3000".parse::<RemoteForward>().map(|r| r.bind), Ok(Bind::Any));
+        assert!("9000:3000".parse::<RemoteForward>().is_err());
     }
 }

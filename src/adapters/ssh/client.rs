@@ -16,6 +16,7 @@ use russh::keys::agent::AgentSessionBinding;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 
 use super::known_hosts::{self, HostName, KnownHostsFile, Verdict};
+use crate::domain::forward::RemoteForward;
 
 /// One hop of a chain: where to dial (from the previous hop), who to be, which key to trust.
 #[derive(Debug, Clone)]
@@ -91,6 +92,9 @@ pub struct HopHandler {
     /// Some only on the final hop with `-A`: the session binding for `session-bind@openssh.com`,
     /// known once the key exchange is done.
     agent: Option<Arc<Mutex<Option<AgentSessionBinding>>>>,
+    /// `-R` forwards (final hop only): connections the server opens for these remote ports
+    /// are accepted and carried to their local HOST:PORT.
+    remote_forwards: Vec<RemoteForward>,
 }
 
 impl HopHandler {
@@ -202,15 +206,33 @@ impl client::Handler for HopHandler {
     // with -A on the final hop), so each reply is dropped, which rejects the channel.
     async fn server_channel_open_forwarded_tcpip(
         &mut self,
-        _channel: russh::Channel<client::Msg>,
+        channel: russh::Channel<client::Msg>,
         _connected_address: &str,
-        _connected_port: u32,
-        _originator_address: &str,
-        _originator_port: u32,
-        _reply: russh::client::ChannelOpenHandle,
+        connected_port: u32,
+        originator_address: &str,
+        originator_port: u32,
+        reply: russh::client::ChannelOpenHandle,
         _session: &mut client::Session,
     ) -> Result<(), Self::Error> {
-        self.refused("forwarded-tcpip");
+        let Some(r) = self.remote_forwards.iter().find(|r| u32::from(r.remote_port) == connected_port).cloned() else {
+            self.refused("forwarded-tcpip");
+            return Ok(());
+        };
+        let from = format!("{originator_address}:{originator_port}");
+        // Connect first, so a local service that is down refuses the channel instead of
+        // accepting it and closing at once.
+        match tokio::net::TcpStream::connect((r.host.as_str(), r.port)).await {
+            Ok(stream) => {
+                reply.accept().await;
+                tokio::spawn(async move {
+                    let _ = stream.set_nodelay(true);
+                    tracing::info!("forward: -R {from} → {}:{} open", r.host, r.port);
+                    let (up, down) = super::forward::bridge(stream, channel).await;
+                    tracing::info!("forward: -R {from} → {}:{} closed, {down} bytes in, {up} out", r.host, r.port);
+                });
+            }
+            Err(e) => tracing::warn!("forward: -R {from}: cannot reach {}:{}: {e}", r.host, r.port),
+        }
         Ok(())
     }
 
@@ -331,20 +353,33 @@ impl Chain {
     }
 }
 
-/// Connect through `hops` (the last is the target), verifying and authenticating each. With
-/// `forward_agent`, the final hop (and only it) may open agent channels.
+/// What the final hop (and only it) may open towards hop: agent channels with `-A`, and the
+/// connections of `-R` forwards.
+#[derive(Debug, Clone, Default)]
+pub struct FinalHop {
+    pub forward_agent: bool,
+    pub remote_forwards: Vec<RemoteForward>,
+}
+
+/// Connect through `hops` (the last is the target), verifying and authenticating each.
 pub async fn connect(
     hops: &[Hop],
     trust: &Trust,
     connect_timeout: Duration,
-    forward_agent: bool,
+    last: &FinalHop,
 ) -> Result<Chain, SshError> {
     let mut handles: Vec<Handle<HopHandler>> = Vec::new();
     for (n, hop) in hops.iter().enumerate() {
         let refusal = Arc::new(Mutex::new(None));
-        let agent = (forward_agent && n + 1 == hops.len()).then(|| Arc::new(Mutex::new(None)));
-        let handler =
-            HopHandler { hop: hop.clone(), trust: trust.clone(), refusal: refusal.clone(), agent: agent.clone() };
+        let is_last = n + 1 == hops.len();
+        let agent = (last.forward_agent && is_last).then(|| Arc::new(Mutex::new(None)));
+        let handler = HopHandler {
+            hop: hop.clone(),
+            trust: trust.clone(),
+            refusal: refusal.clone(),
+            agent: agent.clone(),
+            remote_forwards: if is_last { last.remote_forwards.clone() } else { Vec::new() },
+        };
         let conn_err = |reason: String| SshError::Connect {
             label: hop.label.clone(),
             address: hop.address.clone(),

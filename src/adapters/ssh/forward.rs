@@ -149,7 +149,7 @@ async fn connection(
 }
 
 /// Copy both ways until both directions end. Returns (bytes up, bytes down).
-async fn bridge(stream: TcpStream, channel: russh::Channel<russh::client::Msg>) -> (u64, u64) {
+pub async fn bridge(stream: TcpStream, channel: russh::Channel<russh::client::Msg>) -> (u64, u64) {
     let (mut from_client, mut to_client) = stream.into_split();
     let (mut reader, writer) = channel.split();
     // Down: the channel is drained at once into an unbounded queue (so russh never waits on
