@@ -49,8 +49,13 @@ fn main() -> ExitCode {
         Err(e) => return report(anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
     // Ctrl-C drops the command's future (so guards like the spinner clean up) and exits 130,
-    // as a shell reports a process killed by SIGINT.
+    // as a shell reports a process killed by SIGINT. `hop forward` handles it itself: it
+    // drains open connections first.
+    let own_interrupt = matches!(cli.command, Some(cli::Command::Forward(_)));
     let outcome = runtime.block_on(async {
+        if own_interrupt {
+            return commands::run(cli).await;
+        }
         tokio::select! {
             r = commands::run(cli) => r,
             _ = tokio::signal::ctrl_c() => Ok(exit::INTERRUPTED),

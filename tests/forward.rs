@@ -62,6 +62,8 @@ impl Drop for WebServer {
 /// A running `hop forward` in the client namespace; interrupted (SIGINT) when dropped.
 struct Forwarder {
     child: Child,
+    /// Everything it printed on stderr after its first line.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Forwarder {
@@ -74,14 +76,17 @@ impl Forwarder {
         let mut line = String::new();
         err.read_line(&mut line).unwrap();
         assert!(line.starts_with("hop: forwarding "), "hop forward did not start: {line}");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = log.clone();
         std::thread::spawn(move || {
             let mut rest = String::new();
             while err.read_line(&mut rest).map(|n| n > 0).unwrap_or(false) {
                 eprint!("[hop forward] {rest}");
+                sink.lock().unwrap().push_str(&rest);
                 rest.clear();
             }
         });
-        Forwarder { child }
+        Forwarder { child, log }
     }
 
     fn interrupt(&mut self) -> Option<i32> {
@@ -152,10 +157,38 @@ fn forwards_and_socks_over_one_connection_survive_load_and_a_stalled_client() {
     let report = load(net, &env, &["stall", "21080", "/big", "/stall"]);
     assert!(report["bytes"].as_u64().unwrap() > 100_000_000, "{report}");
     eprintln!("100 MB beside a stalled client: {:.2}s", report["seconds"].as_f64().unwrap());
-    // Ctrl-C: 130, listeners closed.
+    // Ctrl-C: a download in flight finishes (drained, bounded), then 130 and a summary.
+    let downloading = env
+        .command_in(
+            net,
+            "curl",
+            &[
+                "-sS",
+                "--max-time",
+                "20",
+                "--limit-rate",
+                "40M",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{size_download}",
+                "http://127.0.0.1:21080/big",
+            ],
+        )
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
     assert_eq!(fwd.interrupt(), Some(130));
+    let out = downloading.wait_with_output().unwrap();
+    assert!(out.status.success(), "the in-flight download was drained: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "100000000");
     let (ok, _) = curl(net, &env, &["http://127.0.0.1:21080/small"]);
     assert!(!ok, "the listener is closed after Ctrl-C");
+    std::thread::sleep(Duration::from_millis(200));
+    let log = fwd.log.lock().unwrap().clone();
+    let summary = log.lines().find(|l| l.starts_with("hop: forwarded ")).unwrap_or_else(|| panic!("no summary: {log}"));
+    assert!(summary.contains(" connections, ") && summary.contains(" bytes up, "), "{summary}");
 }
 
 #[test]

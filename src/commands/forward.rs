@@ -6,7 +6,10 @@ use std::io::ErrorKind;
 use tokio::net::TcpListener;
 
 use crate::adapters::inventory::{self, Freshness};
-use crate::adapters::ssh::forward::{self, Destination};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::adapters::ssh::forward::{self, Destination, Stats};
 use crate::domain::forward::{Bind, DynamicForward, LocalForward, RemoteForward};
 use crate::domain::route::{Route, bastions};
 use crate::error::HopError;
@@ -80,13 +83,38 @@ pub async fn run(settings: &Settings, args: &[String], dynamic: &[String], remot
         Ok(chain)
     };
     let supervisor = forward::supervise(connect, tx);
-    for (listener, dest, _) in listeners {
-        tokio::spawn(forward::serve(listener, dest, rx.clone()));
+    let stats = Arc::new(Stats::default());
+    let servers: Vec<_> = listeners
+        .into_iter()
+        .map(|(l, dest, _)| tokio::spawn(forward::serve(l, dest, rx.clone(), stats.clone())))
+        .collect();
+    // Runs until interrupted. Ctrl-C closes the listeners, lets open connections finish for a
+    // bounded time, prints a summary and exits 130.
+    tokio::select! {
+        _ = supervisor => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
-    // Runs until interrupted: Ctrl-C ends hop with 130 (main), closing the listeners.
-    supervisor.await;
-    Ok(0)
+    for s in &servers {
+        s.abort();
+    }
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    while stats.active.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let left = stats.active.load(Ordering::Relaxed);
+    eprintln!(
+        "hop: forwarded {} connections, {} bytes up, {} down, {} failed{}",
+        stats.connections.load(Ordering::Relaxed),
+        stats.bytes_up.load(Ordering::Relaxed),
+        stats.bytes_down.load(Ordering::Relaxed),
+        stats.errors.load(Ordering::Relaxed),
+        if left > 0 { format!("; {left} still open were cut after {}s", DRAIN.as_secs()) } else { String::new() }
+    );
+    Ok(crate::error::exit::INTERRUPTED)
 }
+
+/// How long Ctrl-C lets open connections finish.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Listen on BIND:PORT, with the errors a user can act on.
 async fn bind(bind: &Bind, port: u16) -> Result<TcpListener, HopError> {

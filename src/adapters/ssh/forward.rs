@@ -86,8 +86,19 @@ pub enum Destination {
     Socks,
 }
 
+/// Counters for the summary hop prints when it stops.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub connections: AtomicU64,
+    pub bytes_up: AtomicU64,
+    pub bytes_down: AtomicU64,
+    pub errors: AtomicU64,
+    /// Connections still open (Ctrl-C waits for these, bounded).
+    pub active: AtomicUsize,
+}
+
 /// Accept connections on `listener` until the task is dropped; each gets its own task.
-pub async fn serve(listener: TcpListener, destination: Destination, link: Link) {
+pub async fn serve(listener: TcpListener, destination: Destination, link: Link, stats: Arc<Stats>) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -98,11 +109,21 @@ pub async fn serve(listener: TcpListener, destination: Destination, link: Link) 
             }
         };
         let _ = stream.set_nodelay(true);
-        let (destination, link) = (destination.clone(), link.clone());
+        let (destination, link, stats) = (destination.clone(), link.clone(), stats.clone());
+        stats.connections.fetch_add(1, Ordering::Relaxed);
+        stats.active.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, peer, destination, link).await {
-                tracing::warn!("forward: {peer}: {e}");
+            match connection(stream, peer, destination, link).await {
+                Ok((up, down)) => {
+                    stats.bytes_up.fetch_add(up, Ordering::Relaxed);
+                    stats.bytes_down.fetch_add(down, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("forward: {peer}: {e}");
+                }
             }
+            stats.active.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
@@ -112,7 +133,7 @@ async fn connection(
     peer: SocketAddr,
     destination: Destination,
     mut link: Link,
-) -> Result<(), String> {
+) -> Result<(u64, u64), String> {
     let (host, port, socks) = match destination {
         Destination::Fixed { host, port } => (host, port, None),
         Destination::Socks => {
@@ -145,7 +166,7 @@ async fn connection(
     tracing::info!("forward: {peer} → {host}:{port} open");
     let (up, down) = bridge(stream, channel).await;
     tracing::info!("forward: {peer} → {host}:{port} closed, {up} bytes up, {down} down");
-    Ok(())
+    Ok((up, down))
 }
 
 /// Copy both ways until both directions end. Returns (bytes up, bytes down).
