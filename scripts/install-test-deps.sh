@@ -17,7 +17,7 @@ requirements="$repo_root/tests/support/requirements.txt"
 # Debian packages the test bed uses. Extend this list rather than adding more
 # apt-get calls. openssh-server provides the /usr/sbin/sshd that
 # tests/support/netns_lab.py runs inside the bastion and web namespaces.
-APT_PACKAGES="openssh-client openssh-server iproute2 rsync"
+APT_PACKAGES="openssh-client openssh-server iproute2 rsync curl iperf3"
 
 log() { echo "install-test-deps: $*" >&2; }
 
