@@ -121,12 +121,41 @@ async fn bind(bind: &Bind, port: u16) -> Result<TcpListener, HopError> {
     TcpListener::bind((bind.host(), port)).await.map_err(|e| {
         let what = format!("{bind}:{port}");
         let message = match e.kind() {
-            ErrorKind::AddrInUse => format!("port {port} is already in use ({what})"),
+            ErrorKind::AddrInUse => match holder(port) {
+                Some(who) => format!("port {port} is already in use ({what}) by {who}"),
+                None => format!("port {port} is already in use ({what})"),
+            },
             ErrorKind::PermissionDenied => format!("port {port} is privileged ({what}): pick one above 1023"),
             _ => format!("cannot listen on {what}: {e}"),
         };
         HopError::Usage { message, hints: vec![] }
     })
+}
+
+/// Which process listens on TCP `port` here, as "NAME (pid N)", when /proc tells (Linux; the
+/// process's network namespace; other users' processes only as root).
+fn holder(port: u16) -> Option<String> {
+    let hex = format!(":{port:04X}");
+    let inode = ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|table| {
+        let text = std::fs::read_to_string(table).ok()?;
+        text.lines().skip(1).find_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address ends with :PORT (hex); state 0A is LISTEN; field 9 is the inode.
+            (f.len() > 9 && f[1].ends_with(&hex) && f[3] == "0A").then(|| f[9].to_string())
+        })
+    })?;
+    let needle = format!("socket:[{inode}]");
+    for proc_dir in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(fds) = std::fs::read_dir(proc_dir.path().join("fd")) else { continue };
+        for fd in fds.flatten() {
+            if std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == needle) {
+                let pid = proc_dir.file_name().to_string_lossy().into_owned();
+                let name = std::fs::read_to_string(proc_dir.path().join("comm")).unwrap_or_default();
+                return Some(format!("{} (pid {pid})", name.trim()));
+            }
+        }
+    }
+    None
 }
 
 /// With no TARGET and no `default_target`: the only running instance that is not a bastion.
