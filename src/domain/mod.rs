@@ -7,4 +7,5 @@ pub mod inventory;
 pub mod resolve;
 pub mod route;
 pub mod ssh_config;
+pub mod ssm;
 pub mod stanzas;
