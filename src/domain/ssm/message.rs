@@ -9,11 +9,6 @@ pub const HEADER_LENGTH: u32 = 116;
 /// The fixed part of every message.
 pub const FIXED_LEN: usize = 120;
 
-/// Flags bit 0: first message of a stream.
-pub const FLAG_SYN: u64 = 1;
-/// Flags bit 1: last message.
-pub const FLAG_FIN: u64 = 2;
-
 /// One AgentMessage, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentMessage {
@@ -287,7 +282,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let mut m = if x % 2 == 0 { good.clone() } else { vec![0u8; (x % 300) as usize] };
+            let mut m = if x.is_multiple_of(2) { good.clone() } else { vec![0u8; (x % 300) as usize] };
             let n = m.len().max(1);
             for k in 0..(x % 8) {
                 let i = ((x >> (k * 7)) as usize) % n;
