@@ -63,18 +63,17 @@ pub fn tty_asker() -> Option<crate::adapters::ssh::client::Ask> {
         };
         match q {
             Question::UnknownHostKey { label, alias, fingerprint } => {
-                let _ = write!(
-                    tty,
+                let prompt = format!(
                     "The authenticity of host '{label}' ({alias}) can't be established.\r\n\
                      Key fingerprint is {fingerprint}.\r\n\
                      Are you sure you want to continue connecting (yes/no)? "
                 );
-                let answer = read_line(&mut tty, true).unwrap_or_default();
+                let answer = read_line(&mut tty, &prompt, true).unwrap_or_default();
                 if answer.trim().eq_ignore_ascii_case("yes") { Answer::Yes } else { Answer::No }
             }
             Question::Passphrase { path } => {
-                let _ = write!(tty, "Enter passphrase for key '{}': ", path.display());
-                let secret = read_line(&mut tty, false).unwrap_or_default();
+                let prompt = format!("Enter passphrase for key '{}': ", path.display());
+                let secret = read_line(&mut tty, &prompt, false).unwrap_or_default();
                 let _ = write!(tty, "\r\n");
                 Answer::Secret(secret)
             }
@@ -82,9 +81,10 @@ pub fn tty_asker() -> Option<crate::adapters::ssh::client::Ask> {
     }))
 }
 
-/// One line from the terminal; with `echo` false, typed characters are not shown (the terminal
-/// mode is restored before returning, whatever happens).
-fn read_line(tty: &mut std::fs::File, echo: bool) -> std::io::Result<String> {
+/// Show `prompt` and read one line from the terminal; with `echo` false, typed characters are
+/// not shown: echo goes off *before* the prompt appears, so a fast typist (or a script
+/// answering the prompt) never sees the secret echoed. The mode is restored before returning.
+fn read_line(tty: &mut std::fs::File, prompt: &str, echo: bool) -> std::io::Result<String> {
     use std::io::BufRead;
     use std::os::fd::AsRawFd;
     let fd = tty.as_raw_fd();
@@ -97,6 +97,8 @@ fn read_line(tty: &mut std::fs::File, echo: bool) -> std::io::Result<String> {
         // SAFETY: a termios derived from the current one.
         unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
     }
+    let _ = tty.write_all(prompt.as_bytes());
+    let _ = tty.flush();
     let mut line = String::new();
     let result = std::io::BufReader::new(&*tty).read_line(&mut line);
     if have_mode && !echo {
