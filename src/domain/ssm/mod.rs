@@ -4,3 +4,4 @@
 #![cfg_attr(not(test), allow(dead_code))]
 
 pub mod message;
+pub mod reliability;
