@@ -3,5 +3,6 @@
 //! remaining work; until it lands the binary does not call these yet.
 #![cfg_attr(not(test), allow(dead_code))]
 
+pub mod handshake;
 pub mod message;
 pub mod reliability;
