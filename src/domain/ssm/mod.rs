@@ -6,3 +6,4 @@
 pub mod handshake;
 pub mod message;
 pub mod reliability;
+pub mod smux;
