@@ -77,7 +77,7 @@ _hop() {
 
     case "${cmd}" in
         hop)
-            opts="-l -i -J -A -t -T -v -h -V --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help --version connect ls route config forward proxy completions man help"
+            opts="-l -i -J -A -t -T -v -h -V --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help --version connect ls route config forward proxy completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -127,7 +127,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__completions)
-            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help bash elvish fish powershell zsh"
+            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -177,7 +177,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__config)
-            opts="-l -i -J -A -t -T -v -h --write --file --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --write --file --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -231,7 +231,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__connect)
-            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -281,7 +281,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__forward)
-            opts="-D -R -l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
+            opts="-D -R -l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -479,7 +479,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__ls)
-            opts="-l -i -J -A -t -T -v -h --tag --json --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --tag --json --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -533,7 +533,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__man)
-            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -583,7 +583,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__proxy)
-            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -633,7 +633,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__route)
-            opts="-l -i -J -A -t -T -v -h --json --profile --region --login --identity --refresh --newest --accept-new --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --json --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

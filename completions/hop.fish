@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_hop_global_optspecs
-    string join \n profile= region= l/login= i/identity= refresh newest accept-new J= A t T connect-timeout= v/verbose color= h/help V/version
+    string join \n profile= region= l/login= i/identity= refresh newest accept-new J= ssm A t T connect-timeout= v/verbose color= h/help V/version
 end
 
 function __fish_hop_needs_command
@@ -36,6 +36,7 @@ never\t''"
 complete -c hop -n "__fish_hop_needs_command" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_needs_command" -l newest -d 'When a name matches several instances, choose the most recently launched'
 complete -c hop -n "__fish_hop_needs_command" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_needs_command" -l ssm -d 'Route through SSM Session Manager even when a bastion could be used'
 complete -c hop -n "__fish_hop_needs_command" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_needs_command" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_needs_command" -s T -d 'Never request a PTY (like `ssh -T`)'
@@ -63,6 +64,7 @@ never\t''"
 complete -c hop -n "__fish_hop_using_subcommand connect" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_using_subcommand connect" -l newest -d 'When a name matches several instances, choose the most recently launched'
 complete -c hop -n "__fish_hop_using_subcommand connect" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_using_subcommand connect" -l ssm -d 'Route through SSM Session Manager even when a bastion could be used'
 complete -c hop -n "__fish_hop_using_subcommand connect" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_using_subcommand connect" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_using_subcommand connect" -s T -d 'Never request a PTY (like `ssh -T`)'
@@ -82,6 +84,7 @@ complete -c hop -n "__fish_hop_using_subcommand ls" -l json -d 'Print JSON (a st
 complete -c hop -n "__fish_hop_using_subcommand ls" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_using_subcommand ls" -l newest -d 'When a name matches several instances, choose the most recently launched'
 complete -c hop -n "__fish_hop_using_subcommand ls" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_using_subcommand ls" -l ssm -d 'Route through SSM Session Manager even when a bastion could be used'
 complete -c hop -n "__fish_hop_using_subcommand ls" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_using_subcommand ls" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_using_subcommand ls" -s T -d 'Never request a PTY (like `ssh -T`)'
@@ -100,6 +103,7 @@ complete -c hop -n "__fish_hop_using_subcommand route" -l json -d 'Print JSON in
 complete -c hop -n "__fish_hop_using_subcommand route" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_using_subcommand route" -l newest -d 'When a name matches several instances, choose the most recently launched'
 complete -c hop -n "__fish_hop_using_subcommand route" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_using_subcommand route" -l ssm -d 'Route through SSM Session Manager even when a bastion could be used'
 complete -c hop -n "__fish_hop_using_subcommand route" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_using_subcommand route" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_using_subcommand route" -s T -d 'Never request a PTY (like `ssh -T`)'
@@ -119,6 +123,7 @@ complete -c hop -n "__fish_hop_using_subcommand config" -l write -d 'Install the
 complete -c hop -n "__fish_hop_using_subcommand config" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_using_subcommand config" -l newest -d 'When a name matches several instances, choose the most recently launched'
 complete -c hop -n "__fish_hop_using_subcommand config" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_using_subcommand config" -l ssm -d 'Route through SSM Session Manager even when a bastion could be used'
 complete -c hop -n "__fish_hop_using_subcommand config" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_using_subcommand config" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_using_subcommand config" -s T -d 'Never request a PTY (like `ssh -T`)'
@@ -138,6 +143,7 @@ never\t''"
 complete -c hop -n "__fish_hop_using_subcommand forward" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_using_subcommand forward" -l newest -d 'When a name matches several instances, choose the most recently launched'
 complete -c hop -n "__fish_hop_using_subcommand forward" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_using_subcommand forward" -l ssm -d 'Route through SSM Session Manager even when a bastion could be used'
 complete -c hop -n "__fish_hop_using_subcommand forward" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_using_subcommand forward" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_using_subcommand forward" -s T -d 'Never request a PTY (like `ssh -T`)'
@@ -155,6 +161,7 @@ never\t''"
 complete -c hop -n "__fish_hop_using_subcommand proxy" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_using_subcommand proxy" -l newest -d 'When a name matches several instances, choose the most recently launched'
 complete -c hop -n "__fish_hop_using_subcommand proxy" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_using_subcommand proxy" -l ssm -d 'Route through SSM Session Manager even when a bastion could be used'
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s T -d 'Never request a PTY (like `ssh -T`)'
@@ -172,6 +179,7 @@ never\t''"
 complete -c hop -n "__fish_hop_using_subcommand completions" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_using_subcommand completions" -l newest -d 'When a name matches several instances, choose the most recently launched'
 complete -c hop -n "__fish_hop_using_subcommand completions" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_using_subcommand completions" -l ssm -d 'Route through SSM Session Manager even when a bastion could be used'
 complete -c hop -n "__fish_hop_using_subcommand completions" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_using_subcommand completions" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_using_subcommand completions" -s T -d 'Never request a PTY (like `ssh -T`)'
@@ -189,6 +197,7 @@ never\t''"
 complete -c hop -n "__fish_hop_using_subcommand man" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_using_subcommand man" -l newest -d 'When a name matches several instances, choose the most recently launched'
 complete -c hop -n "__fish_hop_using_subcommand man" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_using_subcommand man" -l ssm -d 'Route through SSM Session Manager even when a bastion could be used'
 complete -c hop -n "__fish_hop_using_subcommand man" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_using_subcommand man" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_using_subcommand man" -s T -d 'Never request a PTY (like `ssh -T`)'

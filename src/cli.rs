@@ -73,6 +73,10 @@ pub struct GlobalArgs {
     #[arg(short = 'J', global = true, value_name = "JUMPS", value_delimiter = ',')]
     pub jump: Vec<String>,
 
+    /// Route through SSM Session Manager even when a bastion could be used.
+    #[arg(long, global = true)]
+    pub ssm: bool,
+
     /// Forward the ssh-agent to the target (never to a bastion), bound to the session so
     /// destination-constrained keys keep their limits.
     #[arg(short = 'A', global = true)]

@@ -102,6 +102,8 @@ pub struct Settings {
     pub newest: bool,
     pub accept_new: bool,
     pub forward_agent: bool,
+    /// `--ssm`: Session Manager even where a bastion would do.
+    pub force_ssm: bool,
     /// `-J`: jump hosts replacing the VPC's bastion.
     pub jumps: Vec<crate::domain::route::JumpSpec>,
     pub connect_timeout: Duration,
@@ -315,6 +317,7 @@ pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<
         newest: args.newest,
         accept_new: args.accept_new,
         forward_agent: args.forward_agent,
+        force_ssm: args.ssm,
         jumps: args
             .jump
             .iter()

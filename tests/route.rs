@@ -88,9 +88,13 @@ fn ssm_and_unreachable_routes_say_why() {
         "\
 target   sample-worker (<sample-worker>) in us-east-1, <vpc:sample-ssm>, us-east-1a, running
 route    ssm (<vpc:sample-ssm> has no bastion)
-aws cli  aws ssm start-session --target <sample-worker> --region us-east-1
+aws cli  aws ssm start-session --target <sample-worker> --document-name AWS-StartSSHSession --parameters portNumber=22 --region us-east-1
 "
     );
+    // --ssm forces Session Manager where the bastion would do.
+    let run = env.hop(&["--ssm", "route", "sample-web"]);
+    run.code(0);
+    assert!(run.stdout.contains("route    ssm (--ssm)\n"), "{}", run.stdout);
     let run = env.hop(&["route", "sample-old"]);
     run.code(0);
     assert_eq!(

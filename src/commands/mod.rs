@@ -125,7 +125,13 @@ pub async fn target_route_with(
             });
         }
     };
-    let route = if settings.jumps.is_empty() {
+    let route = if settings.force_ssm {
+        if instance.state.is_up() {
+            Route::Ssm { id: instance.id.clone(), reason: "--ssm".into() }
+        } else {
+            plan(&instance, &bastions(&loaded.instances, &settings.bastion), &settings.login, &file_exists)
+        }
+    } else if settings.jumps.is_empty() {
         plan(&instance, &bastions(&loaded.instances, &settings.bastion), &settings.login, &file_exists)
     } else {
         plan_jumps(&instance, &settings.jumps, &loaded.instances, &settings.login, &file_exists)

@@ -44,8 +44,13 @@ pub async fn run(settings: &Settings, target: &str, json: bool) -> anyhow::Resul
 fn aws_cli(settings: &Settings, i: &Instance, route: &Route) -> Option<String> {
     let profile =
         if settings.profile == "default" { String::new() } else { format!(" --profile {}", settings.profile) };
-    matches!(route, Route::Ssm { .. })
-        .then(|| format!("aws ssm start-session --target {} --region {}{profile}", i.id, i.region))
+    // The document hop's SSH over SSM uses, so the printed command does the same thing.
+    matches!(route, Route::Ssm { .. }).then(|| {
+        format!(
+            "aws ssm start-session --target {} --document-name AWS-StartSSHSession --parameters portNumber=22 --region {}{profile}",
+            i.id, i.region
+        )
+    })
 }
 
 /// `hop N` lines, the login column padded so the hops line up.
