@@ -23,6 +23,11 @@ log() { echo "install-test-deps: $*" >&2; }
 
 # `python3 -m venv` on a Debian system python needs python3-venv for ensurepip;
 # pyenv/upstream builds already have it.
+# Building hop compiles C (aws-lc-sys, the TLS crypto under the AWS SDK and russh).
+if ! command -v cc >/dev/null 2>&1; then
+    APT_PACKAGES="$APT_PACKAGES build-essential"
+fi
+
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     APT_PACKAGES="$APT_PACKAGES python3-venv"
 fi
