@@ -3,6 +3,7 @@
 //! remaining work; until it lands the binary does not call these yet.
 #![cfg_attr(not(test), allow(dead_code))]
 
+pub mod engine;
 pub mod handshake;
 pub mod message;
 pub mod reliability;
