@@ -1,40 +1,20 @@
 """SSH connect benchmark: hop vs OpenSSH through the same bastion. See bench-ssh.sh."""
 
-import json
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+import bench_lab
+
 repo = Path(__file__).resolve().parent.parent
 hop, runs = sys.argv[1], int(sys.argv[2])
-lab = subprocess.Popen(
-    [sys.executable, str(repo / "tests/support/netns_lab.py"), "--moto"],
-    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-)
+lab = None
 try:
-    st = json.loads(lab.stdout.readline())
+    lab = bench_lab.start()
+    st, home, ssh_dir, known, ids, env = lab.state, lab.home, lab.ssh_dir, lab.known, lab.ids, lab.env
     ns = st["client_ns"]
-    home = Path(tempfile.mkdtemp(prefix="hop-bench-"))
-    ssh_dir = home / ".ssh"
-    ssh_dir.mkdir(mode=0o700)
-    for key in ("sample-bastion", "sample-web"):
-        dst = ssh_dir / f"{key}.pem"
-        dst.write_bytes(Path(st["keys"][key]).read_bytes())
-        dst.chmod(0o600)
-    ids = {k: st["moto"]["instances"][k]["id"] for k in ("sample-bastion", "sample-web")}
-    known = ssh_dir / "known_hosts"
-    known.write_text(
-        f"{ids['sample-bastion']} {st['bastion']['host_key_pub']}\n{ids['sample-web']} {st['web']['host_key_pub']}\n"
-    )
-    env = {
-        "PATH": os.environ["PATH"], "HOME": str(home), "AWS_ENDPOINT_URL": st["moto"]["endpoint"],
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
     (home / ".config/hop").mkdir(parents=True)
     # Both sshd are reached through delaying relays on port 2222 (scripts/delay_relay.py):
     # hop through its per-host port override, OpenSSH through -p.
@@ -117,5 +97,5 @@ try:
     print(f"client turns for one hop (connect, auth, exec true): hop {turns_hop}, OpenSSH {turns_ssh}"
           " (times the client spoke again after the server answered)")
 finally:
-    lab.stdin.close()
-    lab.wait(timeout=30)
+    if lab:
+        lab.close()

@@ -40,6 +40,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from lifecycle import atomic_write, remove_state, watch_stdin  # noqa: E402
+
 INSTANCE_PUBLIC_IPS = ("203.0.113.0/24", 10)
 ELASTIC_IPS = ("198.51.100.0/24", 10)
 
@@ -153,31 +155,6 @@ def _check_seeded(state: dict[str, Any]) -> None:
                 )
 
 
-def _write_state(path: Path, line: str) -> None:
-    # Write-then-rename so a poller never reads half a file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(line + "\n")
-    tmp.replace(path)
-
-
-def _remove_state(path: Path, line: str) -> None:
-    # Only if it is still ours: another lab may have reused the path since.
-    try:
-        if path.read_text() == line + "\n":
-            path.unlink()
-    except FileNotFoundError:
-        pass
-
-
-def _watch_stdin(stop: threading.Event) -> None:
-    try:
-        while os.read(0, 65536):
-            pass
-    except OSError:
-        pass
-    stop.set()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=0, help="loopback port; 0 picks a free one")
@@ -216,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.foreground:
         # Watch from the start: a harness that dies during the few seconds of
         # startup should not leave us running.
-        threading.Thread(target=_watch_stdin, args=(stop,), daemon=True).start()
+        threading.Thread(target=watch_stdin, args=(stop,), daemon=True).start()
 
     started = time.monotonic()
     server: Any = None
@@ -256,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         line = json.dumps(state)
         if args.state_file:
-            _write_state(args.state_file, line)
+            atomic_write(args.state_file, line + "\n")
             state_written = True
         try:
             ready_out.write(line + "\n")
@@ -280,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         if server_started:
             server.stop()
         if state_written:
-            _remove_state(args.state_file, line)
+            remove_state(args.state_file, line)
 
 
 if __name__ == "__main__":

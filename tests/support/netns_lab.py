@@ -94,6 +94,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lifecycle import atomic_write, remove_state, watch_stdin  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 
 SSHD = "/usr/sbin/sshd"
@@ -420,13 +423,6 @@ def write_known_hosts(state: dict[str, Any]) -> None:
         f"{state['web']['ip']} {state['web']['host_key_pub']}\n"
     )
     atomic_write(Path(state["known_hosts"]), text)
-
-
-def atomic_write(path: Path, text: str) -> None:
-    # Write-then-rename so a reader never sees half a file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def load_state(dir_or_state: str | Path | dict[str, Any]) -> dict[str, Any]:
@@ -935,28 +931,6 @@ def self_test(with_moto: bool, moto_python: str) -> int:
 # --------------------------------------------------------------------------- main
 
 
-def _write_state_file(path: Path, line: str) -> None:
-    atomic_write(path, line + "\n")
-
-
-def _remove_state_file(path: Path, line: str) -> None:
-    # Only if it is still ours: another lab may have reused the path since.
-    try:
-        if path.read_text() == line + "\n":
-            path.unlink()
-    except FileNotFoundError:
-        pass
-
-
-def _watch_stdin(stop: threading.Event) -> None:
-    try:
-        while os.read(0, 65536):
-            pass
-    except OSError:
-        pass
-    stop.set()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--moto", action="store_true",
@@ -1020,7 +994,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if not args.foreground:
-        threading.Thread(target=_watch_stdin, args=(stop,), daemon=True).start()
+        threading.Thread(target=watch_stdin, args=(stop,), daemon=True).start()
 
     started = time.monotonic()
     lab = Lab()
@@ -1033,7 +1007,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         line = json.dumps(state)
         if args.state_file:
-            _write_state_file(args.state_file, line)
+            atomic_write(args.state_file, line + "\n")
             state_written = True
         try:
             ready_out.write(line + "\n")
@@ -1061,7 +1035,7 @@ def main(argv: list[str] | None = None) -> int:
         t = time.monotonic()
         lab.teardown()
         if state_written:
-            _remove_state_file(args.state_file, line)
+            remove_state(args.state_file, line)
         log.info("torn down in %.2fs", time.monotonic() - t)
 
 
