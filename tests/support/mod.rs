@@ -20,9 +20,33 @@ pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 pub struct Lab {
     pub endpoint: String,
     pub state: Value,
-    /// Held so the launcher lives exactly as long as this test process: it exits on stdin EOF.
+    _launcher: Launcher,
+}
+
+/// A test-bed launcher (moto_lab.py, netns_lab.py) that has reported ready. Its stdin is held
+/// so it lives exactly as long as this test process: it tears down on stdin EOF.
+struct Launcher {
     _stdin: Mutex<ChildStdin>,
     _child: Mutex<Child>,
+}
+
+/// Start `tests/support/SCRIPT ARGS` and wait for its one line of ready JSON.
+fn launch(script: &str, args: &[&str]) -> Result<(Value, Launcher), String> {
+    let py = python()?;
+    let mut child = Command::new(&py)
+        .arg(Path::new(REPO).join("tests/support").join(script))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {script} with {}: {e}", py.display()))?;
+    let stdin = child.stdin.take().expect("piped");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line).map_err(|e| format!("{script}: {e}"))?;
+    let state: Value =
+        serde_json::from_str(&line).map_err(|e| format!("{script} did not report ready ({e}): {line:?}"))?;
+    Ok((state, Launcher { _stdin: Mutex::new(stdin), _child: Mutex::new(child) }))
 }
 
 impl Lab {
@@ -67,26 +91,11 @@ pub fn python() -> Result<PathBuf, String> {
 }
 
 fn start_lab() -> Result<Lab, String> {
-    let py = python()?;
     let started = Instant::now();
-    let mut child = Command::new(&py)
-        .arg(Path::new(REPO).join("tests/support/moto_lab.py"))
-        .args(["--port", "0", "--seed"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot start moto_lab.py with {}: {e}", py.display()))?;
-    let stdin = child.stdin.take().expect("piped");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut line)
-        .map_err(|e| format!("moto_lab.py: {e}"))?;
-    let state: Value =
-        serde_json::from_str(&line).map_err(|e| format!("moto_lab.py did not report ready ({e}): {line:?}"))?;
+    let (state, launcher) = launch("moto_lab.py", &["--port", "0", "--seed"])?;
     let endpoint = state["endpoint"].as_str().ok_or("moto_lab.py reported no endpoint")?.to_string();
     eprintln!("moto lab ready at {endpoint} in {:.1}s", started.elapsed().as_secs_f64());
-    Ok(Lab { endpoint, state, _stdin: Mutex::new(stdin), _child: Mutex::new(child) })
+    Ok(Lab { endpoint, state, _launcher: launcher })
 }
 
 /// What one run of `hop` gave.
@@ -283,8 +292,7 @@ pub fn rows(spec: &str) -> Vec<Vec<String>> {
 /// namespace's address (tests/support/netns_lab.py). One per test run.
 pub struct NetLab {
     pub state: Value,
-    _stdin: Mutex<ChildStdin>,
-    _child: Mutex<Child>,
+    _launcher: Launcher,
 }
 
 /// Tests that change the test bed (stop the bastion, replace a host key) take this for
@@ -339,7 +347,6 @@ pub fn netlab() -> Option<&'static NetLab> {
 }
 
 fn start_netlab() -> Result<NetLab, String> {
-    let py = python()?;
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Err("the SSH test bed needs root (network namespaces)".into());
@@ -348,23 +355,9 @@ fn start_netlab() -> Result<NetLab, String> {
         return Err("/usr/sbin/sshd missing: run scripts/install-test-deps.sh".into());
     }
     let started = Instant::now();
-    let mut child = Command::new(&py)
-        .arg(Path::new(REPO).join("tests/support/netns_lab.py"))
-        .arg("--moto")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot start netns_lab.py: {e}"))?;
-    let stdin = child.stdin.take().expect("piped");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped"))
-        .read_line(&mut line)
-        .map_err(|e| format!("netns_lab.py: {e}"))?;
-    let state: Value =
-        serde_json::from_str(&line).map_err(|e| format!("netns_lab.py did not report ready ({e}): {line:?}"))?;
+    let (state, launcher) = launch("netns_lab.py", &["--moto"])?;
     eprintln!("SSH test bed ready in {:.1}s", started.elapsed().as_secs_f64());
-    Ok(NetLab { state, _stdin: Mutex::new(stdin), _child: Mutex::new(child) })
+    Ok(NetLab { state, _launcher: launcher })
 }
 
 /// Skip (loudly) unless the SSH test bed runs: `let Some(net) = netlab_or_skip!();`

@@ -30,7 +30,6 @@ import ipaddress
 import json
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -40,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lifecycle import atomic_write, remove_state, watch_stdin  # noqa: E402
+from lifecycle import Stop, atomic_write, remove_state, stop_events  # noqa: E402
 
 INSTANCE_PUBLIC_IPS = ("203.0.113.0/24", 10)
 ELASTIC_IPS = ("198.51.100.0/24", 10)
@@ -135,14 +134,6 @@ def install_address_plan() -> None:
     MotoAPIBackend.reset = reset  # type: ignore[method-assign]
 
 
-class _Stop(BaseException):
-    """Raised by the signal handler to abandon startup/seeding.
-
-    A BaseException, like KeyboardInterrupt, so botocore's `except Exception`
-    does not wrap it into an HTTPClientError when it lands mid-request.
-    """
-
-
 def _check_seeded(state: dict[str, Any]) -> None:
     for name, expected in EXPECTED_SEEDED.items():
         actual = state["instances"].get(name)
@@ -179,21 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         logging.getLogger("botocore").setLevel(logging.WARNING)
 
-    stop = threading.Event()
-    ready = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        stop.set()
-        if not ready.is_set():
-            raise _Stop(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    if not args.foreground:
-        # Watch from the start: a harness that dies during the few seconds of
-        # startup should not leave us running.
-        threading.Thread(target=watch_stdin, args=(stop,), daemon=True).start()
+    stop, ready = stop_events(args.foreground)
 
     started = time.monotonic()
     server: Any = None
@@ -250,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             pass
         log.info("stopping")
         return 0
-    except _Stop as e:
+    except Stop as e:
         log.info("interrupted by %s before ready", e)
         return 1
     finally:

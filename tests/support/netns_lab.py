@@ -95,7 +95,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lifecycle import atomic_write, remove_state, watch_stdin  # noqa: E402
+from lifecycle import Stop, atomic_write, remove_state, stop_events  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -142,10 +142,6 @@ log = logging.getLogger("netns_lab")
 
 class LabError(Exception):
     """Setup or a lab operation failed; the message says what and why."""
-
-
-class _Stop(BaseException):
-    """Raised by the signal handler to abandon setup (see moto_lab._Stop)."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -663,7 +659,7 @@ class Lab:
         deadline = time.monotonic() + MOTO_TIMEOUT
         while b"\n" not in buf:
             if stop is not None and stop.is_set():
-                raise _Stop("stdin closed")
+                raise Stop("stdin closed")
             if time.monotonic() > deadline:
                 raise LabError(f"moto_lab.py not ready after {MOTO_TIMEOUT}s")
             ready, _, _ = select.select([fd], [], [], 0.2)
@@ -983,18 +979,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout = ready_out  # the report is the output
         return self_test(args.moto, args.moto_python)
 
-    stop = threading.Event()
-    ready = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        stop.set()
-        if not ready.is_set():
-            raise _Stop(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    if not args.foreground:
-        threading.Thread(target=watch_stdin, args=(stop,), daemon=True).start()
+    stop, ready = stop_events(args.foreground)
 
     started = time.monotonic()
     lab = Lab()
@@ -1022,7 +1007,7 @@ def main(argv: list[str] | None = None) -> int:
             lab.poll_children()
         log.info("stopping")
         return 0
-    except _Stop as e:
+    except Stop as e:
         log.info("interrupted by %s before ready", e)
         return 1
     except LabError as e:
