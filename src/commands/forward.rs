@@ -2,13 +2,12 @@
 //! SSH connection to the target (as `ssh -J bastion -L …` would), until interrupted.
 
 use std::io::ErrorKind;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tokio::net::TcpListener;
 
 use crate::adapters::inventory::{self, Freshness};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-
 use crate::adapters::ssh::forward::{self, Destination, Stats};
 use crate::domain::forward::{Bind, DynamicForward, LocalForward, RemoteForward};
 use crate::domain::route::{Route, bastions};
@@ -39,6 +38,14 @@ pub async fn run(settings: &Settings, args: &[String], dynamic: &[String], remot
         None => only_target(settings).await?,
     };
     let (_, instance, route) = super::target_route(settings, &target).await?;
+    // SSM and unreachable routes cannot be forwarded over SSH: the connect says why,
+    // before anything listens.
+    if let Route::Ssm { .. } | Route::Unreachable { .. } = route {
+        let trust = super::connect::trust(settings);
+        if let Err(e) = super::connect::connect(settings, &route, &trust, &[]).await {
+            return Err(super::connect::ssh_error(e, &target).into());
+        }
+    }
     // Listen first: a port in use is an error before any connection is made.
     let mut listeners = Vec::new();
     for f in &locals {
@@ -54,13 +61,6 @@ pub async fn run(settings: &Settings, args: &[String], dynamic: &[String], remot
     }
     for r in &remotes {
         eprintln!("hop: forwarding {}:{} on {} → {}:{} here", r.bind, r.remote_port, instance.label(), r.host, r.port);
-    }
-    // SSM and unreachable routes cannot be forwarded over SSH: the connect says why.
-    if let Route::Ssm { .. } | Route::Unreachable { .. } = route {
-        let trust = super::connect::trust(settings);
-        if let Err(e) = super::connect::connect(settings, &route, &trust, &[]).await {
-            return Err(super::connect::ssh_error(e, &target).into());
-        }
     }
     let (tx, rx) = tokio::sync::watch::channel(None);
     let trust = super::connect::trust(settings);
