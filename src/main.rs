@@ -61,6 +61,8 @@ fn main() -> ExitCode {
             _ = tokio::signal::ctrl_c() => Ok(exit::INTERRUPTED),
         }
     });
+    // Every exit path, Ctrl-C included, ends the Session Manager sessions it opened (§7.1).
+    runtime.block_on(adapters::ssm::finish(std::time::Duration::from_secs(3)));
     // Reading stdin blocks a thread the runtime cannot interrupt; the remote side is done, so
     // do not wait for it.
     runtime.shutdown_background();

@@ -106,7 +106,7 @@ async fn describe_region(client: &aws_sdk_ec2::Client, region: &str) -> Result<V
     let mut pages = client.describe_instances().filters(states).into_paginator().send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| classify(e, region))?;
+        let page = page.map_err(|e| classify(e, region, "EC2"))?;
         for reservation in page.reservations() {
             for i in reservation.instances() {
                 out.push(convert(i, region));
@@ -149,7 +149,7 @@ fn convert(i: &aws_sdk_ec2::types::Instance, region: &str) -> Instance {
 
 /// What went wrong, before it is told which profile it was for.
 #[derive(Debug)]
-struct Failure {
+pub struct Failure {
     kind: FailureKind,
     message: String,
 }
@@ -164,17 +164,17 @@ enum FailureKind {
     Other,
 }
 
-fn classify<E>(e: SdkError<E, aws_sdk_ec2::config::http::HttpResponse>, region: &str) -> Failure
+pub fn classify<E>(e: SdkError<E, aws_sdk_ec2::config::http::HttpResponse>, region: &str, service: &str) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let chain = error_chain(&e);
-    tracing::debug!(region, error = %chain, "describe-instances failed");
+    tracing::debug!(region, error = %chain, "{service} call failed");
     if let SdkError::ServiceError(se) = &e {
         let code = se.err().code().unwrap_or("Unknown").to_string();
         let message = match se.err().message().filter(|m| !m.is_empty()) {
-            Some(msg) => format!("EC2 in {region} said {code}: {msg}"),
-            None => format!("EC2 in {region} answered HTTP {} ({code})", se.raw().status().as_u16()),
+            Some(msg) => format!("{service} in {region} said {code}: {msg}"),
+            None => format!("{service} in {region} answered HTTP {} ({code})", se.raw().status().as_u16()),
         };
         return Failure { message, kind: FailureKind::Service(code) };
     }
@@ -188,9 +188,9 @@ where
     {
         (FailureKind::NoCredentials, "no AWS credentials found".to_string())
     } else if matches!(e, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) {
-        (FailureKind::Unreachable, format!("cannot reach EC2 in {region}: {chain}"))
+        (FailureKind::Unreachable, format!("cannot reach {service} in {region}: {chain}"))
     } else {
-        (FailureKind::Other, format!("EC2 in {region} failed: {chain}"))
+        (FailureKind::Other, format!("{service} in {region} failed: {chain}"))
     };
     Failure { kind, message }
 }
@@ -198,7 +198,10 @@ where
 impl Failure {
     /// The user-facing error, with hints naming the profile so the command can be pasted.
     fn into_error(self, settings: &Settings, region: &str) -> HopError {
-        let p = &settings.profile;
+        self.into_error_for(&settings.profile, settings.endpoint.as_deref(), region)
+    }
+
+    pub fn into_error_for(self, p: &str, endpoint: Option<&str>, region: &str) -> HopError {
         let flag = if p == "default" { String::new() } else { format!(" --profile {p}") };
         let hints = match &self.kind {
             FailureKind::SsoExpired => vec![format!("run: aws sso login{flag}")],
@@ -223,7 +226,7 @@ impl Failure {
             },
             FailureKind::Unreachable => vec![format!(
                 "check the network and the region ({region}){}",
-                settings.endpoint.as_ref().map(|e| format!("; AWS_ENDPOINT_URL is {e}")).unwrap_or_default()
+                endpoint.map(|e| format!("; AWS_ENDPOINT_URL is {e}")).unwrap_or_default()
             )],
             FailureKind::Other => vec![],
         };
@@ -232,7 +235,7 @@ impl Failure {
 }
 
 /// `a: b: c` from an error and its sources, without repeats (the SDK nests the same text).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {

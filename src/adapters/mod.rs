@@ -6,4 +6,5 @@ pub mod cache;
 pub mod fs;
 pub mod inventory;
 pub mod ssh;
+pub mod ssm;
 pub mod term;

@@ -20,7 +20,7 @@ pub async fn run(settings: &Settings, write: bool, file: Option<std::path::PathB
         .into_iter()
         .map(|(instance, route)| Planned { instance, route })
         .collect();
-    let (stanzas, skipped) = build(&planned);
+    let (stanzas, skipped) = build(&planned, &|i| ssm_proxy(settings, i));
     let text = render(&stanzas, &skipped);
     if !write {
         std::io::stdout().write_all(text.as_bytes())?;
@@ -51,6 +51,18 @@ pub async fn run(settings: &Settings, write: bool, file: Option<std::path::PathB
         writeln!(err, "hop: backup of the previous file: {}", b.display())?;
     }
     Ok(0)
+}
+
+/// hop itself as the ProxyCommand of SSM-only hosts: this binary's absolute path (ssh's PATH
+/// may not have it), the profile when one was named, and the instance's region.
+fn ssm_proxy(settings: &Settings, i: &crate::domain::inventory::Instance) -> Vec<String> {
+    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "hop".into());
+    let mut words = vec![exe];
+    if settings.profile_explicit {
+        words.extend(["--profile".to_string(), settings.profile.clone()]);
+    }
+    words.extend(["--region".to_string(), i.region.clone(), "proxy".to_string()]);
+    words
 }
 
 fn install_error(e: InstallError, user_config: &Path) -> HopError {

@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 
 use crate::adapters::inventory::Freshness;
 use crate::adapters::ssh::{self, client, session};
+use crate::adapters::ssm;
 use crate::adapters::term;
 use crate::domain::route::Route;
 use crate::error::HopError;
@@ -37,31 +38,63 @@ pub async fn run(settings: &Settings, target: &str, remote_command: &[String]) -
     Ok(code)
 }
 
-/// Connect through every hop of `route`; SSM and unreachable routes are errors here.
+/// Connect through every hop of `route`, over a Session Manager data channel for SSM routes;
+/// unreachable routes are errors here.
 pub async fn connect(
     settings: &Settings,
     route: &Route,
     trust: &client::Trust,
     remote_forwards: &[crate::domain::forward::RemoteForward],
 ) -> Result<client::Chain, client::SshError> {
-    let hops = match (ssh::hops(route), route) {
-        (Some(h), _) => h,
-        (None, Route::Ssm { reason, .. }) => {
-            return Err(client::SshError::Protocol {
-                label: "route".into(),
-                message: format!("the route is SSM ({reason}), and SSM support is not built yet"),
-            });
-        }
-        (None, Route::Unreachable { reason }) => {
-            return Err(client::SshError::Protocol {
-                label: "route".into(),
-                message: format!("unreachable: {reason}"),
-            });
-        }
-        (None, _) => unreachable!("ssh::hops covers direct and jump routes"),
-    };
     let last = client::FinalHop { forward_agent: settings.forward_agent, remote_forwards: remote_forwards.to_vec() };
-    client::connect(&hops, trust, settings.connect_timeout, &last).await
+    let first = match route {
+        Route::Unreachable { reason } => {
+            return Err(client::SshError::Protocol { label: "route".into(), message: format!("unreachable: {reason}") });
+        }
+        Route::Ssm { target, region, .. } => {
+            let document = ssm::Document::Ssh { port: target.login.port };
+            let channel = open_ssm(settings, &target.id, region, &document).await.map_err(|e| {
+                let hints = e.hints();
+                client::SshError::Ssm { message: e.to_string(), hints }
+            })?;
+            Some(channel.stream)
+        }
+        _ => None,
+    };
+    let hops = ssh::hops(route).expect("every route but unreachable has hops");
+    client::connect(&hops, trust, settings.connect_timeout, &last, first).await
+}
+
+/// Start a Session Manager session on `id` and open its data channel. DescribeInstanceInformation
+/// runs alongside StartSession (no added round trip) and explains a failure: an agent that is
+/// not registered or not Online.
+pub async fn open_ssm(
+    settings: &Settings,
+    id: &str,
+    region: &str,
+    document: &ssm::Document,
+) -> Result<ssm::Channel, HopError> {
+    let control = ssm::Control::new(settings, region).await;
+    let options = ssm::Options { connect_timeout: settings.connect_timeout, ..Default::default() };
+    let (agent, opened) = tokio::join!(control.agent(id), ssm::open(&control, id, document, &options));
+    let e = match opened {
+        Ok(channel) => return Ok(channel),
+        Err(e) => e,
+    };
+    let why = match agent {
+        Ok(None) => Some(format!(
+            "Session Manager has no agent registered for {id} (no instance profile, agent not running, \
+             or no route to the SSM endpoints)"
+        )),
+        Ok(Some(a)) if a.ping_status != "Online" => {
+            Some(format!("the SSM agent of {id} is {} (agent {})", a.ping_status, a.agent_version))
+        }
+        _ => None,
+    };
+    Err(match (why, e) {
+        (Some(why), HopError::Aws { hints, .. } | HopError::Ssh { hints, .. }) => HopError::Aws { message: why, hints },
+        (_, e) => e,
+    })
 }
 
 /// known_hosts files as OpenSSH reads them, and how unknown keys are handled.
@@ -100,6 +133,7 @@ pub fn ssh_error(e: client::SshError, target: &str) -> HopError {
             doctor,
         ],
         Protocol { .. } => vec![doctor],
+        Ssm { hints, .. } => hints.clone(),
     };
     HopError::Ssh { message: e.to_string(), hints }
 }

@@ -38,9 +38,8 @@ pub async fn run(settings: &Settings, args: &[String], dynamic: &[String], remot
         None => only_target(settings).await?,
     };
     let (_, instance, route) = super::target_route(settings, &target).await?;
-    // SSM and unreachable routes cannot be forwarded over SSH: the connect says why,
-    // before anything listens.
-    if let Route::Ssm { .. } | Route::Unreachable { .. } = route {
+    // Unreachable routes cannot be forwarded: the connect says why, before anything listens.
+    if let Route::Unreachable { .. } = route {
         let trust = super::connect::trust(settings);
         if let Err(e) = super::connect::connect(settings, &route, &trust, &[]).await {
             return Err(super::connect::ssh_error(e, &target).into());

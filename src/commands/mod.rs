@@ -127,7 +127,7 @@ pub async fn target_route_with(
     };
     let route = if settings.force_ssm {
         if instance.state.is_up() {
-            Route::Ssm { id: instance.id.clone(), reason: "--ssm".into() }
+            crate::domain::route::ssm(&instance, &settings.login, &file_exists, "--ssm".into())
         } else {
             plan(&instance, &bastions(&loaded.instances, &settings.bastion), &settings.login, &file_exists)
         }

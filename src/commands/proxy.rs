@@ -3,19 +3,24 @@
 //! connections; the target's port is reached as plain TCP from the last of them.
 
 use crate::adapters::ssh::{self, client, proxy};
+use crate::adapters::ssm;
 use crate::domain::route::Route;
 use crate::error::HopError;
 use crate::settings::Settings;
 
 pub async fn run(settings: &Settings, target: &str, port: u16) -> anyhow::Result<u8> {
     let (_, _, route) = super::target_route(settings, target).await?;
+    if let Route::Ssm { target: endpoint, region, .. } = &route {
+        // The data channel is the connection: AWS-StartSSHSession to PORT on the instance.
+        let document = ssm::Document::Ssh { port };
+        let mut channel = super::connect::open_ssm(settings, &endpoint.id, region, &document).await?;
+        let mut stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
+        let _ = tokio::io::copy_bidirectional(&mut channel.stream, &mut stdio).await;
+        return Ok(0);
+    }
     let Some(hops) = ssh::hops(&route) else {
-        let why = match &route {
-            Route::Ssm { reason, .. } => format!("the route is SSM ({reason}), and SSM support is not built yet"),
-            Route::Unreachable { reason } => format!("unreachable: {reason}"),
-            _ => unreachable!("ssh::hops covers direct and jump routes"),
-        };
-        return Err(HopError::Ssh { message: why, hints: vec![] }.into());
+        let Route::Unreachable { reason } = &route else { unreachable!("only unreachable routes have no hops") };
+        return Err(HopError::Ssh { message: format!("unreachable: {reason}"), hints: vec![] }.into());
     };
     let (last, before) = hops.split_last().expect("a route has a target");
     let trust = super::connect::trust(settings);
@@ -39,7 +44,7 @@ pub async fn run(settings: &Settings, target: &str, port: u16) -> anyhow::Result
         return Ok(0);
     }
     // A bridge never forwards the agent: the ssh on top of it decides that itself.
-    let chain = client::connect(before, &trust, settings.connect_timeout, &client::FinalHop::default())
+    let chain = client::connect(before, &trust, settings.connect_timeout, &client::FinalHop::default(), None)
         .await
         .map_err(|e| super::connect::ssh_error(e, target))?;
     proxy::bridge(&chain, &last.address, port, tokio::io::stdin(), tokio::io::stdout())

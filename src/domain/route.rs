@@ -60,8 +60,10 @@ pub enum Route {
         target: Endpoint,
     },
     /// No usable bastion in the VPC: Session Manager.
+    /// `target.address` is the instance id (Session Manager's Target), `region` its region.
     Ssm {
-        id: String,
+        target: Endpoint,
+        region: String,
         reason: String,
     },
     Unreachable {
@@ -268,6 +270,18 @@ fn usable(b: &Instance) -> bool {
     b.state.is_up() && b.public_ip.is_some()
 }
 
+/// The Session Manager route to `target`: SSH runs over the data channel, so the login is
+/// the one a direct connection would use.
+pub fn ssm(target: &Instance, policy: &LoginPolicy, exists: &dyn Fn(&Path) -> bool, reason: String) -> Route {
+    let target_endpoint = Endpoint {
+        id: target.id.clone(),
+        name: target.name.clone(),
+        address: target.id.clone(),
+        login: policy.login(target, true, exists),
+    };
+    Route::Ssm { target: target_endpoint, region: target.region.clone(), reason }
+}
+
 /// Plan the route to `target`.
 pub fn plan(
     target: &Instance,
@@ -311,7 +325,7 @@ pub fn plan(
             ),
             None => format!("{vpc} has no bastion"),
         };
-        return Route::Ssm { id: target.id.clone(), reason };
+        return ssm(target, policy, exists, reason);
     }
     // Same AZ first (no cross-AZ hop, and it survives an AZ outage with the target), then the
     // stable order `bastions` gave.

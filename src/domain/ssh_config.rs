@@ -53,6 +53,9 @@ pub struct Stanza {
     /// escaped, but `${` cannot be (OpenSSH always expands it).
     pub identity_file: Option<String>,
     pub proxy_jump: Option<String>,
+    /// Words of a `ProxyCommand` (run by `sh -c`): each is shell-quoted when it needs it,
+    /// so `%n`/`%p` stay tokens ssh expands.
+    pub proxy_command: Option<Vec<String>>,
     pub host_key_alias: String,
 }
 
@@ -112,6 +115,11 @@ pub fn render(stanzas: &[Stanza], skipped: &[Skipped]) -> String {
         if let Some(jump) = &stanza.proxy_jump {
             option(&mut out, "ProxyJump", jump);
         }
+        if let Some(words) = stanza.proxy_command.as_ref().filter(|w| !w.is_empty()) {
+            // OpenSSH hands the rest of the line to the shell: quote per word, for sh.
+            let line: Vec<String> = words.iter().map(|w| shell_quote(&sanitize(w))).collect();
+            let _ = writeln!(out, "  ProxyCommand {}", line.join(" "));
+        }
         option(&mut out, "HostKeyAlias", &stanza.host_key_alias);
     }
     skipped_lines.extend(skipped.iter().map(|s| skipped_line(&s.label, &s.reason)));
@@ -122,6 +130,16 @@ pub fn render(stanzas: &[Stanza], skipped: &[Skipped]) -> String {
         }
     }
     out
+}
+
+/// A word for `sh`: as is when it is made of safe characters, else single-quoted.
+fn shell_quote(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "%_./:=@+,-".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 fn option(out: &mut String, keyword: &str, value: &str) {
@@ -584,6 +602,7 @@ mod tests {
             port: Some(2222),
             identity_file: Some("/home/u/.ssh/sample-web.pem".into()),
             proxy_jump: Some("sample-bastion".into()),
+            proxy_command: None,
             host_key_alias: "i-0123".into(),
         }
     }
@@ -597,6 +616,7 @@ mod tests {
             port: Some(22),
             identity_file: None,
             proxy_jump: None,
+            proxy_command: None,
             host_key_alias: "i-0abc".into(),
         }
     }
@@ -714,6 +734,7 @@ Host sample-web i-0123
                     port: None,
                     identity_file: None,
                     proxy_jump: None,
+                    proxy_command: None,
                     host_key_alias: String::new(),
                 });
                 continue;
@@ -726,6 +747,7 @@ Host sample-web i-0123
                 "identityfile" => s.identity_file = Some(arg().replace("%%", "%")),
                 "identitiesonly" => assert_eq!(arg(), "yes"),
                 "proxyjump" => s.proxy_jump = Some(arg()),
+                "proxycommand" => s.proxy_command = Some(e.args.clone()),
                 "hostkeyalias" => s.host_key_alias = arg(),
                 other => panic!("unexpected {other}"),
             }

@@ -40,7 +40,10 @@ pub fn aliases<'a>(instances: impl IntoIterator<Item = &'a Instance> + Clone) ->
 
 /// Stanzas in a deterministic order: bastions that some route uses first (by alias), then every
 /// other reachable instance (by alias). Instances hop cannot write a stanza for are `Skipped`.
-pub fn build(planned: &[Planned]) -> (Vec<Stanza>, Vec<Skipped>) {
+///
+/// SSM targets get `ProxyCommand` = `ssm_proxy` (hop's own `proxy` subcommand, with the
+/// instance's region) followed by `%n %p`.
+pub fn build(planned: &[Planned], ssm_proxy: &dyn Fn(&Instance) -> Vec<String>) -> (Vec<Stanza>, Vec<Skipped>) {
     let aliases = aliases(planned.iter().map(|p| p.instance));
     let primary = |id: &str| aliases[id][0].clone();
     let used_bastions: BTreeSet<&str> = planned
@@ -62,19 +65,17 @@ pub fn build(planned: &[Planned]) -> (Vec<Stanza>, Vec<Skipped>) {
             i.vpc_id.as_deref().unwrap_or("-"),
             i.az.as_deref().unwrap_or("-")
         );
+        let mut proxy_command = None;
         let (target, proxy_jump) = match &p.route {
             Route::Direct { target } => (target, None),
             Route::Jump { bastion, target, .. } => (target, Some(primary(&bastion.id))),
             // `hop config` plans without -J; a chain never reaches here.
             Route::Chain { target, .. } => (target, None),
-            Route::Ssm { .. } => {
-                skipped.push(Skipped {
-                    label: format!("{} ({})", i.label(), i.id),
-                    reason:
-                        "no bastion in its VPC, reached by SSM; hop writes a ProxyCommand for it once SSM support lands"
-                            .into(),
-                });
-                continue;
+            Route::Ssm { target, .. } => {
+                let mut words = ssm_proxy(i);
+                words.extend(["%n".to_string(), "%p".to_string()]);
+                proxy_command = Some(words);
+                (target, None)
             }
             Route::Unreachable { reason } => {
                 skipped.push(Skipped { label: format!("{} ({})", i.label(), i.id), reason: reason.clone() });
@@ -89,6 +90,7 @@ pub fn build(planned: &[Planned]) -> (Vec<Stanza>, Vec<Skipped>) {
             port: Some(target.login.port).filter(|&p| p != 22),
             identity_file: target.login.identity.as_ref().map(|p| p.display().to_string()),
             proxy_jump,
+            proxy_command,
             host_key_alias: i.id.clone(),
         };
         if used_bastions.contains(i.id.as_str()) { first.push(stanza) } else { rest.push(stanza) }
@@ -115,7 +117,7 @@ mod tests {
         let exists = |p: &Path| p.extension().is_some_and(|e| e == "pem");
         let planned: Vec<Planned> =
             inv.iter().map(|i| Planned { instance: i, route: plan(i, &b, &policy, &exists) }).collect();
-        build(&planned)
+        build(&planned, &|i| vec!["/bin/hop".into(), "--region".into(), i.region.clone(), "proxy".into()])
     }
 
     #[test]
@@ -138,7 +140,10 @@ mod tests {
         ];
         let (stanzas, skipped) = planned(&inv);
         let hosts: Vec<String> = stanzas.iter().map(|s| s.hosts.join(" ")).collect();
-        assert_eq!(hosts, ["sample-bastion i-b", "api-i-a1 i-a1", "api-i-a2 i-a2", "i-g", "i-x", "sample-web i-w"]);
+        assert_eq!(
+            hosts,
+            ["sample-bastion i-b", "api-i-a1 i-a1", "api-i-a2 i-a2", "i-g", "i-x", "sample-web i-w", "worker i-s"]
+        );
         let web = &stanzas[5];
         assert_eq!(web.host_name, "10.0.1.10");
         assert_eq!(web.proxy_jump.as_deref(), Some("sample-bastion"));
@@ -147,7 +152,15 @@ mod tests {
         assert_eq!(stanzas[0].host_name, "203.0.113.10");
         assert_eq!(stanzas[0].proxy_jump, None);
         let labels: Vec<&str> = skipped.iter().map(|s| s.label.as_str()).collect();
-        assert_eq!(labels, ["sample-old (i-o)", "worker (i-s)"]);
+        assert_eq!(labels, ["sample-old (i-o)"]);
+        // The SSM-only worker: hop itself is the ProxyCommand, with the instance's region.
+        let worker = &stanzas[6];
+        assert_eq!(worker.host_name, "i-s");
+        assert_eq!(worker.proxy_jump, None);
+        assert_eq!(
+            worker.proxy_command.as_deref(),
+            Some(&["/bin/hop", "--region", "us-east-1", "proxy", "%n", "%p"].map(String::from)[..])
+        );
         // Same input in another order: same output.
         let mut rev = inv.clone();
         rev.reverse();

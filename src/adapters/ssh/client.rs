@@ -80,6 +80,9 @@ pub enum SshError {
     Auth { label: String, user: String, tried: String },
     #[error("{label}: {message}")]
     Protocol { label: String, message: String },
+    /// The Session Manager transport under the SSH connection failed.
+    #[error("{message}")]
+    Ssm { message: String, hints: Vec<String> },
 }
 
 /// The russh handler of one hop: verifies the host key, rejects every channel the server opens
@@ -361,12 +364,15 @@ pub struct FinalHop {
     pub remote_forwards: Vec<RemoteForward>,
 }
 
-/// Connect through `hops` (the last is the target), verifying and authenticating each.
+/// Connect through `hops` (the last is the target), verifying and authenticating each. The
+/// first hop is dialled over TCP, or runs over `first` when given (a Session Manager data
+/// channel).
 pub async fn connect(
     hops: &[Hop],
     trust: &Trust,
     connect_timeout: Duration,
     last: &FinalHop,
+    mut first: Option<tokio::io::DuplexStream>,
 ) -> Result<Chain, SshError> {
     let mut handles: Vec<Handle<HopHandler>> = Vec::new();
     for (n, hop) in hops.iter().enumerate() {
@@ -387,6 +393,10 @@ pub async fn connect(
             reason,
         };
         let connected = match handles.last() {
+            None if first.is_some() => {
+                let stream = first.take().expect("checked");
+                tokio::time::timeout(connect_timeout, client::connect_stream(config(), stream, handler)).await
+            }
             None => {
                 let tcp = tokio::time::timeout(
                     connect_timeout,

@@ -9,8 +9,7 @@ pub mod session;
 
 use crate::domain::route::{Endpoint, Route};
 
-/// The hops of a planned route, bastion first. None for routes SSH cannot take (SSM,
-/// unreachable).
+/// The hops of a planned route, bastion first. None for unreachable routes.
 pub fn hops(route: &Route) -> Option<Vec<client::Hop>> {
     fn hop(e: &Endpoint) -> client::Hop {
         client::Hop {
@@ -26,6 +25,8 @@ pub fn hops(route: &Route) -> Option<Vec<client::Hop>> {
         Route::Direct { target } => Some(vec![hop(target)]),
         Route::Jump { bastion, target, .. } => Some(vec![hop(bastion), hop(target)]),
         Route::Chain { jumps, target } => Some(jumps.iter().chain([target]).map(hop).collect()),
-        Route::Ssm { .. } | Route::Unreachable { .. } => None,
+        // SSH runs over the data channel straight to the target.
+        Route::Ssm { target, .. } => Some(vec![hop(target)]),
+        Route::Unreachable { .. } => None,
     }
 }

@@ -18,8 +18,15 @@ pub enum State {
     /// Handshake answered, waiting for HandshakeComplete.
     Answered(Request),
     Established(Request),
+    /// The service ended the session (`channel_closed`, with its `Output` text, possibly
+    /// empty), or the handshake failed (the reason).
     Closed(String),
 }
+
+/// Flag values (spec §3.3, PayloadType 10).
+pub const FLAG_DISCONNECT_TO_PORT: u32 = 1;
+pub const FLAG_TERMINATE_SESSION: u32 = 2;
+pub const FLAG_CONNECT_TO_PORT_ERROR: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EngineError {
@@ -40,6 +47,8 @@ pub struct Engine<F: FnMut() -> [u8; 16]> {
     inbox: Vec<u8>,
     /// Local bytes not yet sent (before the handshake, or while the unacked buffer is full).
     pending: VecDeque<u8>,
+    /// Flags the agent sent, in stream order.
+    flags: Vec<u32>,
 }
 
 impl<F: FnMut() -> [u8; 16]> Engine<F> {
@@ -52,6 +61,7 @@ impl<F: FnMut() -> [u8; 16]> Engine<F> {
             outbox: Vec::new(),
             inbox: Vec::new(),
             pending: VecDeque::new(),
+            flags: Vec::new(),
         }
     }
 
@@ -91,7 +101,16 @@ impl<F: FnMut() -> [u8; 16]> Engine<F> {
                     self.dispatch(m, now_ms)?;
                 }
             }
-            "channel_closed" => self.state = State::Closed(String::from_utf8_lossy(&msg.payload).into_owned()),
+            "channel_closed" => {
+                // §7.2: the reason is the JSON's `Output`; some services NUL-pad the payload.
+                let text = String::from_utf8_lossy(&msg.payload);
+                let json = text.trim_matches(char::from(0));
+                let output = serde_json::from_str::<serde_json::Value>(json)
+                    .ok()
+                    .and_then(|v| v["Output"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                self.state = State::Closed(output);
+            }
             // start/pause_publication and unknown types: ignored, never acked (§3.1).
             _ => {}
         }
@@ -117,6 +136,9 @@ impl<F: FnMut() -> [u8; 16]> Engine<F> {
                 self.flush(now_ms);
             }
             (1, State::Established(_)) => self.inbox.extend_from_slice(&m.payload),
+            (10, State::Established(_)) if m.payload.len() == 4 => {
+                self.flags.push(u32::from_be_bytes(m.payload[..4].try_into().expect("4 bytes")));
+            }
             // Flags, sizes, a second handshake request: nothing for the byte stream.
             _ => {}
         }
@@ -147,12 +169,40 @@ impl<F: FnMut() -> [u8; 16]> Engine<F> {
     pub fn tick(&mut self, now_ms: u64) -> Result<(), EngineError> {
         match self.tx.tick(now_ms) {
             Tick::Nothing => Ok(()),
-            Tick::Resend(wire) => {
-                self.outbox.push(wire);
+            Tick::Resend(wires) => {
+                self.outbox.extend(wires);
                 Ok(())
             }
             Tick::GiveUp { seq } => Err(EngineError::GaveUp { seq }),
         }
+    }
+
+    /// Send a flag (§3.3) after every byte written so far: flags are sequenced like data.
+    /// Only once established; the unacked limit is not applied to this one message.
+    pub fn flag(&mut self, value: u32, now_ms: u64) {
+        if !matches!(self.state, State::Established(_)) {
+            return;
+        }
+        while !self.pending.is_empty() {
+            let n = self.pending.len().min(CHUNK);
+            let chunk: Vec<u8> = self.pending.drain(..n).collect();
+            let msg = self.message(1, chunk, now_ms);
+            let wire = self.tx.send(msg, now_ms);
+            self.outbox.push(wire);
+        }
+        let msg = self.message(10, value.to_be_bytes().to_vec(), now_ms);
+        let wire = self.tx.send(msg, now_ms);
+        self.outbox.push(wire);
+    }
+
+    /// Local bytes waiting for room in the unacked buffer: the driver stops reading its
+    /// local side while this is large (backpressure).
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn take_flags(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.flags)
     }
 
     pub fn take_outbox(&mut self) -> Vec<Vec<u8>> {
@@ -313,8 +363,8 @@ mod tests {
                 down.send(agent.tx.send(m, now));
                 agent_sent += n;
             }
-            if let Tick::Resend(w) = agent.tx.tick(now) {
-                down.send(w);
+            if let Tick::Resend(ws) = agent.tx.tick(now) {
+                ws.into_iter().for_each(|w| down.send(w));
             }
             while let Some(frame) = down.queue.pop_front() {
                 client.on_frame(&frame, now).unwrap();

@@ -8,12 +8,40 @@ use serde_json::{Value, json};
 /// feature checks (§6.2) see a modern client.
 pub const CLIENT_VERSION: &str = "1.2.650.0";
 
+/// The plugin's version test (§6.2): both versions split on `.`, same number of decimal
+/// components, and `agent` strictly greater than `threshold`; anything else is "no".
+pub fn newer_than(agent: &str, threshold: &str) -> bool {
+    let parse = |v: &str| v.split('.').map(|c| c.parse::<u64>().ok()).collect::<Option<Vec<u64>>>();
+    match (parse(agent), parse(threshold)) {
+        (Some(a), Some(t)) if a.len() == t.len() => a > t,
+        _ => false,
+    }
+}
+
 /// The agent's request, as hop understood it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     pub agent_version: String,
     /// `Properties` of the `SessionType` action (e.g. `{"portNumber":"22"}`).
     pub properties: Value,
+}
+
+impl Request {
+    /// Whether the session speaks smux (§6.1): a port-forwarding document and an agent newer
+    /// than 3.0.196.0 (the agent decides the same, since hop reports a client ≥ 1.1.70).
+    pub fn mux(&self) -> bool {
+        self.properties["type"] == "LocalPortForwarding" && newer_than(&self.agent_version, "3.0.196.0")
+    }
+
+    /// Whether smux keep-alive NOPs are needed (§6.4): only with agents up to 3.1.1511.0.
+    pub fn smux_keepalive(&self) -> bool {
+        !newer_than(&self.agent_version, "3.1.1511.0")
+    }
+
+    /// Whether the agent understands the TerminateSession flag (§7.1).
+    pub fn terminate_flag(&self) -> bool {
+        newer_than(&self.agent_version, "2.3.722.0")
+    }
 }
 
 /// Why the handshake cannot go on. The response is still sent (so the agent ends its side
@@ -141,6 +169,23 @@ mod tests {
         assert_eq!(json_of(&resp)["ProcessedClientActions"][1]["ActionStatus"], 3);
         assert_eq!(result, Err(HandshakeError::UnsupportedAction("Telepathy".into())));
         assert!(matches!(respond(b"not json").1, Err(HandshakeError::Malformed(_))));
+    }
+
+    #[test]
+    fn version_thresholds_as_the_plugin_compares_them() {
+        for (agent, threshold, newer) in [
+            ("3.0.196.0", "3.0.196.0", false),
+            ("3.0.196.1", "3.0.196.0", true),
+            ("3.0.197.0", "3.0.196.0", true),
+            ("3.1.1511.0", "3.1.1511.0", false),
+            ("3.1.1512.0", "3.1.1511.0", true),
+            ("3.0", "3.0.196.0", false),
+            ("10.0.0.0", "9.9.9.9", true),
+            ("3.x.1.0", "3.0.196.0", false),
+            ("", "2.3.722.0", false),
+        ] {
+            assert_eq!(newer_than(agent, threshold), newer, "{agent} > {threshold}");
+        }
     }
 
     #[test]

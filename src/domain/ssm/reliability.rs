@@ -124,12 +124,15 @@ pub struct Sender {
     give_up_ms: u64,
 }
 
+/// Bound on the messages one retransmission tick resends.
+pub const RESEND_PER_TICK: usize = 256;
+
 /// What the retransmission tick decided.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Tick {
     Nothing,
-    /// Resend these identical bytes.
-    Resend(Vec<u8>),
+    /// Resend these identical bytes (oldest first).
+    Resend(Vec<Vec<u8>>),
     /// The oldest message went unacknowledged past the deadline: end the session.
     GiveUp {
         seq: i64,
@@ -170,20 +173,27 @@ impl Sender {
         true
     }
 
-    /// The 100 ms tick (§5.3): only the oldest unacked message is considered.
+    /// The 100 ms tick (§5.3). The oldest unacked message decides giving up. Unlike the
+    /// plugin, which looks only at the oldest (so each lost ack costs a tick), every message
+    /// unacked for longer than the RTO is resent, at most `RESEND_PER_TICK` per tick: the
+    /// agent re-acks duplicates, so this is safe, and a lossy link does not serialise.
     pub fn tick(&mut self, now_ms: u64) -> Tick {
         let rto = self.rto.rto_ms;
-        let give_up = self.give_up_ms;
+        let expired = |u: &Unacked| (now_ms.saturating_sub(u.last_sent_ms) as f64) > rto;
         let Some(oldest) = self.unacked.front_mut() else { return Tick::Nothing };
-        if (now_ms.saturating_sub(oldest.last_sent_ms) as f64) <= rto {
+        if !expired(oldest) {
             return Tick::Nothing;
         }
         let first = *oldest.first_resend_ms.get_or_insert(now_ms);
-        if now_ms.saturating_sub(first) > give_up {
+        if now_ms.saturating_sub(first) > self.give_up_ms {
             return Tick::GiveUp { seq: oldest.seq };
         }
-        oldest.last_sent_ms = now_ms;
-        Tick::Resend(oldest.wire.clone())
+        let mut resend = Vec::new();
+        for u in self.unacked.iter_mut().filter(|u| expired(u)).take(RESEND_PER_TICK) {
+            u.last_sent_ms = now_ms;
+            resend.push(u.wire.clone());
+        }
+        Tick::Resend(resend)
     }
 
     pub fn unacked(&self) -> usize {
@@ -276,8 +286,10 @@ mod tests {
         tx.send(data(99, b"y"), 10);
         assert!(!tx.has_room(), "bounded: the caller must stop reading its source");
         assert_eq!(tx.tick(150), Tick::Nothing, "within the initial RTO of 200 ms");
-        assert_eq!(tx.tick(250), Tick::Resend(first.clone()), "the oldest, identical bytes");
-        assert_eq!(tx.tick(300), Tick::Nothing, "its send time was updated");
+        assert_eq!(tx.tick(205), Tick::Resend(vec![first.clone()]), "the oldest, identical bytes");
+        let second = tx.unacked.back().unwrap().wire.clone();
+        assert_eq!(tx.tick(250), Tick::Resend(vec![second]), "then the next one that expired");
+        assert_eq!(tx.tick(300), Tick::Nothing, "their send times were updated");
         assert_eq!(tx.tick(1_300), Tick::GiveUp { seq: 0 }, "unacked past the deadline");
         // Acks by sequence number; unknown ones ignored.
         assert!(!tx.acked(7, 400));
