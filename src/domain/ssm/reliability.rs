@@ -181,19 +181,18 @@ impl Sender {
         let rto = self.rto.rto_ms;
         let expired = |u: &Unacked| (now_ms.saturating_sub(u.last_sent_ms) as f64) > rto;
         let Some(oldest) = self.unacked.front_mut() else { return Tick::Nothing };
-        if !expired(oldest) {
-            return Tick::Nothing;
-        }
-        let first = *oldest.first_resend_ms.get_or_insert(now_ms);
-        if now_ms.saturating_sub(first) > self.give_up_ms {
-            return Tick::GiveUp { seq: oldest.seq };
+        if expired(oldest) {
+            let first = *oldest.first_resend_ms.get_or_insert(now_ms);
+            if now_ms.saturating_sub(first) > self.give_up_ms {
+                return Tick::GiveUp { seq: oldest.seq };
+            }
         }
         let mut resend = Vec::new();
         for u in self.unacked.iter_mut().filter(|u| expired(u)).take(RESEND_PER_TICK) {
             u.last_sent_ms = now_ms;
             resend.push(u.wire.clone());
         }
-        Tick::Resend(resend)
+        if resend.is_empty() { Tick::Nothing } else { Tick::Resend(resend) }
     }
 
     pub fn unacked(&self) -> usize {
