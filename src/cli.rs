@@ -155,6 +155,11 @@ pub struct ForwardArgs {
     /// A listener on the target, [BIND:]RPORT, whose connections come back to HOST:PORT here.
     #[arg(short = 'R', value_name = "[BIND:]RPORT:HOST:PORT")]
     pub remote: Vec<String>,
+
+    /// Session Manager's own port forwarding (one session per forward, smux-multiplexed when
+    /// the agent supports it) instead of SSH: needs no SSH access to the instance.
+    #[arg(long, conflicts_with_all = ["dynamic", "remote"])]
+    pub native: bool,
 }
 
 #[derive(Debug, Args)]

@@ -49,7 +49,10 @@ pub async fn connect(
     let last = client::FinalHop { forward_agent: settings.forward_agent, remote_forwards: remote_forwards.to_vec() };
     let first = match route {
         Route::Unreachable { reason } => {
-            return Err(client::SshError::Protocol { label: "route".into(), message: format!("unreachable: {reason}") });
+            return Err(client::SshError::Protocol {
+                label: "route".into(),
+                message: format!("unreachable: {reason}"),
+            });
         }
         Route::Ssm { target, region, .. } => {
             let document = ssm::Document::Ssh { port: target.login.port };

@@ -9,12 +9,19 @@ use tokio::net::TcpListener;
 
 use crate::adapters::inventory::{self, Freshness};
 use crate::adapters::ssh::forward::{self, Destination, Stats};
+use crate::adapters::ssm;
 use crate::domain::forward::{Bind, DynamicForward, LocalForward, RemoteForward};
 use crate::domain::route::{Route, bastions};
 use crate::error::HopError;
 use crate::settings::Settings;
 
-pub async fn run(settings: &Settings, args: &[String], dynamic: &[String], remote: &[String]) -> anyhow::Result<u8> {
+pub async fn run(
+    settings: &Settings,
+    args: &[String],
+    dynamic: &[String],
+    remote: &[String],
+    native: bool,
+) -> anyhow::Result<u8> {
     let usage = |message: String| HopError::Usage { message, hints: vec![] };
     // TARGET is optional: the first word is a target unless it reads as a forward.
     let (target, specs) = match args.first() {
@@ -38,6 +45,9 @@ pub async fn run(settings: &Settings, args: &[String], dynamic: &[String], remot
         None => only_target(settings).await?,
     };
     let (_, instance, route) = super::target_route(settings, &target).await?;
+    if native {
+        return run_native(settings, &instance, &locals).await;
+    }
     // Unreachable routes cannot be forwarded: the connect says why, before anything listens.
     if let Route::Unreachable { .. } = route {
         let trust = super::connect::trust(settings);
@@ -109,6 +119,70 @@ pub async fn run(settings: &Settings, args: &[String], dynamic: &[String], remot
         stats.errors.load(Ordering::Relaxed),
         if left > 0 { format!("; {left} still open were cut after {}s", DRAIN.as_secs()) } else { String::new() }
     );
+    Ok(crate::error::exit::INTERRUPTED)
+}
+
+/// `--native`: one Session Manager port session per forward (the agent dials HOST:PORT),
+/// reopened when it ends, until interrupted.
+async fn run_native(
+    settings: &Settings,
+    instance: &crate::domain::inventory::Instance,
+    locals: &[LocalForward],
+) -> anyhow::Result<u8> {
+    if !instance.state.is_up() {
+        return Err(HopError::Ssh {
+            message: format!("{} is {}", instance.label(), instance.state.as_str()),
+            hints: vec![],
+        }
+        .into());
+    }
+    let mut sessions = Vec::new();
+    for f in locals {
+        let document = match f.host.as_str() {
+            "localhost" | "127.0.0.1" | "::1" => ssm::Document::Port { port: f.port },
+            host => ssm::Document::RemoteHost { host: host.to_string(), port: f.port },
+        };
+        let listener = bind(&f.bind, f.listen_port).await?;
+        // The first session opens before anything is announced: its errors are the command's.
+        let channel = super::connect::open_ssm(settings, &instance.id, &instance.region, &document).await?;
+        eprintln!(
+            "hop: forwarding {} → {}:{} from {} ({}) by Session Manager session {} ({} mode)",
+            listener.local_addr()?,
+            f.host,
+            f.port,
+            instance.label(),
+            instance.id,
+            channel.session_id,
+            if channel.request.mux() { "smux" } else { "basic" }
+        );
+        sessions.push((listener, document, channel));
+    }
+    let tasks: Vec<_> = sessions
+        .into_iter()
+        .map(|(listener, document, channel)| async move {
+            let mut channel = Some(channel);
+            loop {
+                let open = match channel.take() {
+                    Some(c) => Ok(c),
+                    None => super::connect::open_ssm(settings, &instance.id, &instance.region, &document).await,
+                };
+                match open {
+                    Ok(c) => {
+                        let why = ssm::ports::serve(&listener, c).await;
+                        eprintln!("hop: {why}; opening a new session");
+                    }
+                    Err(e) => {
+                        eprintln!("hop: {e}; retrying in 5s");
+                        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    }
+                }
+            }
+        })
+        .collect();
+    tokio::select! {
+        _ = futures_util::future::join_all(tasks) => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
     Ok(crate::error::exit::INTERRUPTED)
 }
 

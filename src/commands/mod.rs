@@ -62,7 +62,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Some(Command::Connect(a)) => connect::run(&settings, &a.target, &a.remote_command).await,
         Some(Command::Proxy(a)) => proxy::run(&settings, &a.target, a.port).await,
-        Some(Command::Forward(a)) => forward::run(&settings, &a.args, &a.dynamic, &a.remote).await,
+        Some(Command::Forward(a)) => forward::run(&settings, &a.args, &a.dynamic, &a.remote, a.native).await,
         Some(Command::Completions(_) | Command::Man(_)) => unreachable!("handled above"),
         None => match cli.target {
             Some(t) => connect::run(&settings, &t, &cli.remote_command).await,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -39,6 +39,8 @@ pub struct Channel {
     pub stream: DuplexStream,
     pub request: Request,
     pub session_id: String,
+    /// Flags (§3.3) to send in stream order, e.g. DisconnectToPort in basic port mode.
+    pub flags: mpsc::UnboundedSender<u32>,
 }
 
 /// Tuning, for tests and benchmarks.
@@ -77,7 +79,12 @@ pub async fn finish(within: Duration) {
 
 /// Start a session on `target` running `document`, open its data channel and complete the
 /// handshake.
-pub async fn open(control: &Control, target: &str, document: &Document, options: &Options) -> Result<Channel, HopError> {
+pub async fn open(
+    control: &Control,
+    target: &str,
+    document: &Document,
+    options: &Options,
+) -> Result<Channel, HopError> {
     let started = control.start(target, document).await?;
     tracing::info!("SSM session {} started ({})", started.session_id, document.name());
     let client_id = uuid::Uuid::new_v4().to_string();
@@ -91,6 +98,7 @@ pub async fn open(control: &Control, target: &str, document: &Document, options:
     let (user, ours) = tokio::io::duplex(LOCAL_BUFFER);
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (flags, flags_rx) = mpsc::unbounded_channel();
     let session_id = started.session_id.clone();
     let driver = Driver {
         control: control.clone(),
@@ -103,12 +111,13 @@ pub async fn open(control: &Control, target: &str, document: &Document, options:
         local: ours,
         ready: Some(ready_tx),
         stop: stop_rx,
+        flags: flags_rx,
         connect_timeout: options.connect_timeout,
     };
     let handle = tokio::spawn(driver.run());
     LIVE.lock().expect("not poisoned").push((stop_tx, handle));
     match ready_rx.await {
-        Ok(Ok(request)) => Ok(Channel { stream: user, request, session_id }),
+        Ok(Ok(request)) => Ok(Channel { stream: user, request, session_id, flags }),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(channel_error(target, "the Session Manager data channel ended during the handshake".into())),
     }
@@ -175,6 +184,7 @@ struct Driver {
     local: DuplexStream,
     ready: Option<oneshot::Sender<Result<Request, HopError>>>,
     stop: watch::Receiver<bool>,
+    flags: mpsc::UnboundedReceiver<u32>,
     connect_timeout: Duration,
 }
 
@@ -228,7 +238,8 @@ impl Driver {
                 let _ = ready.send(Err(e));
             }
             (Some(ready), Ok(())) => {
-                let _ = ready.send(Err(channel_error(&self.target, "the session ended before it was established".into())));
+                let _ =
+                    ready.send(Err(channel_error(&self.target, "the session ended before it was established".into())));
             }
             (None, Err(e)) => tracing::warn!("SSM session {}: {e}", self.started.session_id),
             (None, Ok(())) => {}
@@ -257,6 +268,9 @@ impl Driver {
                 State::Closed(output) => return Ok(End::ServiceClosed(output.clone())),
                 State::Established(request) => {
                     if let Some(ready) = self.ready.take() {
+                        if let Some(note) = self.engine.customer_message.take() {
+                            tracing::warn!("Session Manager: {note}");
+                        }
                         let _ = ready.send(Ok(request.clone()));
                     }
                 }
@@ -297,6 +311,10 @@ impl Driver {
                         self.engine.write(&buf[..n], now);
                     }
                 },
+                Some(flag) = self.flags.recv() => {
+                    let now = self.now();
+                    self.engine.flag(flag, now);
+                }
                 _ = tick.tick() => {
                     let now = self.now();
                     self.engine.tick(now).map_err(|e| self.engine_error(e))?;

@@ -4,6 +4,7 @@
 
 pub mod channel;
 pub mod control;
+pub mod ports;
 
 pub use channel::{Channel, Options, finish, open};
 pub use control::{Control, Document};

@@ -49,6 +49,8 @@ pub struct Engine<F: FnMut() -> [u8; 16]> {
     pending: VecDeque<u8>,
     /// Flags the agent sent, in stream order.
     flags: Vec<u32>,
+    /// HandshakeComplete's note for the user (§4.4), if it had one.
+    pub customer_message: Option<String>,
 }
 
 impl<F: FnMut() -> [u8; 16]> Engine<F> {
@@ -62,6 +64,7 @@ impl<F: FnMut() -> [u8; 16]> Engine<F> {
             inbox: Vec::new(),
             pending: VecDeque::new(),
             flags: Vec::new(),
+            customer_message: None,
         }
     }
 
@@ -132,6 +135,7 @@ impl<F: FnMut() -> [u8; 16]> Engine<F> {
                 }
             }
             (7, State::Answered(request)) => {
+                self.customer_message = handshake::complete_message(&m.payload);
                 self.state = State::Established(request.clone());
                 self.flush(now_ms);
             }

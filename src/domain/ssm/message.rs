@@ -137,6 +137,7 @@ impl AgentMessage {
 }
 
 /// A UUID's canonical bytes from its hyphenated string form.
+#[cfg(test)]
 pub fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
     let hex: String = s.chars().filter(|c| *c != '-').collect();
     if hex.len() != 32 {

@@ -1,7 +1,6 @@
-//! The SSM Session Manager data channel (shared/specs/ssm-data-channel.md), its pure parts.
-//! The transport that uses them (websocket, control plane, SSH over SSM) is issue #5's
-//! remaining work; until it lands the binary does not call these yet.
-#![cfg_attr(not(test), allow(dead_code))]
+//! The SSM Session Manager data channel (shared/specs/ssm-data-channel.md), its pure parts:
+//! the message codec, the reliability layer, the handshake, the client engine and smux
+//! framing. `adapters::ssm` drives them over a websocket.
 
 pub mod engine;
 pub mod handshake;
