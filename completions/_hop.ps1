@@ -163,6 +163,7 @@ Register-ArgumentCompleter -Native -CommandName 'hop' -ScriptBlock {
             [CompletionResult]::new('-J', '-J ', [CompletionResultType]::ParameterName, 'Jump through these hosts instead of the VPC''s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)')
             [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for each hop''s TCP connection and SSH handshake')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stdout (NO_COLOR is respected with auto)')
+            [CompletionResult]::new('--native', '--native', [CompletionResultType]::ParameterName, 'Session Manager''s own port forwarding (one session per forward, smux-multiplexed when the agent supports it) instead of SSH: needs no SSH access to the instance')
             [CompletionResult]::new('--refresh', '--refresh', [CompletionResultType]::ParameterName, 'Ignore the discovery cache and ask EC2 again')
             [CompletionResult]::new('--newest', '--newest', [CompletionResultType]::ParameterName, 'When a name matches several instances, choose the most recently launched')
             [CompletionResult]::new('--accept-new', '--accept-new', [CompletionResultType]::ParameterName, 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`')

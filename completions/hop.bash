@@ -281,7 +281,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__forward)
-            opts="-D -R -l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
+            opts="-D -R -l -i -J -A -t -T -v -h --native --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

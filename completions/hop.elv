@@ -155,6 +155,7 @@ set edit:completion:arg-completer[hop] = {|@words|
             cand -J 'Jump through these hosts instead of the VPC''s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)'
             cand --connect-timeout 'Seconds to wait for each hop''s TCP connection and SSH handshake'
             cand --color 'When to use colour on stdout (NO_COLOR is respected with auto)'
+            cand --native 'Session Manager''s own port forwarding (one session per forward, smux-multiplexed when the agent supports it) instead of SSH: needs no SSH access to the instance'
             cand --refresh 'Ignore the discovery cache and ask EC2 again'
             cand --newest 'When a name matches several instances, choose the most recently launched'
             cand --accept-new 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'

@@ -140,6 +140,7 @@ complete -c hop -n "__fish_hop_using_subcommand forward" -l connect-timeout -d '
 complete -c hop -n "__fish_hop_using_subcommand forward" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c hop -n "__fish_hop_using_subcommand forward" -l native -d 'Session Manager\'s own port forwarding (one session per forward, smux-multiplexed when the agent supports it) instead of SSH: needs no SSH access to the instance'
 complete -c hop -n "__fish_hop_using_subcommand forward" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_using_subcommand forward" -l newest -d 'When a name matches several instances, choose the most recently launched'
 complete -c hop -n "__fish_hop_using_subcommand forward" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'

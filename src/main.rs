@@ -59,6 +59,9 @@ fn main() -> ExitCode {
         tokio::select! {
             r = commands::run(cli) => r,
             _ = tokio::signal::ctrl_c() => Ok(exit::INTERRUPTED),
+            // ssh ends a ProxyCommand with SIGHUP; kill sends SIGTERM. Both end cleanly
+            // (128 + n), so open Session Manager sessions are terminated below.
+            n = hangup_or_term() => Ok(128 + n),
         }
     });
     // Every exit path, Ctrl-C included, ends the Session Manager sessions it opened (§7.1).
@@ -69,6 +72,18 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => report(e),
+    }
+}
+
+/// Resolves with the signal number on SIGHUP or SIGTERM.
+async fn hangup_or_term() -> u8 {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut hup), Ok(mut term)) = (signal(SignalKind::hangup()), signal(SignalKind::terminate())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = hup.recv() => libc::SIGHUP as u8,
+        _ = term.recv() => libc::SIGTERM as u8,
     }
 }
 

@@ -10,13 +10,13 @@ use crate::support::{Env, NETLAB_STATE, NetLab, REPO, python};
 
 /// `python -m http.server` on web's loopback (what a forward to `localhost:PORT` reaches),
 /// serving files made here; stopped by PID when dropped.
-struct WebServer {
+pub(crate) struct WebServer {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl WebServer {
-    fn start(net: &NetLab, env: &Env, port: u16) -> WebServer {
+    pub(crate) fn start(net: &NetLab, env: &Env, port: u16) -> WebServer {
         let dir = env.path("www");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("small"), b"hello through the tunnel\n").unwrap();
@@ -60,14 +60,14 @@ impl Drop for WebServer {
 }
 
 /// A running `hop forward` in the client namespace; interrupted (SIGINT) when dropped.
-struct Forwarder {
+pub(crate) struct Forwarder {
     child: Child,
     /// Everything it printed on stderr after its first line.
-    log: std::sync::Arc<std::sync::Mutex<String>>,
+    pub(crate) log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Forwarder {
-    fn start(net: &NetLab, env: &Env, args: &[&str]) -> Forwarder {
+    pub(crate) fn start(net: &NetLab, env: &Env, args: &[&str]) -> Forwarder {
         let mut argv = vec!["forward"];
         argv.extend_from_slice(args);
         let mut child = env.command_in(net, env!("CARGO_BIN_EXE_hop"), &argv).stdin(Stdio::null()).spawn().unwrap();
@@ -112,14 +112,14 @@ impl Drop for Forwarder {
     }
 }
 
-fn curl(net: &NetLab, env: &Env, args: &[&str]) -> (bool, String) {
+pub(crate) fn curl(net: &NetLab, env: &Env, args: &[&str]) -> (bool, String) {
     let mut argv = vec!["-sS", "--max-time", "20"];
     argv.extend_from_slice(args);
     let out = env.command_in(net, "curl", &argv).stdin(Stdio::null()).output().unwrap();
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
 }
 
-fn load(net: &NetLab, env: &Env, args: &[&str]) -> serde_json::Value {
+pub(crate) fn load(net: &NetLab, env: &Env, args: &[&str]) -> serde_json::Value {
     let script = format!("{REPO}/tests/support/load.py");
     let py = python().unwrap().display().to_string();
     let mut argv = vec![script.as_str()];

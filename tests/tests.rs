@@ -11,3 +11,4 @@ mod forward;
 mod ls;
 mod route;
 mod ssh;
+mod ssm;

@@ -5,9 +5,9 @@
 
 Prints exactly one line of JSON to stdout once the server is ready:
 
-    {"port": N, "endpoint": "http://127.0.0.1:N", "instances": {...}, ...}
+    {"port": N, "endpoint": "http://127.0.0.1:N", "ssm": {"ws_port": W}, "instances": {...}, ...}
 
-(everything after "endpoint" only with --seed: see seed_topology.seed), and writes the
+(everything after "ssm" only with --seed: see seed_topology.seed), and writes the
 same JSON to --state-file (atomically; the file is removed again on exit so
 it never points at a dead server).
 
@@ -21,6 +21,11 @@ sequentially, from documentation ranges instead, so the addresses hop
 discovers are the ones the test namespaces are given:
 instance public IPs 203.0.113.10, .11, ... and Elastic IPs 198.51.100.10, ...
 Both sequences restart on every POST /moto-api/reset.
+
+SSM Session Manager: fake_ssm.py sits in front of moto and answers StartSession,
+ResumeSession, TerminateSession and DescribeInstanceInformation on the same endpoint, plus
+its admin endpoints under /__fake_ssm/; its websocket data channel listens on
+127.0.0.1:W ("ssm.ws_port"). See fake_ssm.py's docstring.
 """
 
 from __future__ import annotations
@@ -187,10 +192,18 @@ def main(argv: list[str] | None = None) -> int:
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
         server.start()
         server_started = True
+        # moto has no Session Manager (spec ssm-data-channel.md §9): fake_ssm answers the SSM
+        # session calls in front of moto's WSGI app (werkzeug reads server.app per request)
+        # and serves the data channel on its own loopback port.
+        from fake_ssm import FakeSSM
+
+        fake_ssm = FakeSSM()
+        ws_port = fake_ssm.start()
+        server._server.app = fake_ssm.wsgi(server._server.app)
         # With port 0 the OS picked a free port; the bound socket knows which.
         port = server.get_host_and_port()[1]
         endpoint = f"http://127.0.0.1:{port}"
-        state: dict[str, Any] = {"port": port, "endpoint": endpoint}
+        state: dict[str, Any] = {"port": port, "endpoint": endpoint, "ssm": {"ws_port": ws_port}}
         log.info("listening on %s (%.1fs)", endpoint, time.monotonic() - started)
 
         if args.seed:

@@ -25,6 +25,9 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<t
 const UNACKED_MESSAGES: usize = 8 * 1024;
 /// Local bytes read ahead of what the unacked buffer takes; beyond it hop stops reading.
 const PENDING_LIMIT: usize = 256 * 1024;
+/// Bytes from the agent waiting for the user to read them; beyond it hop stops reading the
+/// websocket.
+const USER_QUEUE_LIMIT: usize = 8 * 1024 * 1024;
 /// Bytes buffered between the channel task and its user, each way.
 const LOCAL_BUFFER: usize = 256 * 1024;
 /// Websocket keep-alive (§1.2: at least every 5 minutes; proxies want less).
@@ -108,7 +111,7 @@ pub async fn open(
         ws,
         engine: Engine::new(|| *uuid::Uuid::new_v4().as_bytes(), UNACKED_MESSAGES, options.give_up.as_millis() as u64),
         epoch: Instant::now(),
-        local: ours,
+        local: Some(ours),
         ready: Some(ready_tx),
         stop: stop_rx,
         flags: flags_rx,
@@ -181,7 +184,8 @@ struct Driver {
     ws: Ws,
     engine: Engine<fn() -> [u8; 16]>,
     epoch: Instant,
-    local: DuplexStream,
+    /// Taken by `pump`; dropping it is the user's EOF.
+    local: Option<DuplexStream>,
     ready: Option<oneshot::Sender<Result<Request, HopError>>>,
     stop: watch::Receiver<bool>,
     flags: mpsc::UnboundedReceiver<u32>,
@@ -212,7 +216,6 @@ impl Driver {
         }
         self.control.terminate(&self.started.session_id).await;
         let _ = self.ws.close(Some(CloseFrame { code: CloseCode::Normal, reason: "".into() })).await;
-        let _ = self.local.shutdown().await;
         let result = match outcome {
             Ok(End::ServiceClosed(output)) => {
                 if !output.is_empty() {
@@ -252,12 +255,21 @@ impl Driver {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
         let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+        let (mut local_rd, mut local_wr) = tokio::io::split(self.local.take().expect("pumped once"));
+        // Bytes for the user, written as it reads them: never blocking the loop, or the user
+        // (russh, say) and this task could each wait for the other to read.
+        let mut to_user: std::collections::VecDeque<bytes::Bytes> = std::collections::VecDeque::new();
+        let mut to_user_len = 0usize;
         let mut local_open = true;
-        loop {
-            self.send_outbox().await?;
+        let mut user_open = true;
+        let result = loop {
+            if let Err(e) = self.send_outbox().await {
+                break Err(e);
+            }
             let inbox = self.engine.take_inbox();
-            if !inbox.is_empty() && self.local.write_all(&inbox).await.is_err() {
-                local_open = false;
+            if !inbox.is_empty() && user_open {
+                to_user_len += inbox.len();
+                to_user.push_back(inbox.into());
             }
             for flag in self.engine.take_flags() {
                 if flag == FLAG_CONNECT_TO_PORT_ERROR {
@@ -265,7 +277,7 @@ impl Driver {
                 }
             }
             match &self.engine.state {
-                State::Closed(output) => return Ok(End::ServiceClosed(output.clone())),
+                State::Closed(output) => break Ok(End::ServiceClosed(output.clone())),
                 State::Established(request) => {
                     if let Some(ready) = self.ready.take() {
                         if let Some(note) = self.engine.customer_message.take() {
@@ -275,7 +287,7 @@ impl Driver {
                     }
                 }
                 _ if Instant::now() > deadline => {
-                    return Err(channel_error(
+                    break Err(channel_error(
                         &self.target,
                         format!("no handshake from the SSM agent within {}s", HANDSHAKE_TIMEOUT.as_secs()),
                     ));
@@ -283,49 +295,92 @@ impl Driver {
                 _ => {}
             }
             if !local_open && self.engine.drained() {
-                return Ok(End::LocalClosed);
+                break Ok(End::LocalClosed);
             }
             let room = self.engine.pending_len() < PENDING_LIMIT;
-            tokio::select! {
+            // Backpressure towards the agent when the user does not read: stop reading the
+            // websocket (unacked messages are retransmitted later).
+            let user_keeps_up = to_user_len < USER_QUEUE_LIMIT;
+            let step: Result<(), HopError> = tokio::select! {
                 changed = self.stop.changed() => {
                     if changed.is_err() || *self.stop.borrow() {
-                        return Ok(End::Stopped);
+                        break Ok(End::Stopped);
                     }
+                    Ok(())
                 }
-                frame = self.ws.next() => match frame {
+                written = local_wr.write(to_user.front().map(|b| &b[..]).unwrap_or_default()), if !to_user.is_empty() => {
+                    match written {
+                        Ok(n) if n > 0 => {
+                            to_user_len -= n;
+                            let front = to_user.front_mut().expect("not empty");
+                            if n == front.len() { to_user.pop_front(); } else { *front = front.slice(n..); }
+                        }
+                        _ => {
+                            user_open = false;
+                            local_open = false;
+                            to_user.clear();
+                            to_user_len = 0;
+                        }
+                    }
+                    Ok(())
+                }
+                frame = self.ws.next(), if user_keeps_up => match frame {
                     Some(Ok(Message::Binary(bytes))) => {
                         let now = self.now();
-                        self.engine.on_frame(&bytes, now).map_err(|e| self.engine_error(e))?;
+                        self.engine.on_frame(&bytes, now).map_err(|e| self.engine_error(e))
                     }
-                    Some(Ok(Message::Text(_))) => tracing::debug!("ignoring a text frame from the service (§5.7)"),
+                    Some(Ok(Message::Text(_))) => {
+                        tracing::debug!("ignoring a text frame from the service (§5.7)");
+                        Ok(())
+                    }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
                         tracing::debug!("data channel websocket closed: {frame:?}");
-                        self.reconnect().await?;
+                        self.reconnect().await
                     }
-                    Some(Ok(_)) => {} // ping/pong: tungstenite answers pings itself
+                    Some(Ok(_)) => Ok(()), // ping/pong: tungstenite answers pings itself
                 },
-                n = self.local.read(&mut buf), if local_open && room => match n {
-                    Ok(0) | Err(_) => local_open = false,
-                    Ok(n) => {
-                        let now = self.now();
-                        self.engine.write(&buf[..n], now);
+                n = local_rd.read(&mut buf), if local_open && room => {
+                    match n {
+                        Ok(0) | Err(_) => local_open = false,
+                        Ok(n) => {
+                            let now = self.now();
+                            self.engine.write(&buf[..n], now);
+                        }
                     }
-                },
+                    Ok(())
+                }
                 Some(flag) = self.flags.recv() => {
                     let now = self.now();
                     self.engine.flag(flag, now);
+                    Ok(())
                 }
                 _ = tick.tick() => {
                     let now = self.now();
-                    self.engine.tick(now).map_err(|e| self.engine_error(e))?;
+                    self.engine.tick(now).map_err(|e| self.engine_error(e))
                 }
                 _ = ping.tick() => {
                     if self.ws.send(Message::Ping(b"keepalive".to_vec().into())).await.is_err() {
-                        self.reconnect().await?;
+                        self.reconnect().await
+                    } else {
+                        Ok(())
                     }
                 }
+            };
+            if let Err(e) = step {
+                break Err(e);
             }
+        };
+        // What the agent sent before the end still reaches the user (bounded).
+        if user_open && !to_user.is_empty() {
+            let flush = async {
+                for chunk in to_user {
+                    local_wr.write_all(&chunk).await?;
+                }
+                local_wr.flush().await
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
         }
+        result
     }
 
     /// Write every queued frame; a failed write means the websocket is gone: resume.

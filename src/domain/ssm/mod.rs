@@ -3,6 +3,8 @@
 //! framing. `adapters::ssm` drives them over a websocket.
 
 pub mod engine;
+#[cfg(test)]
+mod fuzz;
 pub mod handshake;
 pub mod message;
 pub mod reliability;
