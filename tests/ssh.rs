@@ -273,13 +273,13 @@ fn interactive_shell_on_a_pty_follows_resizes_and_restores_the_terminal() {
 }
 
 /// A real ssh-agent holding `key`, stopped (by PID) when dropped.
-struct Agent {
+pub(crate) struct Agent {
     pid: u32,
-    sock: std::path::PathBuf,
+    pub(crate) sock: std::path::PathBuf,
 }
 
 impl Agent {
-    fn start(env: &Env, key: &std::path::Path) -> Agent {
+    pub(crate) fn start(env: &Env, key: &std::path::Path) -> Agent {
         let sock = env.path("agent.sock");
         let out = std::process::Command::new("ssh-agent").arg("-a").arg(&sock).arg("-s").output().expect("ssh-agent");
         let text = String::from_utf8_lossy(&out.stdout);

@@ -397,3 +397,53 @@ fn the_fake_agent_passes_its_own_spec_self_test() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("ok   codec: 4 AgentMessage vectors"), "{text}");
 }
+
+#[test]
+fn interactive_shell_over_a_faulty_data_channel() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    let faults = json!({"drop_percent": 5, "dup_percent": 5, "reorder_percent": 5, "corrupt_digest_every": 9,
+        "publications": true, "seed": 3});
+    let id = target(net, &env, "ssm-shell", faults);
+    let py = python().unwrap().display().to_string();
+    let driver = format!("{REPO}/tests/support/pty_drive.py");
+    let key = env.path(".ssh/sample-web.pem").display().to_string();
+    let hop = format!("{} -l ec2-user -i {key} ssm-shell", env!("CARGO_BIN_EXE_hop"));
+    let out = env.command_in(net, &py, &[&driver, "100", "30", &hop]).stdin(Stdio::null()).output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("driver: {e}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
+    let transcript = report["transcript"].as_str().unwrap_or_default();
+    assert_eq!(report["sizes"], json!(["30 100", "40 120"]), "remote stty size: {transcript}");
+    assert_eq!(report["exit"], 3, "the shell's exit status: {transcript}");
+    assert_eq!(report["modes_after"], report["modes_before"], "terminal modes restored: {transcript}");
+    assert_clean(&sessions(net, &env, &id).pop().unwrap());
+}
+
+#[test]
+fn host_keys_are_checked_and_the_agent_forwarded_only_when_asked_over_ssm() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let mut env = Env::net(net);
+    let id = target(net, &env, "ssm-keys", json!({}));
+    // The data channel is no excuse: an unknown host key is refused, and the session ended.
+    env.trust_both(net);
+    let run = hop(net, &env, &["ssm-keys", "--", "true"], b"");
+    run.code(255);
+    assert!(run.stderr.contains(&format!("host key of ssm-keys ({id}) is not known")), "{}", run.stderr);
+    assert_eq!(sessions(net, &env, &id).pop().unwrap()["terminated_by_api"], true);
+    let run = hop(net, &env, &["--accept-new", "ssm-keys", "--", "hostname"], b"");
+    run.code(0);
+    assert_eq!(run.stdout, "sample-web\n");
+    let known = std::fs::read_to_string(env.path(".ssh/known_hosts")).unwrap();
+    assert!(known.contains(&format!("{id} {}", net.host_key("web"))), "recorded under the instance id: {known}");
+    // -A forwards the agent to the target; without it there is none.
+    let agent = crate::ssh::Agent::start(&env, &env.path(".ssh/sample-web.pem"));
+    env.set("SSH_AUTH_SOCK", &agent.sock.display().to_string());
+    let run = hop(net, &env, &["ssm-keys", "--", "ssh-add", "-l"], b"");
+    assert_eq!(run.code, 2, "no agent without -A: {}{}", run.stdout, run.stderr);
+    let run = hop(net, &env, &["-A", "ssm-keys", "--", "ssh-add", "-l"], b"");
+    run.code(0);
+    assert!(run.stdout.contains("ED25519"), "{}", run.stdout);
+}
