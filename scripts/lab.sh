@@ -73,7 +73,17 @@ if [[ $mode == ssh ]]; then
     {
         echo "$(field moto instances sample-bastion id) $(field bastion host_key_pub)"
         echo "$(field moto instances sample-web id) $(field web host_key_pub)"
+        # sample-worker is SSM-only: the lab's fake Session Manager agent dials web's sshd from
+        # inside web's namespace, as a real agent dials localhost:22 on its instance.
+        echo "$(field moto instances sample-worker id) $(field web host_key_pub)"
     } >"$lab/home/.ssh/known_hosts"
+    ip netns exec "$ns" "$PY" tests/support/ssm_admin.py --endpoint "$endpoint" target \
+        "$(field moto instances sample-worker id)" \
+        "{\"dial\": {\"netns\": \"$(field web_ns)\", \"host\": \"10.0.1.10\", \"port\": 22}}" >/dev/null
+    # web's sshd knows ec2-user and sample-web's key (the worker's tags say ssm-user).
+    mkdir -p "$lab/config/hop"
+    printf '[hosts.sample-worker]\nuser = "ec2-user"\nidentity = "%s"\n' "$lab/home/.ssh/sample-web.pem" \
+        >"$lab/config/hop/config.toml"
     run_in=(ip netns exec "$ns")
 else
     endpoint=$(field endpoint)
@@ -102,6 +112,7 @@ demo config
 if [[ $mode == ssh ]]; then
     demo sample-web -- hostname
     demo sample-web -- uname -a
+    demo sample-worker -- 'echo "over Session Manager: $(hostname)"'
 fi
 
 if $keep; then

@@ -344,15 +344,26 @@ fn ssh_forwards_over_ssm_and_native_smux_with_fifty_parallel_streams() {
         assert_eq!(report["failures"], 0, "{report}");
     }
     // --native: the port-forwarding document, smux (agent 3.3.1142.0), 50 streams at once.
-    knobs(net, &env, &id, json!({"dial": {"netns": net.state["web_ns"], "host": null, "port": null}}));
+    // The second stream's dial fails on the instance (ConnectToPortError + FIN): that
+    // connection alone is closed, the session and the other streams carry on.
+    knobs(
+        net,
+        &env,
+        &id,
+        json!({"dial": {"netns": net.state["web_ns"], "host": null, "port": null}, "mux_connect_error": 2}),
+    );
     let before = sessions(net, &env, &id).len();
     {
         let spec = format!("21092:localhost:{}", web.port);
         let fwd = Forwarder::start(net, &env, &["--native", "ssm-ports", &spec]);
         assert_eq!(curl(net, &env, &["http://127.0.0.1:21092/small"]), (true, small.to_string()));
+        assert!(!curl(net, &env, &["http://127.0.0.1:21092/small"]).0, "the failed dial closes that connection");
+        assert_eq!(curl(net, &env, &["http://127.0.0.1:21092/small"]), (true, small.to_string()));
         let report = load(net, &env, &["parallel", "21092", "50", "50"]);
         assert_eq!(report["failures"], 0, "{report}");
         eprintln!("50 parallel streams over one smux session: {:.2}s", report["seconds"].as_f64().unwrap());
+        let log = fwd.log.lock().unwrap().clone();
+        assert!(log.contains("could not connect to the destination port"), "{log}");
         drop(fwd);
     }
     let all = sessions(net, &env, &id);
@@ -360,7 +371,7 @@ fn ssh_forwards_over_ssm_and_native_smux_with_fifty_parallel_streams() {
     assert_eq!(native["document"], "AWS-StartPortForwardingSession", "{native}");
     assert_eq!(native["parameters"]["portNumber"], web.port.to_string(), "{native}");
     let ids: Vec<u64> = native["mux_stream_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
-    assert_eq!(ids.len(), 51, "{native}");
+    assert_eq!(ids.len(), 53, "{native}");
     assert_eq!(&ids[..3], &[3, 5, 7], "client stream ids are odd from 3");
     assert_clean(native);
     // An agent from before smux (≤ 3.0.196.0): basic mode, one connection at a time.
