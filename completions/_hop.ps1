@@ -49,6 +49,7 @@ Register-ArgumentCompleter -Native -CommandName 'hop' -ScriptBlock {
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print ssh_config stanzas for every reachable instance; --write installs them')
             [CompletionResult]::new('forward', 'forward', [CompletionResultType]::ParameterValue, 'Forward local ports to TARGET, or to hosts behind it, over one SSH connection')
             [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Bridge stdin/stdout to TARGET''s PORT through the route (for ProxyCommand, scp, rsync)')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Explain why TARGET is unreachable (routes, security groups, NACLs, NAT, SSM) and how to fix it')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -200,6 +201,32 @@ Register-ArgumentCompleter -Native -CommandName 'hop' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'hop;doctor' {
+            [CompletionResult]::new('--my-ip', '--my-ip', [CompletionResultType]::ParameterName, 'Your public address (or network), to check that the bastion lets SSH in from it')
+            [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")')
+            [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)')
+            [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('--login', '--login', [CompletionResultType]::ParameterName, 'Remote user on the target (default: tag hop:user, config, then ec2-user)')
+            [CompletionResult]::new('-i', '-i', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'Identity (private key) file for the target')
+            [CompletionResult]::new('-J', '-J ', [CompletionResultType]::ParameterName, 'Jump through these hosts instead of the VPC''s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)')
+            [CompletionResult]::new('--connect-timeout', '--connect-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for each hop''s TCP connection and SSH handshake')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to use colour on stdout (NO_COLOR is respected with auto)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON instead of the checklist')
+            [CompletionResult]::new('--probe', '--probe', [CompletionResultType]::ParameterName, 'Also try the route for real: TCP to the bastion, SSH to it, then the target''s port 22')
+            [CompletionResult]::new('--refresh', '--refresh', [CompletionResultType]::ParameterName, 'Ignore the discovery cache and ask EC2 again')
+            [CompletionResult]::new('--newest', '--newest', [CompletionResultType]::ParameterName, 'When a name matches several instances, choose the most recently launched')
+            [CompletionResult]::new('--accept-new', '--accept-new', [CompletionResultType]::ParameterName, 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`')
+            [CompletionResult]::new('--ssm', '--ssm', [CompletionResultType]::ParameterName, 'Route through SSM Session Manager even when a bastion could be used')
+            [CompletionResult]::new('-A', '-A ', [CompletionResultType]::ParameterName, 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits')
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'Force a PTY on the target even for a command (like `ssh -t`)')
+            [CompletionResult]::new('-T', '-T ', [CompletionResultType]::ParameterName, 'Never request a PTY (like `ssh -T`)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More output on stderr (-v, -vv)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'hop;completions' {
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")')
             [CompletionResult]::new('--region', '--region', [CompletionResultType]::ParameterName, 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)')
@@ -253,6 +280,7 @@ Register-ArgumentCompleter -Native -CommandName 'hop' -ScriptBlock {
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Print ssh_config stanzas for every reachable instance; --write installs them')
             [CompletionResult]::new('forward', 'forward', [CompletionResultType]::ParameterValue, 'Forward local ports to TARGET, or to hosts behind it, over one SSH connection')
             [CompletionResult]::new('proxy', 'proxy', [CompletionResultType]::ParameterValue, 'Bridge stdin/stdout to TARGET''s PORT through the route (for ProxyCommand, scp, rsync)')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Explain why TARGET is unreachable (routes, security groups, NACLs, NAT, SSM) and how to fix it')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -274,6 +302,9 @@ Register-ArgumentCompleter -Native -CommandName 'hop' -ScriptBlock {
             break
         }
         'hop;help;proxy' {
+            break
+        }
+        'hop;help;doctor' {
             break
         }
         'hop;help;completions' {

@@ -25,6 +25,9 @@ _hop() {
             hop,connect)
                 cmd="hop__subcmd__connect"
                 ;;
+            hop,doctor)
+                cmd="hop__subcmd__doctor"
+                ;;
             hop,forward)
                 cmd="hop__subcmd__forward"
                 ;;
@@ -52,6 +55,9 @@ _hop() {
             hop__subcmd__help,connect)
                 cmd="hop__subcmd__help__subcmd__connect"
                 ;;
+            hop__subcmd__help,doctor)
+                cmd="hop__subcmd__help__subcmd__doctor"
+                ;;
             hop__subcmd__help,forward)
                 cmd="hop__subcmd__help__subcmd__forward"
                 ;;
@@ -77,7 +83,7 @@ _hop() {
 
     case "${cmd}" in
         hop)
-            opts="-l -i -J -A -t -T -v -h -V --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help --version connect ls route config forward proxy completions man help"
+            opts="-l -i -J -A -t -T -v -h -V --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help --version connect ls route config forward proxy doctor completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -280,6 +286,60 @@ _hop() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hop__subcmd__doctor)
+            opts="-l -i -J -A -t -T -v -h --json --my-ip --probe --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --my-ip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --login)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -l)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hop__subcmd__forward)
             opts="-D -R -l -i -J -A -t -T -v -h --native --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -339,7 +399,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__help)
-            opts="connect ls route config forward proxy completions man help"
+            opts="connect ls route config forward proxy doctor completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -381,6 +441,20 @@ _hop() {
             return 0
             ;;
         hop__subcmd__help__subcmd__connect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hop__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

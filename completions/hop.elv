@@ -46,6 +46,7 @@ set edit:completion:arg-completer[hop] = {|@words|
             cand config 'Print ssh_config stanzas for every reachable instance; --write installs them'
             cand forward 'Forward local ports to TARGET, or to hosts behind it, over one SSH connection'
             cand proxy 'Bridge stdin/stdout to TARGET''s PORT through the route (for ProxyCommand, scp, rsync)'
+            cand doctor 'Explain why TARGET is unreachable (routes, security groups, NACLs, NAT, SSM) and how to fix it'
             cand completions 'Print a shell completion script'
             cand man 'Print a man page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -190,6 +191,31 @@ set edit:completion:arg-completer[hop] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'hop;doctor'= {
+            cand --my-ip 'Your public address (or network), to check that the bastion lets SSH in from it'
+            cand --profile 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")'
+            cand --region 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)'
+            cand -l 'Remote user on the target (default: tag hop:user, config, then ec2-user)'
+            cand --login 'Remote user on the target (default: tag hop:user, config, then ec2-user)'
+            cand -i 'Identity (private key) file for the target'
+            cand --identity 'Identity (private key) file for the target'
+            cand -J 'Jump through these hosts instead of the VPC''s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)'
+            cand --connect-timeout 'Seconds to wait for each hop''s TCP connection and SSH handshake'
+            cand --color 'When to use colour on stdout (NO_COLOR is respected with auto)'
+            cand --json 'Print JSON instead of the checklist'
+            cand --probe 'Also try the route for real: TCP to the bastion, SSH to it, then the target''s port 22'
+            cand --refresh 'Ignore the discovery cache and ask EC2 again'
+            cand --newest 'When a name matches several instances, choose the most recently launched'
+            cand --accept-new 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+            cand --ssm 'Route through SSM Session Manager even when a bastion could be used'
+            cand -A 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
+            cand -t 'Force a PTY on the target even for a command (like `ssh -t`)'
+            cand -T 'Never request a PTY (like `ssh -T`)'
+            cand -v 'More output on stderr (-v, -vv)'
+            cand --verbose 'More output on stderr (-v, -vv)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'hop;completions'= {
             cand --profile 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")'
             cand --region 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)'
@@ -241,6 +267,7 @@ set edit:completion:arg-completer[hop] = {|@words|
             cand config 'Print ssh_config stanzas for every reachable instance; --write installs them'
             cand forward 'Forward local ports to TARGET, or to hosts behind it, over one SSH connection'
             cand proxy 'Bridge stdin/stdout to TARGET''s PORT through the route (for ProxyCommand, scp, rsync)'
+            cand doctor 'Explain why TARGET is unreachable (routes, security groups, NACLs, NAT, SSM) and how to fix it'
             cand completions 'Print a shell completion script'
             cand man 'Print a man page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -256,6 +283,8 @@ set edit:completion:arg-completer[hop] = {|@words|
         &'hop;help;forward'= {
         }
         &'hop;help;proxy'= {
+        }
+        &'hop;help;doctor'= {
         }
         &'hop;help;completions'= {
         }

@@ -49,6 +49,7 @@ complete -c hop -n "__fish_hop_needs_command" -a "route" -d 'Explain the route t
 complete -c hop -n "__fish_hop_needs_command" -a "config" -d 'Print ssh_config stanzas for every reachable instance; --write installs them'
 complete -c hop -n "__fish_hop_needs_command" -a "forward" -d 'Forward local ports to TARGET, or to hosts behind it, over one SSH connection'
 complete -c hop -n "__fish_hop_needs_command" -a "proxy" -d 'Bridge stdin/stdout to TARGET\'s PORT through the route (for ProxyCommand, scp, rsync)'
+complete -c hop -n "__fish_hop_needs_command" -a "doctor" -d 'Explain why TARGET is unreachable (routes, security groups, NACLs, NAT, SSM) and how to fix it'
 complete -c hop -n "__fish_hop_needs_command" -a "completions" -d 'Print a shell completion script'
 complete -c hop -n "__fish_hop_needs_command" -a "man" -d 'Print a man page (roff)'
 complete -c hop -n "__fish_hop_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -168,6 +169,27 @@ complete -c hop -n "__fish_hop_using_subcommand proxy" -s t -d 'Force a PTY on t
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s T -d 'Never request a PTY (like `ssh -T`)'
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s h -l help -d 'Print help'
+complete -c hop -n "__fish_hop_using_subcommand doctor" -l my-ip -d 'Your public address (or network), to check that the bastion lets SSH in from it' -r
+complete -c hop -n "__fish_hop_using_subcommand doctor" -l profile -d 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")' -r
+complete -c hop -n "__fish_hop_using_subcommand doctor" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
+complete -c hop -n "__fish_hop_using_subcommand doctor" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
+complete -c hop -n "__fish_hop_using_subcommand doctor" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_using_subcommand doctor" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
+complete -c hop -n "__fish_hop_using_subcommand doctor" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
+complete -c hop -n "__fish_hop_using_subcommand doctor" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c hop -n "__fish_hop_using_subcommand doctor" -l json -d 'Print JSON instead of the checklist'
+complete -c hop -n "__fish_hop_using_subcommand doctor" -l probe -d 'Also try the route for real: TCP to the bastion, SSH to it, then the target\'s port 22'
+complete -c hop -n "__fish_hop_using_subcommand doctor" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
+complete -c hop -n "__fish_hop_using_subcommand doctor" -l newest -d 'When a name matches several instances, choose the most recently launched'
+complete -c hop -n "__fish_hop_using_subcommand doctor" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_using_subcommand doctor" -l ssm -d 'Route through SSM Session Manager even when a bastion could be used'
+complete -c hop -n "__fish_hop_using_subcommand doctor" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
+complete -c hop -n "__fish_hop_using_subcommand doctor" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
+complete -c hop -n "__fish_hop_using_subcommand doctor" -s T -d 'Never request a PTY (like `ssh -T`)'
+complete -c hop -n "__fish_hop_using_subcommand doctor" -s v -l verbose -d 'More output on stderr (-v, -vv)'
+complete -c hop -n "__fish_hop_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c hop -n "__fish_hop_using_subcommand completions" -l profile -d 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")' -r
 complete -c hop -n "__fish_hop_using_subcommand completions" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_using_subcommand completions" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
@@ -204,12 +226,13 @@ complete -c hop -n "__fish_hop_using_subcommand man" -s t -d 'Force a PTY on the
 complete -c hop -n "__fish_hop_using_subcommand man" -s T -d 'Never request a PTY (like `ssh -T`)'
 complete -c hop -n "__fish_hop_using_subcommand man" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand man" -s h -l help -d 'Print help'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy completions man help" -f -a "connect" -d 'Connect to TARGET (the same as `hop TARGET`, for names that collide with a subcommand)'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy completions man help" -f -a "ls" -d 'List the instances hop sees and the route it would take to each'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy completions man help" -f -a "route" -d 'Explain the route to TARGET and print the equivalent OpenSSH command; connects nowhere'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy completions man help" -f -a "config" -d 'Print ssh_config stanzas for every reachable instance; --write installs them'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy completions man help" -f -a "forward" -d 'Forward local ports to TARGET, or to hosts behind it, over one SSH connection'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy completions man help" -f -a "proxy" -d 'Bridge stdin/stdout to TARGET\'s PORT through the route (for ProxyCommand, scp, rsync)'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy completions man help" -f -a "man" -d 'Print a man page (roff)'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "connect" -d 'Connect to TARGET (the same as `hop TARGET`, for names that collide with a subcommand)'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "ls" -d 'List the instances hop sees and the route it would take to each'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "route" -d 'Explain the route to TARGET and print the equivalent OpenSSH command; connects nowhere'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "config" -d 'Print ssh_config stanzas for every reachable instance; --write installs them'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "forward" -d 'Forward local ports to TARGET, or to hosts behind it, over one SSH connection'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "proxy" -d 'Bridge stdin/stdout to TARGET\'s PORT through the route (for ProxyCommand, scp, rsync)'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "doctor" -d 'Explain why TARGET is unreachable (routes, security groups, NACLs, NAT, SSM) and how to fix it'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "man" -d 'Print a man page (roff)'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -124,6 +124,8 @@ pub enum Command {
     Forward(ForwardArgs),
     /// Bridge stdin/stdout to TARGET's PORT through the route (for ProxyCommand, scp, rsync).
     Proxy(ProxyArgs),
+    /// Explain why TARGET is unreachable (routes, security groups, NACLs, NAT, SSM) and how to fix it.
+    Doctor(DoctorArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print a man page (roff).
@@ -197,6 +199,25 @@ pub struct RouteArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Instance to diagnose (default: `default_target`, or the only instance that is not a bastion).
+    #[arg(value_name = "TARGET", add = ArgValueCompleter::new(crate::commands::completions::complete_target))]
+    pub target: Option<String>,
+
+    /// Print JSON instead of the checklist.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Your public address (or network), to check that the bastion lets SSH in from it.
+    #[arg(long, value_name = "CIDR")]
+    pub my_ip: Option<String>,
+
+    /// Also try the route for real: TCP to the bastion, SSH to it, then the target's port 22.
+    #[arg(long)]
+    pub probe: bool,
 }
 
 #[derive(Debug, Args)]

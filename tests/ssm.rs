@@ -28,7 +28,7 @@ fn admin(net: &NetLab, env: &Env, args: &[&str]) -> String {
 
 /// A fresh SSM-only instance named `name` whose agent reaches web's sshd, with `knobs`; its
 /// host key (web's) is trusted under its instance id. Returns the instance id.
-fn target(net: &NetLab, env: &Env, name: &str, knobs: Value) -> String {
+pub(crate) fn target(net: &NetLab, env: &Env, name: &str, knobs: Value) -> String {
     let id = admin(net, env, &["launch", name]);
     let mut all = json!({"dial": {"netns": net.state["web_ns"], "host": "10.0.1.10", "port": 22}});
     all.as_object_mut().unwrap().extend(knobs.as_object().unwrap().clone());

@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod config;
 mod discovery;
+mod doctor;
 mod errors;
 mod forward;
 mod ls;

@@ -8,3 +8,4 @@ pub mod inventory;
 pub mod ssh;
 pub mod ssm;
 pub mod term;
+pub mod vpc;

@@ -232,7 +232,7 @@ fn holder(port: u16) -> Option<String> {
 }
 
 /// With no TARGET and no `default_target`: the only running instance that is not a bastion.
-async fn only_target(settings: &Settings) -> Result<String, HopError> {
+pub(super) async fn only_target(settings: &Settings) -> Result<String, HopError> {
     let loaded = inventory::load(settings, Freshness::Cached).await?;
     let by_vpc = bastions(&loaded.instances, &settings.bastion);
     let is_bastion = |id: &str| by_vpc.values().flatten().any(|b| b.id == id);

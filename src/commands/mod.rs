@@ -4,6 +4,7 @@
 pub mod completions;
 pub mod config;
 pub mod connect;
+pub mod doctor;
 pub mod forward;
 pub mod ls;
 pub mod man;
@@ -47,6 +48,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             ls::run(&settings, a.pattern.as_deref(), &tags, a.json).await
         }
         Some(Command::Route(a)) => route::run(&settings, &a.target, a.json).await,
+        Some(Command::Doctor(a)) => doctor::run(&settings, a.target, a.json, a.my_ip.as_deref(), a.probe).await,
         Some(Command::Config(a)) => {
             if cli.global.login.is_some() || cli.global.identity.is_some() || !cli.global.jump.is_empty() {
                 return Err(HopError::Usage {

@@ -1,0 +1,259 @@
+//! The VPC snapshot `hop doctor` reasons about: one call per kind of resource, filtered by the
+//! VPC (instances paginated by 1000), all at once, plus Session Manager's view of the agent. The
+//! number of calls does not grow with the VPC.
+
+use aws_sdk_ec2::types::Filter;
+
+use crate::adapters::aws;
+use crate::adapters::ssm::Control;
+use crate::domain::doctor::{
+    Agent, Endpoint, Host, Nacl, NaclEntry, NatGateway, Permission, RouteEntry, RouteTable, RouteTarget, SecurityGroup,
+    Snapshot,
+};
+use crate::error::HopError;
+use crate::settings::Settings;
+
+fn by_vpc(vpc: &str) -> Filter {
+    Filter::builder().name("vpc-id").values(vpc).build()
+}
+
+pub async fn snapshot(settings: &Settings, region: &str, vpc: &str, target: &str) -> Result<Snapshot, HopError> {
+    let sdk = aws::sdk_config(settings, region).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let control = Control::new(settings, region).await;
+    let err = |what: &str, e: String| HopError::Aws {
+        message: format!("cannot describe the {what} of {vpc} in {region}: {e}"),
+        hints: vec!["the identity needs ec2:Describe* (the ReadOnlyAccess policy has it)".into()],
+    };
+    let instances = async {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let page = ec2
+                .describe_instances()
+                .filters(by_vpc(vpc))
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| err("instances", aws::error_chain(&e)))?;
+            for i in page.reservations().iter().flat_map(|r| r.instances()) {
+                out.push(Host {
+                    id: i.instance_id().unwrap_or_default().into(),
+                    name: i.tags().iter().find(|t| t.key() == Some("Name")).and_then(|t| t.value()).map(str::to_string),
+                    state: i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default(),
+                    public_ip: i.public_ip_address().map(str::to_string),
+                    private_ip: i.private_ip_address().map(str::to_string),
+                    subnet_id: i.subnet_id().map(str::to_string),
+                    security_groups: i
+                        .security_groups()
+                        .iter()
+                        .filter_map(|g| g.group_id().map(str::to_string))
+                        .collect(),
+                    source_dest_check: i.source_dest_check().unwrap_or(true),
+                    instance_profile: i.iam_instance_profile().and_then(|p| p.arn()).map(str::to_string),
+                });
+            }
+            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            if token.is_none() {
+                return Ok::<_, HopError>(out);
+            }
+        }
+    };
+    let tables = async {
+        let out = ec2
+            .describe_route_tables()
+            .filters(by_vpc(vpc))
+            .send()
+            .await
+            .map_err(|e| err("route tables", aws::error_chain(&e)))?;
+        Ok::<_, HopError>(
+            out.route_tables()
+                .iter()
+                .map(|t| RouteTable {
+                    id: t.route_table_id().unwrap_or_default().into(),
+                    main: t.associations().iter().any(|a| a.main() == Some(true)),
+                    subnets: t.associations().iter().filter_map(|a| a.subnet_id().map(str::to_string)).collect(),
+                    routes: t
+                        .routes()
+                        .iter()
+                        .map(|r| RouteEntry {
+                            destination: r
+                                .destination_cidr_block()
+                                .or(r.destination_prefix_list_id())
+                                .or(r.destination_ipv6_cidr_block())
+                                .unwrap_or_default()
+                                .into(),
+                            target: route_target(r),
+                            blackhole: r.state().is_some_and(|s| s.as_str() == "blackhole"),
+                        })
+                        .collect(),
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let igws = async {
+        let f = Filter::builder().name("attachment.vpc-id").values(vpc).build();
+        let out = ec2
+            .describe_internet_gateways()
+            .filters(f)
+            .send()
+            .await
+            .map_err(|e| err("internet gateways", aws::error_chain(&e)))?;
+        Ok::<_, HopError>(
+            out.internet_gateways()
+                .iter()
+                .filter(|g| {
+                    g.attachments().iter().any(|a| {
+                        a.vpc_id() == Some(vpc)
+                            && a.state().is_some_and(|s| matches!(s.as_str(), "available" | "attached"))
+                    })
+                })
+                .filter_map(|g| g.internet_gateway_id().map(str::to_string))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let nats = async {
+        let out = ec2
+            .describe_nat_gateways()
+            .filter(by_vpc(vpc))
+            .send()
+            .await
+            .map_err(|e| err("NAT gateways", aws::error_chain(&e)))?;
+        Ok::<_, HopError>(
+            out.nat_gateways()
+                .iter()
+                .map(|n| NatGateway {
+                    id: n.nat_gateway_id().unwrap_or_default().into(),
+                    subnet_id: n.subnet_id().unwrap_or_default().into(),
+                    state: n.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let groups = async {
+        let out = ec2
+            .describe_security_groups()
+            .filters(by_vpc(vpc))
+            .send()
+            .await
+            .map_err(|e| err("security groups", aws::error_chain(&e)))?;
+        let perms = |ps: &[aws_sdk_ec2::types::IpPermission]| {
+            ps.iter()
+                .map(|p| Permission {
+                    protocol: p.ip_protocol().unwrap_or("-1").into(),
+                    from: p.from_port(),
+                    to: p.to_port(),
+                    cidrs: p.ip_ranges().iter().filter_map(|r| r.cidr_ip().map(str::to_string)).collect(),
+                    groups: p.user_id_group_pairs().iter().filter_map(|g| g.group_id().map(str::to_string)).collect(),
+                })
+                .collect()
+        };
+        Ok::<_, HopError>(
+            out.security_groups()
+                .iter()
+                .map(|g| SecurityGroup {
+                    id: g.group_id().unwrap_or_default().into(),
+                    name: g.group_name().unwrap_or_default().into(),
+                    ingress: perms(g.ip_permissions()),
+                    egress: perms(g.ip_permissions_egress()),
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let nacls = async {
+        let out = ec2
+            .describe_network_acls()
+            .filters(by_vpc(vpc))
+            .send()
+            .await
+            .map_err(|e| err("network ACLs", aws::error_chain(&e)))?;
+        Ok::<_, HopError>(
+            out.network_acls()
+                .iter()
+                .map(|n| Nacl {
+                    id: n.network_acl_id().unwrap_or_default().into(),
+                    subnets: n.associations().iter().filter_map(|a| a.subnet_id().map(str::to_string)).collect(),
+                    entries: n
+                        .entries()
+                        .iter()
+                        .filter(|e| e.cidr_block().is_some())
+                        .map(|e| NaclEntry {
+                            number: e.rule_number().unwrap_or(32767),
+                            egress: e.egress().unwrap_or(false),
+                            protocol: e.protocol().unwrap_or("-1").into(),
+                            from: e.port_range().and_then(|r| r.from()),
+                            to: e.port_range().and_then(|r| r.to()),
+                            cidr: e.cidr_block().unwrap_or_default().into(),
+                            allow: e.rule_action().is_some_and(|a| a.as_str() == "allow"),
+                        })
+                        .collect(),
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let endpoints = async {
+        let out = ec2
+            .describe_vpc_endpoints()
+            .filters(by_vpc(vpc))
+            .send()
+            .await
+            .map_err(|e| err("VPC endpoints", aws::error_chain(&e)))?;
+        Ok::<_, HopError>(
+            out.vpc_endpoints()
+                .iter()
+                .map(|e| Endpoint {
+                    id: e.vpc_endpoint_id().unwrap_or_default().into(),
+                    service: e.service_name().unwrap_or_default().into(),
+                    kind: e.vpc_endpoint_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                    private_dns: e.private_dns_enabled().unwrap_or(false),
+                    groups: e.groups().iter().filter_map(|g| g.group_id().map(str::to_string)).collect(),
+                    route_tables: e.route_table_ids().to_vec(),
+                    policy: e.policy_document().map(str::to_string),
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let agent = async {
+        match control.agent(target).await {
+            Ok(None) => Some(Agent::NotRegistered),
+            Ok(Some(a)) => Some(Agent::Registered { ping_status: a.ping_status, agent_version: a.agent_version }),
+            Err(e) => {
+                tracing::info!("DescribeInstanceInformation: {e}");
+                None
+            }
+        }
+    };
+    let (instances, route_tables, igws, nat_gateways, security_groups, nacls, endpoints, agent) =
+        tokio::join!(instances, tables, igws, nats, groups, nacls, endpoints, agent);
+    Ok(Snapshot {
+        region: region.into(),
+        vpc_id: vpc.into(),
+        instances: instances?,
+        route_tables: route_tables?,
+        igws: igws?,
+        nat_gateways: nat_gateways?,
+        security_groups: security_groups?,
+        nacls: nacls?,
+        endpoints: endpoints?,
+        agent,
+    })
+}
+
+fn route_target(r: &aws_sdk_ec2::types::Route) -> RouteTarget {
+    if let Some(n) = r.nat_gateway_id() {
+        return RouteTarget::Nat(n.into());
+    }
+    if let Some(i) = r.instance_id() {
+        return RouteTarget::Instance(i.into());
+    }
+    match r.gateway_id() {
+        Some("local") => RouteTarget::Local,
+        Some(g) if g.starts_with("igw-") => RouteTarget::Igw(g.into()),
+        Some(g) if g.starts_with("vpce-") => RouteTarget::Endpoint(g.into()),
+        Some(g) => RouteTarget::Other(g.into()),
+        None => RouteTarget::Other(
+            r.network_interface_id().or(r.transit_gateway_id()).or(r.vpc_peering_connection_id()).unwrap_or("?").into(),
+        ),
+    }
+}

@@ -1,0 +1,311 @@
+//! `hop doctor [TARGET] [--json] [--my-ip CIDR] [--probe]`: hop's own view (name, key, route),
+//! then the VPC snapshot through `domain::doctor`'s rules, then, with `--probe`, the route tried
+//! step by step. Exit 0 when the route hop takes has no problem, 1 otherwise.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+
+use crate::adapters::ssh::{self, client};
+use crate::adapters::{ssm, term, vpc};
+use crate::domain::doctor::{self, Check, Cidr, Path, Status, check};
+use crate::domain::inventory::Instance;
+use crate::domain::route::{Endpoint, Route, bastions};
+use crate::error::HopError;
+use crate::settings::Settings;
+
+pub async fn run(
+    settings: &Settings,
+    target: Option<String>,
+    json_out: bool,
+    my_ip: Option<&str>,
+    probe: bool,
+) -> anyhow::Result<u8> {
+    let my_ip: Option<Cidr> = my_ip
+        .map(|s| s.parse())
+        .transpose()
+        .map_err(|e: String| HopError::Usage { message: format!("--my-ip: {e}"), hints: vec![] })?;
+    let target = match target.or_else(|| settings.default_target.clone()) {
+        Some(t) => t,
+        None => super::forward::only_target(settings).await?,
+    };
+    // An unknown or ambiguous name is hop's first finding: the usual error, with candidates.
+    let (loaded, instance, route) = super::target_route(settings, &target).await?;
+    let mut checks = hop_view(&target, &instance, &route, &loaded.instances);
+    let entry = match &route {
+        Route::Direct { target } => Some(target.id.clone()),
+        Route::Jump { bastion, .. } => Some(bastion.id.clone()),
+        Route::Chain { jumps, .. } => jumps.first().map(|j| j.id.clone()),
+        // No usable bastion: still check the VPC's bastion, if it has one, to say why not.
+        Route::Ssm { .. } | Route::Unreachable { .. } => instance.vpc_id.as_deref().and_then(|v| {
+            let by_vpc = bastions(&loaded.instances, &settings.bastion);
+            by_vpc.get(v).and_then(|b| b.iter().find(|b| b.id != instance.id)).map(|b| b.id.clone())
+        }),
+    };
+    if let Some(vpc_id) = &instance.vpc_id {
+        let snap = vpc::snapshot(settings, &instance.region, vpc_id, &instance.id).await?;
+        checks.extend(doctor::diagnose(&snap, &doctor::Input { target: &instance.id, entry: entry.as_deref(), my_ip }));
+    }
+    if probe {
+        checks.extend(run_probe(settings, &route).await);
+    }
+    let via_ssm = matches!(route, Route::Ssm { .. });
+    let ok = doctor::route_ok(&checks, via_ssm);
+    let mut out = std::io::stdout().lock();
+    if json_out {
+        let problems = checks.iter().filter(|c| c.status == Status::Problem).count();
+        let doc = json!({
+            "version": 1,
+            "target": {"id": instance.id, "name": instance.name, "region": instance.region, "vpc": instance.vpc_id},
+            "route": {"kind": route_kind(&route), "summary": route.summary()},
+            "route_ok": ok,
+            "problems": problems,
+            "checks": checks,
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+    } else {
+        out.write_all(render(&instance, &route, &checks, via_ssm, ok, settings.color).as_bytes())?;
+    }
+    Ok(if ok { 0 } else { 1 })
+}
+
+fn route_kind(route: &Route) -> &'static str {
+    match route {
+        Route::Direct { .. } => "direct",
+        Route::Jump { .. } => "jump",
+        Route::Chain { .. } => "chain",
+        Route::Ssm { .. } => "ssm",
+        Route::Unreachable { .. } => "unreachable",
+    }
+}
+
+/// hop's own view: the name resolved (else we would not be here), the key files, the route.
+fn hop_view(asked: &str, instance: &Instance, route: &Route, all: &[Instance]) -> Vec<Check> {
+    let mut out = vec![check(
+        Path::Hop,
+        "hop.resolves",
+        Status::Ok,
+        format!(
+            "{asked:?} is {} ({}, {}) in {}",
+            instance.label(),
+            instance.id,
+            instance.state.as_str(),
+            instance.region
+        ),
+    )];
+    let endpoints: Vec<&Endpoint> = match route {
+        Route::Direct { target } | Route::Ssm { target, .. } => vec![target],
+        Route::Jump { bastion, target, .. } => vec![bastion, target],
+        Route::Chain { jumps, target } => jumps.iter().chain([target]).collect(),
+        Route::Unreachable { .. } => vec![],
+    };
+    for e in endpoints {
+        let who = e.name.clone().unwrap_or_else(|| e.id.clone());
+        out.push(match &e.login.identity {
+            Some(path) => check(Path::Hop, "hop.key", Status::Ok, format!("key for {who}: {}", path.display())),
+            None => {
+                let key = all.iter().find(|i| i.id == e.id).and_then(|i| i.key_name.clone());
+                let fix = match &key {
+                    Some(k) => format!("put the private key of key pair {k} at ~/.ssh/{k}.pem (mode 600), or pass -i"),
+                    None => {
+                        "pass -i KEY, or set `identity` under [hosts.NAME] in ~/.config/hop/config.toml".to_string()
+                    }
+                };
+                check(
+                    Path::Hop,
+                    "hop.key",
+                    Status::Warning,
+                    format!("no key file for {who}: hop will try ssh-agent and ~/.ssh/id_*"),
+                )
+                .fix(fix)
+            }
+        });
+    }
+    out.push(match route {
+        Route::Unreachable { reason } => check(Path::Hop, "hop.route", Status::Problem, format!("no route: {reason}")),
+        r => check(Path::Hop, "hop.route", Status::Ok, format!("route: {}", r.summary())),
+    });
+    out
+}
+
+/// The route tried step by step; the first step that fails ends the probe.
+async fn run_probe(settings: &Settings, route: &Route) -> Vec<Check> {
+    let p = Path::Probe;
+    let timeout = settings.connect_timeout;
+    let trust = super::connect::trust(settings);
+    let mut out = Vec::new();
+    let hops = ssh::hops(route).unwrap_or_default();
+    match route {
+        Route::Ssm { target, region, .. } => {
+            let started = Instant::now();
+            let document = ssm::Document::Ssh { port: target.login.port };
+            match super::connect::open_ssm(settings, &target.id, region, &document).await {
+                Err(e) => out.push(check(p, "probe.ssm", Status::Problem, format!("Session Manager: {e}"))),
+                Ok(mut channel) => {
+                    out.push(check(
+                        p,
+                        "probe.ssm",
+                        Status::Ok,
+                        format!("Session Manager session open in {} ms", started.elapsed().as_millis()),
+                    ));
+                    out.push(
+                        banner(&mut channel.stream, timeout, &format!("port {} on the instance", target.login.port))
+                            .await,
+                    );
+                }
+            }
+        }
+        Route::Direct { .. } | Route::Jump { .. } | Route::Chain { .. } => {
+            let first = &hops[0];
+            let started = Instant::now();
+            let tcp =
+                tokio::time::timeout(timeout, tokio::net::TcpStream::connect((first.address.as_str(), first.port)))
+                    .await;
+            let what = format!("TCP to {} ({}:{})", first.label, first.address, first.port);
+            match tcp {
+                Ok(Ok(_)) => out.push(check(
+                    p,
+                    "probe.tcp",
+                    Status::Ok,
+                    format!("{what} answered in {} ms", started.elapsed().as_millis()),
+                )),
+                Ok(Err(e)) => {
+                    out.push(check(p, "probe.tcp", Status::Problem, format!("{what}: {e}")));
+                    return out;
+                }
+                Err(_) => {
+                    out.push(check(
+                        p,
+                        "probe.tcp",
+                        Status::Problem,
+                        format!("{what}: no answer within {}s (a security group or NACL drops it?)", timeout.as_secs()),
+                    ));
+                    return out;
+                }
+            }
+            let (before, last) =
+                if hops.len() > 1 { (&hops[..hops.len() - 1], Some(&hops[hops.len() - 1])) } else { (&hops[..], None) };
+            let chain = match client::connect(before, &trust, timeout, &client::FinalHop::default(), None).await {
+                Ok(c) => {
+                    out.push(check(
+                        p,
+                        "probe.ssh",
+                        Status::Ok,
+                        format!(
+                            "SSH to {} (host key verified, authenticated)",
+                            before.last().map_or("?", |h| h.label.as_str())
+                        ),
+                    ));
+                    c
+                }
+                Err(e) => {
+                    out.push(check(p, "probe.ssh", Status::Problem, format!("SSH: {e}")));
+                    return out;
+                }
+            };
+            if let Some(t) = last {
+                match chain
+                    .target()
+                    .channel_open_direct_tcpip(t.address.clone(), u32::from(t.port), "127.0.0.1", 0)
+                    .await
+                {
+                    Err(e) => out.push(check(
+                        p,
+                        "probe.target",
+                        Status::Problem,
+                        format!(
+                            "{} could not open {}:{}: {e}",
+                            before.last().map_or("?", |h| h.label.as_str()),
+                            t.address,
+                            t.port
+                        ),
+                    )),
+                    Ok(channel) => {
+                        let mut stream = channel.into_stream();
+                        out.push(
+                            banner(
+                                &mut stream,
+                                timeout,
+                                &format!("{} ({}:{}) through the bastion", t.label, t.address, t.port),
+                            )
+                            .await,
+                        );
+                    }
+                }
+            }
+        }
+        Route::Unreachable { .. } => {}
+    }
+    out
+}
+
+/// Read the first line the far side sends (an SSH server speaks first).
+async fn banner<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, within: Duration, what: &str) -> Check {
+    let mut buf = [0u8; 256];
+    match tokio::time::timeout(within, stream.read(&mut buf)).await {
+        Ok(Ok(n)) if n > 0 => {
+            let line = String::from_utf8_lossy(&buf[..n]);
+            let line = line.lines().next().unwrap_or_default().trim().to_string();
+            check(Path::Probe, "probe.target", Status::Ok, format!("{what} answered: {line}"))
+        }
+        Ok(Ok(_)) => check(
+            Path::Probe,
+            "probe.target",
+            Status::Problem,
+            format!("{what} closed the connection at once (nothing listening?)"),
+        ),
+        Ok(Err(e)) => check(Path::Probe, "probe.target", Status::Problem, format!("{what}: {e}")),
+        Err(_) => check(
+            Path::Probe,
+            "probe.target",
+            Status::Problem,
+            format!("{what}: no answer within {}s", within.as_secs()),
+        ),
+    }
+}
+
+fn render(instance: &Instance, route: &Route, checks: &[Check], via_ssm: bool, ok: bool, color: bool) -> String {
+    let mut s = format!(
+        "hop doctor: {} ({}) in {} ({}), route: {}\n",
+        instance.label(),
+        instance.id,
+        instance.vpc_id.as_deref().unwrap_or("no VPC"),
+        instance.region,
+        route.summary()
+    );
+    for path in [Path::Hop, Path::Bastion, Path::Outbound, Path::Ssm, Path::Probe] {
+        let group: Vec<&Check> = checks.iter().filter(|c| c.path == path).collect();
+        if group.is_empty() {
+            continue;
+        }
+        s.push_str(&format!("\n{}\n", path.as_str()));
+        for c in group {
+            let (word, code) = match c.status {
+                Status::Ok => ("ok", "32"),
+                Status::Problem => ("PROBLEM", "1;31"),
+                Status::Warning => ("warning", "33"),
+                Status::Unknown => ("unknown", "2"),
+            };
+            s.push_str(&format!("  {} {}\n", term::paint(&format!("{word:<8}"), code, color), c.summary));
+            for e in &c.evidence {
+                s.push_str(&format!("           seen: {e}\n"));
+            }
+            if let Some(f) = &c.fix {
+                s.push_str(&format!("           fix:  {f}\n"));
+            }
+        }
+    }
+    let problems = checks.iter().filter(|c| c.status == Status::Problem).count();
+    let chosen = if via_ssm { "Session Manager" } else { "SSH" };
+    s.push_str(&format!(
+        "\n{}\n",
+        if ok {
+            format!("the {chosen} route has no problem ({problems} elsewhere)")
+        } else {
+            format!("the {chosen} route has problems: fix them in the order shown")
+        }
+    ));
+    s
+}

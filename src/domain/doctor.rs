@@ -1,0 +1,861 @@
+//! `hop doctor`: why a host is unreachable and how to fix it. Pure: a snapshot of the target's
+//! VPC in, checks out (ok / problem / warning / unknown), each with the evidence seen and the
+//! exact fix. The adapter fetches the snapshot; the command prints the checks.
+
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+/// One VPC as EC2 (and Session Manager) describe it, reduced to what the rules read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub region: String,
+    pub vpc_id: String,
+    pub instances: Vec<Host>,
+    pub route_tables: Vec<RouteTable>,
+    /// Internet gateways attached to this VPC.
+    pub igws: Vec<String>,
+    pub nat_gateways: Vec<NatGateway>,
+    pub security_groups: Vec<SecurityGroup>,
+    pub nacls: Vec<Nacl>,
+    pub endpoints: Vec<Endpoint>,
+    /// Session Manager's view of the target's agent: None when it could not be asked.
+    pub agent: Option<Agent>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Host {
+    pub id: String,
+    pub name: Option<String>,
+    pub state: String,
+    pub public_ip: Option<String>,
+    pub private_ip: Option<String>,
+    pub subnet_id: Option<String>,
+    pub security_groups: Vec<String>,
+    pub source_dest_check: bool,
+    pub instance_profile: Option<String>,
+}
+
+impl Host {
+    fn label(&self) -> String {
+        match &self.name {
+            Some(n) => format!("{n} ({})", self.id),
+            None => self.id.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RouteTable {
+    pub id: String,
+    pub main: bool,
+    pub subnets: Vec<String>,
+    pub routes: Vec<RouteEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteEntry {
+    /// A CIDR, or a prefix list id (gateway endpoints).
+    pub destination: String,
+    pub target: RouteTarget,
+    pub blackhole: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteTarget {
+    Local,
+    Igw(String),
+    Nat(String),
+    Instance(String),
+    Endpoint(String),
+    Other(String),
+}
+
+impl std::fmt::Display for RouteTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouteTarget::Local => f.write_str("local"),
+            RouteTarget::Igw(s)
+            | RouteTarget::Nat(s)
+            | RouteTarget::Instance(s)
+            | RouteTarget::Endpoint(s)
+            | RouteTarget::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NatGateway {
+    pub id: String,
+    pub subnet_id: String,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub name: String,
+    pub ingress: Vec<Permission>,
+    pub egress: Vec<Permission>,
+}
+
+/// One permission: protocol ("-1" for all, "tcp", …), port range, sources (or destinations).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Permission {
+    pub protocol: String,
+    pub from: Option<i32>,
+    pub to: Option<i32>,
+    pub cidrs: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+impl Permission {
+    fn covers(&self, port: u16) -> bool {
+        match self.protocol.as_str() {
+            "-1" | "all" => true,
+            "tcp" | "6" => match (self.from, self.to) {
+                (Some(f), Some(t)) => f == -1 || (f <= i32::from(port) && i32::from(port) <= t),
+                _ => true,
+            },
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Nacl {
+    pub id: String,
+    pub subnets: Vec<String>,
+    pub entries: Vec<NaclEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NaclEntry {
+    pub number: i32,
+    pub egress: bool,
+    pub protocol: String,
+    pub from: Option<i32>,
+    pub to: Option<i32>,
+    pub cidr: String,
+    pub allow: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Endpoint {
+    pub id: String,
+    pub service: String,
+    /// "Interface" or "Gateway".
+    pub kind: String,
+    pub private_dns: bool,
+    pub groups: Vec<String>,
+    pub route_tables: Vec<String>,
+    pub policy: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Agent {
+    NotRegistered,
+    Registered { ping_status: String, agent_version: String },
+}
+
+/// An IPv4 network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: Ipv4Addr,
+    pub len: u8,
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Cidr, String> {
+        let (a, l) = s.split_once('/').unwrap_or((s, "32"));
+        let addr: Ipv4Addr = a.parse().map_err(|_| format!("{s:?} is not an IPv4 address or CIDR"))?;
+        let len: u8 = l.parse().ok().filter(|l| *l <= 32).ok_or_else(|| format!("{s:?}: bad prefix length"))?;
+        Ok(Cidr { addr, len })
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl Cidr {
+    fn mask(&self) -> u32 {
+        if self.len == 0 { 0 } else { u32::MAX << (32 - self.len) }
+    }
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        (u32::from(self.addr) & self.mask()) == (u32::from(ip) & self.mask())
+    }
+    /// Whether every address of `other` is in `self`.
+    pub fn covers(&self, other: &Cidr) -> bool {
+        self.len <= other.len && self.contains(other.addr)
+    }
+}
+
+fn cidr_covers(cidr: &str, what: &Cidr) -> bool {
+    cidr.parse::<Cidr>().is_ok_and(|c| c.covers(what))
+}
+
+fn ip(s: &Option<String>) -> Option<Cidr> {
+    s.as_deref().and_then(|s| s.parse().ok())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Path {
+    Hop,
+    Bastion,
+    Outbound,
+    Ssm,
+    /// `--probe`: the route tried for real.
+    Probe,
+}
+
+impl Path {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Path::Hop => "hop",
+            Path::Bastion => "bastion",
+            Path::Outbound => "outbound",
+            Path::Ssm => "ssm",
+            Path::Probe => "probe",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Problem,
+    Warning,
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    pub path: Path,
+    /// Stable id, e.g. `bastion.igw-route`.
+    pub check: &'static str,
+    pub status: Status,
+    pub summary: String,
+    /// What was seen: ids, rules, routes.
+    pub evidence: Vec<String>,
+    /// The command or console step that fixes a problem.
+    pub fix: Option<String>,
+}
+
+pub fn check(path: Path, id: &'static str, status: Status, summary: impl Into<String>) -> Check {
+    Check { path, check: id, status, summary: summary.into(), evidence: Vec::new(), fix: None }
+}
+
+impl Check {
+    pub fn evidence(mut self, e: impl Into<String>) -> Check {
+        self.evidence.push(e.into());
+        self
+    }
+    pub fn fix(mut self, f: impl Into<String>) -> Check {
+        self.fix = Some(f.into());
+        self
+    }
+}
+
+/// What the command knows beyond the snapshot.
+pub struct Input<'a> {
+    pub target: &'a str,
+    /// The host hop would enter the VPC through (the bastion, or the target itself for a
+    /// direct route); None for SSM.
+    pub entry: Option<&'a str>,
+    pub my_ip: Option<Cidr>,
+}
+
+impl Snapshot {
+    fn host(&self, id: &str) -> Option<&Host> {
+        self.instances.iter().find(|h| h.id == id)
+    }
+
+    /// The route table a subnet uses: its explicit association, else the VPC's main table.
+    pub fn table_of(&self, subnet: &str) -> Option<&RouteTable> {
+        self.route_tables
+            .iter()
+            .find(|t| t.subnets.iter().any(|s| s == subnet))
+            .or_else(|| self.route_tables.iter().find(|t| t.main))
+    }
+
+    fn default_route(&self, subnet: &str) -> Option<(&RouteTable, Option<&RouteEntry>)> {
+        let table = self.table_of(subnet)?;
+        Some((table, table.routes.iter().find(|r| r.destination == "0.0.0.0/0")))
+    }
+
+    /// Whether a subnet is public: 0.0.0.0/0 to an attached internet gateway, active.
+    fn is_public(&self, subnet: &str) -> bool {
+        matches!(self.default_route(subnet), Some((_, Some(r)))
+            if !r.blackhole && matches!(&r.target, RouteTarget::Igw(g) if self.igws.contains(g)))
+    }
+
+    fn groups(&self, ids: &[String]) -> Vec<&SecurityGroup> {
+        self.security_groups.iter().filter(|g| ids.contains(&g.id)).collect()
+    }
+
+    fn nacl_of(&self, subnet: &str) -> Option<&Nacl> {
+        self.nacls.iter().find(|n| n.subnets.iter().any(|s| s == subnet))
+    }
+}
+
+/// Which ingress rule of `groups` lets TCP `port` in from `source` (an address, and the
+/// groups it belongs to).
+fn sg_allows<'a>(
+    groups: &[&'a SecurityGroup],
+    egress: bool,
+    port: u16,
+    peer: Option<&Cidr>,
+    peer_groups: &[String],
+) -> Option<(&'a SecurityGroup, String)> {
+    for g in groups {
+        let rules = if egress { &g.egress } else { &g.ingress };
+        for p in rules.iter().filter(|p| p.covers(port)) {
+            if let Some(c) = peer.and_then(|peer| p.cidrs.iter().find(|c| cidr_covers(c, peer))) {
+                return Some((g, c.clone()));
+            }
+            if let Some(s) = p.groups.iter().find(|s| peer_groups.contains(s)) {
+                return Some((g, s.clone()));
+            }
+        }
+    }
+    None
+}
+
+/// NACLs are stateless and ordered: the first entry that matches decides.
+fn nacl_allows(nacl: &Nacl, egress: bool, port: u16, peer: &Cidr) -> Option<(bool, i32)> {
+    let mut entries: Vec<&NaclEntry> = nacl.entries.iter().filter(|e| e.egress == egress).collect();
+    entries.sort_by_key(|e| e.number);
+    entries
+        .into_iter()
+        .find(|e| {
+            let proto = matches!(e.protocol.as_str(), "-1" | "6" | "tcp");
+            let ports = match (e.from, e.to) {
+                (Some(f), Some(t)) => f <= i32::from(port) && i32::from(port) <= t,
+                _ => true,
+            };
+            proto && ports && cidr_covers(&e.cidr, peer)
+        })
+        .map(|e| (e.allow, e.number))
+}
+
+/// The checks for `input.target` in `snap`, grouped by path (bastion, outbound, SSM).
+pub fn diagnose(snap: &Snapshot, input: &Input) -> Vec<Check> {
+    let mut out = Vec::new();
+    let Some(target) = snap.host(input.target) else {
+        out.push(check(
+            Path::Hop,
+            "hop.target",
+            Status::Unknown,
+            format!("{} is not in {}", input.target, snap.vpc_id),
+        ));
+        return out;
+    };
+    match input.entry.and_then(|e| snap.host(e)) {
+        Some(entry) => bastion_path(snap, target, entry, input.my_ip, &mut out),
+        None => out.push(check(
+            Path::Bastion,
+            "bastion.present",
+            Status::Warning,
+            format!("{} has no usable bastion: hop uses Session Manager", snap.vpc_id),
+        )),
+    }
+    let nat = outbound_path(snap, target, &mut out);
+    ssm_path(snap, target, nat, &mut out);
+    out
+}
+
+fn bastion_path(snap: &Snapshot, target: &Host, entry: &Host, my_ip: Option<Cidr>, out: &mut Vec<Check>) {
+    let p = Path::Bastion;
+    let direct = entry.id == target.id;
+    let role = if direct { "target" } else { "bastion" };
+    // Running with a public IP.
+    let c = match (entry.state.as_str(), &entry.public_ip) {
+        ("running", Some(ip)) => check(p, "bastion.public-ip", Status::Ok, format!("{role} {} is running, public IP {ip}", entry.label())),
+        ("running", None) => check(p, "bastion.public-ip", Status::Problem, format!("{role} {} has no public IP", entry.label()))
+            .fix(format!(
+                "aws ec2 allocate-address --region {r} && aws ec2 associate-address --region {r} --instance-id {} --allocation-id <eipalloc-…>",
+                entry.id,
+                r = snap.region
+            )),
+        (state, _) => check(p, "bastion.public-ip", Status::Problem, format!("{role} {} is {state}", entry.label()))
+            .fix(format!("aws ec2 start-instances --region {} --instance-ids {}", snap.region, entry.id)),
+    };
+    out.push(c);
+    // Its subnet routes 0.0.0.0/0 to an attached internet gateway.
+    if let Some(subnet) = &entry.subnet_id {
+        out.push(igw_route(snap, subnet, role));
+    }
+    // SSH from you: security groups and the subnet's NACL.
+    let groups = snap.groups(&entry.security_groups);
+    let sg_ids = entry.security_groups.join(", ");
+    let c = match my_ip {
+        Some(me) => match sg_allows(&groups, false, 22, Some(&me), &[]) {
+            Some((g, via)) => check(p, "bastion.ssh-from-you", Status::Ok, format!("{} allows TCP 22 from {me}", g.id))
+                .evidence(format!("rule: tcp 22 from {via}")),
+            None => check(p, "bastion.ssh-from-you", Status::Problem, format!("no security group of the {role} ({sg_ids}) allows TCP 22 from {me}"))
+                .evidence(format!("22 is allowed from: {}", allowed_sources(&groups, 22)))
+                .fix(format!(
+                    "aws ec2 authorize-security-group-ingress --region {} --group-id {} --protocol tcp --port 22 --cidr {me}",
+                    snap.region,
+                    entry.security_groups.first().map_or("<sg-…>", String::as_str)
+                )),
+        },
+        None => {
+            let sources = allowed_sources(&groups, 22);
+            if sources == "nowhere" {
+                check(p, "bastion.ssh-from-you", Status::Problem, format!("no security group of the {role} ({sg_ids}) allows TCP 22 from anywhere"))
+                    .fix(format!(
+                        "aws ec2 authorize-security-group-ingress --region {} --group-id {} --protocol tcp --port 22 --cidr <your-ip>/32",
+                        snap.region,
+                        entry.security_groups.first().map_or("<sg-…>", String::as_str)
+                    ))
+            } else {
+                check(p, "bastion.ssh-from-you", Status::Warning, format!("TCP 22 is allowed from {sources}; pass --my-ip to check yours"))
+            }
+        }
+    };
+    out.push(c);
+    if let (Some(subnet), Some(me)) = (&entry.subnet_id, my_ip) {
+        out.push(nacl_check(snap, subnet, &me, "bastion.nacl", role));
+    }
+    if direct {
+        return;
+    }
+    // The target lets the bastion in, and the bastion may send to it.
+    let target_groups = snap.groups(&target.security_groups);
+    let bastion_ip = ip(&entry.private_ip);
+    let c = match sg_allows(&target_groups, false, 22, bastion_ip.as_ref(), &entry.security_groups) {
+        Some((g, via)) => check(p, "target.ssh-from-bastion", Status::Ok, format!("{} lets the bastion in on TCP 22", g.id))
+            .evidence(format!("rule: tcp 22 from {via}")),
+        None => check(
+            p,
+            "target.ssh-from-bastion",
+            Status::Problem,
+            format!(
+                "no security group of {} ({}) allows TCP 22 from the bastion's group ({}) or address ({})",
+                target.label(),
+                target.security_groups.join(", "),
+                entry.security_groups.join(", "),
+                entry.private_ip.as_deref().unwrap_or("?")
+            ),
+        )
+        .evidence(format!("22 is allowed from: {}", allowed_sources(&target_groups, 22)))
+        .fix(format!(
+            "aws ec2 authorize-security-group-ingress --region {} --group-id {} --protocol tcp --port 22 --source-group {}",
+            snap.region,
+            target.security_groups.first().map_or("<sg-…>", String::as_str),
+            entry.security_groups.first().map_or("<sg-…>", String::as_str)
+        )),
+    };
+    out.push(c);
+    let target_ip = ip(&target.private_ip);
+    let c = match sg_allows(&groups, true, 22, target_ip.as_ref(), &target.security_groups) {
+        Some((g, via)) => check(p, "bastion.egress", Status::Ok, format!("{} lets the bastion connect out to TCP 22", g.id))
+            .evidence(format!("egress: tcp 22 to {via}")),
+        None => check(p, "bastion.egress", Status::Problem, format!("the bastion's security groups ({sg_ids}) allow no TCP 22 out to {}", target.label()))
+            .fix(format!(
+                "aws ec2 authorize-security-group-egress --region {} --group-id {} --ip-permissions IpProtocol=tcp,FromPort=22,ToPort=22,UserIdGroupPairs=[{{GroupId={}}}]",
+                snap.region,
+                entry.security_groups.first().map_or("<sg-…>", String::as_str),
+                target.security_groups.first().map_or("<sg-…>", String::as_str)
+            )),
+    };
+    out.push(c);
+    if let (Some(subnet), Some(b)) = (&target.subnet_id, bastion_ip) {
+        out.push(nacl_check(snap, subnet, &b, "target.nacl", "target"));
+    }
+}
+
+/// Where TCP `port` is allowed from, across `groups`.
+fn allowed_sources(groups: &[&SecurityGroup], port: u16) -> String {
+    let mut from: Vec<String> = groups
+        .iter()
+        .flat_map(|g| g.ingress.iter().filter(|p| p.covers(port)))
+        .flat_map(|p| p.cidrs.iter().chain(p.groups.iter()).cloned())
+        .collect();
+    from.sort();
+    from.dedup();
+    if from.is_empty() { "nowhere".into() } else { from.join(", ") }
+}
+
+fn igw_route(snap: &Snapshot, subnet: &str, role: &str) -> Check {
+    let p = Path::Bastion;
+    let id = "bastion.igw-route";
+    let Some((table, route)) = snap.default_route(subnet) else {
+        return check(p, id, Status::Unknown, format!("no route table found for {subnet}"));
+    };
+    let attached = snap.igws.first().cloned();
+    let create = |rt: &str| match &attached {
+        Some(igw) => format!(
+            "aws ec2 create-route --region {} --route-table-id {rt} --destination-cidr-block 0.0.0.0/0 --gateway-id {igw}",
+            snap.region
+        ),
+        None => format!(
+            "aws ec2 create-internet-gateway --region {r}, attach-internet-gateway --vpc-id {} …, then create-route --route-table-id {rt} --destination-cidr-block 0.0.0.0/0 --gateway-id <igw-…>",
+            snap.vpc_id,
+            r = snap.region
+        ),
+    };
+    match route {
+        None => check(p, id, Status::Problem, format!("the {role}'s subnet {subnet} has no route to the internet"))
+            .evidence(format!("{}: no 0.0.0.0/0 route", table.id))
+            .fix(create(&table.id)),
+        Some(r) if r.blackhole => check(
+            p,
+            id,
+            Status::Problem,
+            format!("the {role}'s subnet routes 0.0.0.0/0 to {}, which is gone (blackhole)", r.target),
+        )
+        .evidence(format!("{}: 0.0.0.0/0 → {} (blackhole)", table.id, r.target))
+        .fix(format!(
+            "aws ec2 replace-route --region {} --route-table-id {} --destination-cidr-block 0.0.0.0/0 --gateway-id {}",
+            snap.region,
+            table.id,
+            attached.as_deref().unwrap_or("<igw-…>")
+        )),
+        Some(RouteEntry { target: RouteTarget::Igw(g), .. }) if snap.igws.contains(g) => {
+            check(p, id, Status::Ok, format!("subnet {subnet} routes 0.0.0.0/0 to {g}, attached"))
+                .evidence(format!("{}: 0.0.0.0/0 → {g}", table.id))
+        }
+        Some(RouteEntry { target: RouteTarget::Igw(g), .. }) => check(
+            p,
+            id,
+            Status::Problem,
+            format!("subnet {subnet} routes 0.0.0.0/0 to {g}, which is not attached to {}", snap.vpc_id),
+        )
+        .evidence(format!("{}: 0.0.0.0/0 → {g}", table.id))
+        .fix(format!(
+            "aws ec2 attach-internet-gateway --region {} --internet-gateway-id {g} --vpc-id {}",
+            snap.region, snap.vpc_id
+        )),
+        Some(r) => check(
+            p,
+            id,
+            Status::Problem,
+            format!(
+                "the {role}'s subnet {subnet} routes 0.0.0.0/0 to {}, not to an internet gateway: it is not public",
+                r.target
+            ),
+        )
+        .evidence(format!("{}: 0.0.0.0/0 → {}", table.id, r.target))
+        .fix(format!(
+            "move the {role} to a public subnet, or: {}",
+            create(&table.id).replace("create-route", "replace-route")
+        )),
+    }
+}
+
+fn nacl_check(snap: &Snapshot, subnet: &str, peer: &Cidr, id: &'static str, role: &str) -> Check {
+    let p = Path::Bastion;
+    let Some(nacl) = snap.nacl_of(subnet) else {
+        return check(p, id, Status::Unknown, format!("no network ACL found for {subnet}"));
+    };
+    // In: TCP 22 from the peer. Out (stateless): the peer's ephemeral ports.
+    let inbound = nacl_allows(nacl, false, 22, peer);
+    let outbound = nacl_allows(nacl, true, 40000, peer);
+    match (inbound, outbound) {
+        (Some((true, a)), Some((true, b))) => {
+            check(p, id, Status::Ok, format!("{} lets TCP 22 in from {peer} and the replies out", nacl.id))
+                .evidence(format!("rules {a} (in), {b} (out)"))
+        }
+        (inb, outb) => {
+            let what = if !matches!(inb, Some((true, _))) {
+                format!("TCP 22 in from {peer}")
+            } else {
+                format!("the replies out to {peer} (ports 1024-65535)")
+            };
+            check(p, id, Status::Problem, format!("network ACL {} of the {role}'s subnet blocks {what}", nacl.id))
+                .evidence(format!("inbound: {inb:?}, outbound: {outb:?} (first matching rule: allow?, number)"))
+                .fix(format!(
+                    "aws ec2 create-network-acl-entry --region {} --network-acl-id {} --rule-number <n> {} --protocol tcp --port-range From={},To={} --cidr-block {peer} --rule-action allow",
+                    snap.region,
+                    nacl.id,
+                    if matches!(inb, Some((true, _))) { "--egress" } else { "--ingress" },
+                    if matches!(inb, Some((true, _))) { 1024 } else { 22 },
+                    if matches!(inb, Some((true, _))) { 65535 } else { 22 },
+                ))
+        }
+    }
+}
+
+/// The outbound path for package installs; returns whether the target reaches the internet
+/// through NAT (the SSM endpoints then need no VPC endpoints).
+fn outbound_path(snap: &Snapshot, target: &Host, out: &mut Vec<Check>) -> bool {
+    let p = Path::Outbound;
+    let id = "outbound.default-route";
+    let Some(subnet) = target.subnet_id.as_deref() else { return false };
+    let Some((table, route)) = snap.default_route(subnet) else {
+        out.push(check(p, id, Status::Unknown, format!("no route table found for {subnet}")));
+        return false;
+    };
+    let s3 = snap.endpoints.iter().find(|e| {
+        e.kind.eq_ignore_ascii_case("gateway") && e.service.ends_with(".s3") && e.route_tables.contains(&table.id)
+    });
+    let s3_ok = s3.filter(|e| policy_allows_repos(e.policy.as_deref()));
+    let nat_fix = format!(
+        "aws ec2 create-nat-gateway --region {r} --subnet-id <public subnet> --allocation-id <eipalloc-…>, then aws ec2 create-route --region {r} --route-table-id {} --destination-cidr-block 0.0.0.0/0 --nat-gateway-id <nat-…>",
+        table.id,
+        r = snap.region
+    );
+    let (c, nat) = match route {
+        Some(r) if r.blackhole => (
+            check(p, id, Status::Problem, format!("{} routes 0.0.0.0/0 to {}, which is gone (blackhole)", table.id, r.target))
+                .evidence(format!("{}: 0.0.0.0/0 → {} (blackhole)", table.id, r.target))
+                .fix(format!(
+                    "aws ec2 replace-route --region {} --route-table-id {} --destination-cidr-block 0.0.0.0/0 --nat-gateway-id <an available nat-…>",
+                    snap.region, table.id
+                )),
+            false,
+        ),
+        Some(RouteEntry { target: RouteTarget::Nat(n), .. }) => match snap.nat_gateways.iter().find(|g| &g.id == n) {
+            Some(g) if g.state == "available" && snap.is_public(&g.subnet_id) => (
+                check(p, id, Status::Ok, format!("0.0.0.0/0 → NAT gateway {n} (available, in public subnet {})", g.subnet_id))
+                    .evidence(format!("{}: 0.0.0.0/0 → {n}", table.id)),
+                true,
+            ),
+            Some(g) if g.state != "available" => (
+                check(p, id, Status::Problem, format!("0.0.0.0/0 → NAT gateway {n}, which is {}", g.state)).fix(nat_fix.clone()),
+                false,
+            ),
+            Some(g) => (
+                check(p, id, Status::Problem, format!("NAT gateway {n} is in subnet {}, which has no route to an internet gateway", g.subnet_id))
+                    .fix(format!("recreate it in a public subnet: {nat_fix}")),
+                false,
+            ),
+            None => (check(p, id, Status::Problem, format!("0.0.0.0/0 → {n}, which does not exist")).fix(nat_fix.clone()), false),
+        },
+        Some(RouteEntry { target: RouteTarget::Instance(n), .. }) => {
+            let (c, ok) = nat_instance(snap, target, n);
+            (c.evidence(format!("{}: 0.0.0.0/0 → {n}", table.id)), ok)
+        }
+        Some(RouteEntry { target: RouteTarget::Igw(g), .. }) if target.public_ip.is_none() => (
+            check(p, id, Status::Problem, format!("0.0.0.0/0 → {g}, but {} has no public IP: nothing gets out", target.label())).fix(nat_fix.clone()),
+            false,
+        ),
+        Some(RouteEntry { target: RouteTarget::Igw(g), .. }) => {
+            (check(p, id, Status::Ok, format!("0.0.0.0/0 → {g}, and the instance has a public IP")), snap.igws.contains(g))
+        }
+        Some(r) => (check(p, id, Status::Warning, format!("0.0.0.0/0 → {}: hop cannot tell whether it reaches the internet", r.target)), false),
+        None => match s3_ok {
+            Some(e) => (
+                check(p, id, Status::Ok, format!("no internet route, but dnf/yum reach the Amazon Linux repositories through S3 gateway endpoint {}", e.id))
+                    .evidence(format!("{}: no 0.0.0.0/0 route; {} on it", table.id, e.id)),
+                false,
+            ),
+            None => (
+                check(p, id, Status::Problem, format!("{} has no route to the internet and no S3 gateway endpoint: dnf/yum cannot reach their repositories", table.id))
+                    .evidence(format!("{}: no 0.0.0.0/0 route", table.id))
+                    .fix(format!(
+                        "{nat_fix}; or, for the Amazon Linux repositories only: aws ec2 create-vpc-endpoint --region {r} --vpc-id {} --service-name com.amazonaws.{r}.s3 --route-table-ids {}",
+                        snap.vpc_id,
+                        table.id,
+                        r = snap.region
+                    )),
+                false,
+            ),
+        },
+    };
+    out.push(c);
+    if let Some(e) = s3.filter(|e| !policy_allows_repos(e.policy.as_deref())) {
+        out.push(
+            check(p, "outbound.s3-endpoint", Status::Warning, format!("S3 gateway endpoint {} has a policy that does not allow the Amazon Linux repository buckets", e.id))
+                .fix("allow s3:GetObject on arn:aws:s3:::al2023-repos-<region>-*/* (and amazonlinux-2-repos-<region>/*) in the endpoint policy"),
+        );
+    }
+    nat
+}
+
+/// An endpoint policy that allows the repository buckets: none (full access), or one that
+/// names them or `*`.
+fn policy_allows_repos(policy: Option<&str>) -> bool {
+    let Some(policy) = policy else { return true };
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(policy) else { return false };
+    let statements = match &doc["Statement"] {
+        serde_json::Value::Array(a) => a.clone(),
+        s @ serde_json::Value::Object(_) => vec![s.clone()],
+        _ => return false,
+    };
+    statements.iter().any(|s| {
+        let allow = s["Effect"] == "Allow";
+        let resources: Vec<String> = match &s["Resource"] {
+            serde_json::Value::String(r) => vec![r.clone()],
+            serde_json::Value::Array(a) => a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect(),
+            _ => vec![],
+        };
+        allow && resources.iter().any(|r| r == "*" || r.contains("repos") || r == "arn:aws:s3:::*")
+    })
+}
+
+fn nat_instance(snap: &Snapshot, target: &Host, id: &str) -> (Check, bool) {
+    let p = Path::Outbound;
+    let c = "outbound.default-route";
+    let Some(nat) = snap.host(id) else {
+        return (
+            check(p, c, Status::Problem, format!("0.0.0.0/0 → instance {id}, which is not in the VPC any more")),
+            false,
+        );
+    };
+    let r = &snap.region;
+    let mut problems = Vec::new();
+    let mut fixes = Vec::new();
+    if nat.state != "running" {
+        problems.push(format!("it is {}", nat.state));
+        fixes.push(format!("aws ec2 start-instances --region {r} --instance-ids {id}"));
+    }
+    if nat.source_dest_check {
+        problems.push("its source/destination check is on, so it drops forwarded traffic".to_string());
+        fixes.push(format!("aws ec2 modify-instance-attribute --region {r} --instance-id {id} --no-source-dest-check"));
+    }
+    if nat.public_ip.is_none() || !nat.subnet_id.as_deref().is_some_and(|s| snap.is_public(s)) {
+        problems.push("it is not in a public subnet with a public IP".to_string());
+        fixes.push("move it to a public subnet and give it an Elastic IP".to_string());
+    }
+    let target_ip = ip(&target.private_ip);
+    let groups = snap.groups(&nat.security_groups);
+    for port in [443, 80] {
+        if sg_allows(&groups, false, port, target_ip.as_ref(), &target.security_groups).is_none() {
+            problems.push(format!("its security groups do not allow TCP {port} from the target"));
+            fixes.push(format!(
+                "aws ec2 authorize-security-group-ingress --region {r} --group-id {} --protocol tcp --port {port} --source-group {}",
+                nat.security_groups.first().map_or("<sg-…>", String::as_str),
+                target.security_groups.first().map_or("<sg-…>", String::as_str)
+            ));
+        }
+    }
+    if problems.is_empty() {
+        (
+            check(
+                p,
+                c,
+                Status::Ok,
+                format!(
+                    "0.0.0.0/0 → NAT instance {} (running, public, source/dest check off, 443/80 allowed)",
+                    nat.label()
+                ),
+            ),
+            true,
+        )
+    } else {
+        (
+            check(
+                p,
+                c,
+                Status::Problem,
+                format!("0.0.0.0/0 → NAT instance {}, but {}", nat.label(), problems.join("; ")),
+            )
+            .fix(fixes.join(" && ")),
+            false,
+        )
+    }
+}
+
+fn ssm_path(snap: &Snapshot, target: &Host, nat: bool, out: &mut Vec<Check>) {
+    let p = Path::Ssm;
+    let r = &snap.region;
+    let target_ip = ip(&target.private_ip);
+    let mut missing = Vec::new();
+    let mut found = Vec::new();
+    for service in ["ssm", "ssmmessages", "ec2messages"] {
+        let name = format!("com.amazonaws.{r}.{service}");
+        let e = snap.endpoints.iter().find(|e| e.service == name && e.kind.eq_ignore_ascii_case("interface"));
+        match e {
+            None => missing.push(service),
+            Some(e) => {
+                let groups = snap.groups(&e.groups);
+                let https = sg_allows(&groups, false, 443, target_ip.as_ref(), &target.security_groups).is_some();
+                if !e.private_dns {
+                    out.push(
+                        check(
+                            p,
+                            "ssm.endpoint-dns",
+                            Status::Problem,
+                            format!(
+                                "endpoint {} ({service}) has private DNS off: the agent resolves the public name",
+                                e.id
+                            ),
+                        )
+                        .fix(format!(
+                            "aws ec2 modify-vpc-endpoint --region {r} --vpc-endpoint-id {} --private-dns-enabled",
+                            e.id
+                        )),
+                    );
+                } else if !https {
+                    out.push(
+                        check(p, "ssm.endpoint-sg", Status::Problem, format!("endpoint {} ({service}): its security groups ({}) do not allow TCP 443 from the target", e.id, e.groups.join(", ")))
+                            .fix(format!(
+                                "aws ec2 authorize-security-group-ingress --region {r} --group-id {} --protocol tcp --port 443 --source-group {}",
+                                e.groups.first().map_or("<sg-…>", String::as_str),
+                                target.security_groups.first().map_or("<sg-…>", String::as_str)
+                            )),
+                    );
+                } else {
+                    found.push(e.id.clone());
+                }
+            }
+        }
+    }
+    let c = if missing.is_empty() {
+        check(p, "ssm.endpoints", Status::Ok, "interface endpoints ssm, ssmmessages and ec2messages are in the VPC")
+            .evidence(found.join(", "))
+    } else if nat {
+        check(
+            p,
+            "ssm.endpoints",
+            Status::Ok,
+            format!(
+                "no interface endpoint for {}: the agent reaches the public endpoints through NAT",
+                missing.join(", ")
+            ),
+        )
+    } else {
+        check(p, "ssm.endpoints", Status::Problem, format!("no interface endpoint for {} and no NAT path: the agent cannot reach Session Manager", missing.join(", ")))
+            .fix(
+                missing
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "aws ec2 create-vpc-endpoint --region {r} --vpc-id {} --vpc-endpoint-type Interface --service-name com.amazonaws.{r}.{s} --subnet-ids {} --security-group-ids <sg allowing 443 from the instance> --private-dns-enabled",
+                            snap.vpc_id,
+                            target.subnet_id.as_deref().unwrap_or("<subnet-…>")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" && "),
+            )
+    };
+    out.push(c);
+    out.push(match &target.instance_profile {
+        Some(profile) => check(p, "ssm.instance-profile", Status::Ok, format!("instance profile {profile} is attached")),
+        None => check(p, "ssm.instance-profile", Status::Problem, format!("{} has no instance profile: the agent has no credentials", target.label())).fix(format!(
+            "aws ec2 associate-iam-instance-profile --region {r} --instance-id {} --iam-instance-profile Name=<a profile whose role has AmazonSSMManagedInstanceCore>",
+            target.id
+        )),
+    });
+    out.push(match &snap.agent {
+        None => check(p, "ssm.agent", Status::Unknown, "Session Manager could not be asked about the agent"),
+        Some(Agent::NotRegistered) => check(p, "ssm.agent", Status::Problem, format!("Session Manager has no agent registered for {}", target.id))
+            .fix("start the agent (sudo systemctl enable --now amazon-ssm-agent) once the profile and endpoints above are right; it registers within minutes"),
+        Some(Agent::Registered { ping_status, agent_version }) if ping_status == "Online" => {
+            check(p, "ssm.agent", Status::Ok, format!("agent {agent_version} is Online"))
+        }
+        Some(Agent::Registered { ping_status, agent_version }) => check(p, "ssm.agent", Status::Problem, format!("agent {agent_version} is {ping_status}"))
+            .fix("check the agent on the instance (sudo systemctl status amazon-ssm-agent) and its path to the endpoints"),
+    });
+}
+
+/// Whether the checks of the chosen route (`hop` always, then bastion or SSM) hold.
+pub fn route_ok(checks: &[Check], via_ssm: bool) -> bool {
+    let chosen = if via_ssm { Path::Ssm } else { Path::Bastion };
+    !checks.iter().any(|c| {
+        c.status == Status::Problem && matches!(c.path, p if p == Path::Hop || p == Path::Probe || p == chosen)
+    })
+}
+
+#[cfg(test)]
+mod tests;

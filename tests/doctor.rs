@@ -1,0 +1,293 @@
+//! `hop doctor` against moto: one small VPC per broken topology (tests/support/doctor_topologies.py,
+//! in ap-southeast-2 so no other test sees them), each showing its problem with the fix, and the
+//! healthy tutorial passing. Hand-made cases moto cannot produce (blackhole routes, NACL denies,
+//! endpoint policies) are the unit tests of `domain::doctor`.
+
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+
+use crate::lab_or_skip;
+use crate::support::{Env, Lab, REPO, python};
+
+const REGION: &str = "ap-southeast-2";
+const MY_IP: &str = "203.0.113.5/32";
+
+/// The scenarios, built once per test run.
+fn scenarios(lab: &Lab) -> &'static Value {
+    static SCENARIOS: OnceLock<Value> = OnceLock::new();
+    SCENARIOS.get_or_init(|| {
+        let out = Command::new(python().unwrap())
+            .arg(format!("{REPO}/tests/support/doctor_topologies.py"))
+            .args(["--endpoint", &lab.endpoint, "--region", REGION])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "doctor_topologies.py: {}", String::from_utf8_lossy(&out.stderr));
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["scenarios"].clone()
+    })
+}
+
+/// Register `id` with the lab's Session Manager with these knobs (PingStatus and so on).
+fn agent(lab: &Lab, id: &str, knobs: Value) {
+    let out = Command::new(python().unwrap())
+        .arg(format!("{REPO}/tests/support/ssm_admin.py"))
+        .args(["--endpoint", &lab.endpoint, "target", id, &knobs.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ssm_admin: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `hop doctor NAME --json --my-ip …` for scenario `name`: exit status and the report.
+fn doctor(lab: &Lab, name: &str) -> (i32, Value) {
+    let s = &scenarios(lab)[name];
+    let env = Env::lab(lab);
+    let target = s["target_name"].as_str().unwrap();
+    let run = env.hop(&["--region", REGION, "doctor", target, "--json", "--my-ip", MY_IP]);
+    let report: Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{name}: {e}: {}\n{}", run.stdout, run.stderr));
+    (run.code, report)
+}
+
+fn find<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == id)
+        .unwrap_or_else(|| panic!("no check {id}: {report:#}"))
+}
+
+/// Scenario `name` has check `id` with `status`, its summary mentioning `says`, and (for
+/// problems) a fix mentioning `fix`; hop exits `code`.
+fn expect(lab: &Lab, name: &str, id: &str, status: &str, says: &str, fix: &str, code: i32) -> Value {
+    let (got, report) = doctor(lab, name);
+    let c = find(&report, id);
+    assert_eq!(c["status"], status, "{name}: {c:#}");
+    assert!(c["summary"].as_str().unwrap().contains(says), "{name}: {c:#}");
+    if !fix.is_empty() {
+        assert!(c["fix"].as_str().unwrap_or_default().contains(fix), "{name}: {c:#}");
+    }
+    assert_eq!(got, code, "{name}: exit status; {report:#}");
+    report
+}
+
+#[test]
+fn the_healthy_tutorial_passes_the_route_hop_takes() {
+    let lab = lab_or_skip!();
+    let (code, report) = doctor(lab, "healthy");
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["route"], json!({"kind": "jump", "summary": "via doc-healthy-bastion"}));
+    for id in [
+        "hop.resolves",
+        "hop.route",
+        "bastion.public-ip",
+        "bastion.igw-route",
+        "bastion.ssh-from-you",
+        "bastion.nacl",
+        "target.ssh-from-bastion",
+        "bastion.egress",
+        "target.nacl",
+        "outbound.default-route",
+        "ssm.endpoints",
+        "ssm.instance-profile",
+    ] {
+        assert_eq!(find(&report, id)["status"], "ok", "{id}: {report:#}");
+    }
+    // No key file for doc-key here: a warning, not a problem.
+    assert_eq!(find(&report, "hop.key")["status"], "warning");
+}
+
+#[test]
+fn bastion_path_problems_each_with_the_fix() {
+    let lab = lab_or_skip!();
+    let s = scenarios(lab);
+    let igw = s["no_igw_route"]["igw"].as_str().unwrap();
+    expect(
+        lab,
+        "no_igw_route",
+        "bastion.igw-route",
+        "problem",
+        "no route to the internet",
+        &format!("--gateway-id {igw}"),
+        1,
+    );
+    let igw = s["igw_detached"]["igw"].as_str().unwrap();
+    let vpc = s["igw_detached"]["vpc"].as_str().unwrap();
+    expect(
+        lab,
+        "igw_detached",
+        "bastion.igw-route",
+        "problem",
+        "not attached",
+        &format!("attach-internet-gateway --region {REGION} --internet-gateway-id {igw} --vpc-id {vpc}"),
+        1,
+    );
+    // Without a public IP the bastion is unusable, so hop would take SSM: doctor says why.
+    let report =
+        expect(lab, "bastion_no_public_ip", "bastion.public-ip", "problem", "has no public IP", "associate-address", 1);
+    assert_eq!(report["route"]["kind"], "ssm");
+    let sg = s["sg_wrong_cidr"]["bastion_sg"].as_str().unwrap();
+    let report = expect(
+        lab,
+        "sg_wrong_cidr",
+        "bastion.ssh-from-you",
+        "problem",
+        MY_IP,
+        &format!("--group-id {sg} --protocol tcp --port 22 --cidr {MY_IP}"),
+        1,
+    );
+    assert_eq!(find(&report, "bastion.ssh-from-you")["evidence"], json!(["22 is allowed from: 192.0.2.0/24"]));
+    let (web, bastion) = (
+        s["target_sg_without_bastion_sg"]["target_sg"].as_str().unwrap(),
+        s["target_sg_without_bastion_sg"]["bastion_sg"].as_str().unwrap(),
+    );
+    expect(
+        lab,
+        "target_sg_without_bastion_sg",
+        "target.ssh-from-bastion",
+        "problem",
+        "allows TCP 22 from the bastion",
+        &format!("--group-id {web} --protocol tcp --port 22 --source-group {bastion}"),
+        1,
+    );
+}
+
+#[test]
+fn outbound_problems_are_reported_without_failing_the_ssh_route() {
+    let lab = lab_or_skip!();
+    let s = scenarios(lab);
+    let rt = s["nat_route_missing"]["private_route_table"].as_str().unwrap();
+    expect(
+        lab,
+        "nat_route_missing",
+        "outbound.default-route",
+        "problem",
+        "no route to the internet and no S3 gateway endpoint",
+        &format!("--route-table-ids {rt}"),
+        0,
+    );
+    let nat = s["nat_instance_srcdst_on"]["nat_instance"].as_str().unwrap();
+    expect(
+        lab,
+        "nat_instance_srcdst_on",
+        "outbound.default-route",
+        "problem",
+        "source/destination check is on",
+        &format!("--instance-id {nat} --no-source-dest-check"),
+        0,
+    );
+    expect(lab, "nat_instance_ok", "outbound.default-route", "ok", "NAT instance", "", 0);
+    expect(lab, "healthy", "outbound.default-route", "ok", "NAT gateway", "", 0);
+}
+
+#[test]
+fn ssm_path_problems_and_a_healthy_ssm_vpc() {
+    let lab = lab_or_skip!();
+    let s = scenarios(lab);
+    let report =
+        expect(lab, "ssm_no_endpoints_no_nat", "ssm.endpoints", "problem", "no NAT path", "create-vpc-endpoint", 1);
+    assert_eq!(report["route"]["kind"], "ssm");
+    expect(
+        lab,
+        "ssm_missing_profile",
+        "ssm.instance-profile",
+        "problem",
+        "no instance profile",
+        "associate-iam-instance-profile",
+        1,
+    );
+    // The agent as Session Manager sees it decides too.
+    let id = s["ssm_healthy"]["target"].as_str().unwrap();
+    agent(lab, id, json!({"ping_status": "ConnectionLost"}));
+    expect(lab, "ssm_healthy", "ssm.agent", "problem", "ConnectionLost", "", 1);
+    agent(lab, id, json!({"ping_status": "Online"}));
+    let report = expect(lab, "ssm_healthy", "ssm.agent", "ok", "Online", "", 0);
+    assert_eq!(find(&report, "ssm.endpoints")["status"], "ok");
+    assert_eq!(find(&report, "ssm.instance-profile")["status"], "ok");
+}
+
+#[test]
+fn the_snapshot_costs_the_same_calls_for_a_small_vpc_and_a_150_instance_one() {
+    let lab = lab_or_skip!();
+    let s = scenarios(lab);
+    let calls = |region: &str, target: &str| {
+        let mut env = Env::lab(lab);
+        // Warm the inventory cache, so only the snapshot is counted.
+        env.hop(&["--region", region, "ls"]).code(0);
+        env.set("HOP_LOG", "aws_smithy_runtime=debug");
+        let run = env.hop(&["--region", region, "doctor", target, "--json"]);
+        assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+        run.stderr.matches("beginning attempt #1").count()
+    };
+    let small = calls(REGION, s["healthy"]["target_name"].as_str().unwrap());
+    let fleet = calls("us-west-2", &lab.id("fleet-bastion"));
+    // Instances, route tables, internet gateways, NAT gateways, security groups, network ACLs,
+    // VPC endpoints, and Session Manager's DescribeInstanceInformation.
+    assert_eq!((small, fleet), (8, 8));
+}
+
+#[test]
+fn the_checklist_is_readable_and_bad_input_is_a_usage_error() {
+    let lab = lab_or_skip!();
+    let s = scenarios(lab);
+    let env = Env::lab(lab);
+    let target = s["no_igw_route"]["target_name"].as_str().unwrap();
+    let run = env.hop(&["--region", REGION, "doctor", target, "--my-ip", MY_IP]);
+    run.code(1);
+    assert!(run.stdout.starts_with(&format!("hop doctor: {target} (")), "{}", run.stdout);
+    assert!(run.stdout.contains("\nbastion\n  ok       bastion "), "{}", run.stdout);
+    assert!(run.stdout.contains("\n  PROBLEM  the bastion's subnet"), "{}", run.stdout);
+    assert!(run.stdout.contains("put the private key of key pair doc-key at ~/.ssh/doc-key.pem"), "{}", run.stdout);
+    assert!(run.stdout.contains("           fix:  aws ec2 create-route"), "{}", run.stdout);
+    assert!(run.stdout.ends_with("the SSH route has problems: fix them in the order shown\n"), "{}", run.stdout);
+    assert!(!run.stdout.contains('\x1b'), "no colour off a terminal");
+    let run = env.hop(&["--region", REGION, "doctor", target, "--my-ip", "my-laptop"]);
+    run.code(2);
+    assert!(run.stderr.contains("--my-ip: \"my-laptop\" is not an IPv4 address or CIDR"), "{}", run.stderr);
+    env.hop(&["--region", REGION, "doctor", "doc-nonexistent"]).code(2);
+}
+
+/// `--probe` in the namespace lab: every step of the real route, or the first that fails.
+#[test]
+fn probe_walks_the_route_and_stops_at_the_first_failure() {
+    let net = crate::netlab_or_skip!();
+    let _shared = crate::support::NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    let probes = |run: &crate::support::Run| -> Vec<(String, String, String)> {
+        let report: Value =
+            serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", run.stdout, run.stderr));
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["path"] == "probe")
+            .map(|c| {
+                let s = |k: &str| c[k].as_str().unwrap().to_string();
+                (s("check"), s("status"), s("summary"))
+            })
+            .collect()
+    };
+    let run = env.hop_in(net, &["doctor", "sample-web", "--probe", "--json"], b"");
+    let got = probes(&run);
+    let steps: Vec<(&str, &str)> = got.iter().map(|(c, s, _)| (c.as_str(), s.as_str())).collect();
+    assert_eq!(steps, [("probe.tcp", "ok"), ("probe.ssh", "ok"), ("probe.target", "ok")], "{got:?}");
+    assert!(got[2].2.contains("answered: SSH-2.0-OpenSSH"), "{got:?}");
+    // Without the bastion's key in known_hosts the SSH step fails, and the probe stops there.
+    env.write(".ssh/known_hosts", b"");
+    let run = env.hop_in(net, &["doctor", "sample-web", "--probe", "--json"], b"");
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let got = probes(&run);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!((got[1].0.as_str(), got[1].1.as_str()), ("probe.ssh", "problem"));
+    assert!(got[1].2.contains("is not known"), "{got:?}");
+    // Over Session Manager: the session, then sshd's banner through it.
+    let env = Env::net(net);
+    crate::ssm::target(net, &env, "doctor-ssm", json!({}));
+    let run = env.hop_in(net, &["doctor", "doctor-ssm", "--probe", "--json"], b"");
+    let got = probes(&run);
+    let steps: Vec<(&str, &str)> = got.iter().map(|(c, s, _)| (c.as_str(), s.as_str())).collect();
+    assert_eq!(steps, [("probe.ssm", "ok"), ("probe.target", "ok")], "{got:?}");
+}
