@@ -109,6 +109,8 @@ demo ls
 demo route sample-web
 demo route sample-worker
 demo config
+demo doctor sample-web --my-ip 192.0.2.10
+demo doctor sample-worker
 if [[ $mode == ssh ]]; then
     demo sample-web -- hostname
     demo sample-web -- uname -a
