@@ -111,6 +111,9 @@ pub async fn open(
         ws,
         engine: Engine::new(|| *uuid::Uuid::new_v4().as_bytes(), UNACKED_MESSAGES, options.give_up.as_millis() as u64),
         epoch: Instant::now(),
+        epoch_wall_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_millis() as u64),
         local: Some(ours),
         ready: Some(ready_tx),
         stop: stop_rx,
@@ -184,6 +187,7 @@ struct Driver {
     ws: Ws,
     engine: Engine<fn() -> [u8; 16]>,
     epoch: Instant,
+    epoch_wall_ms: u64,
     /// Taken by `pump`; dropping it is the user's EOF.
     local: Option<DuplexStream>,
     ready: Option<oneshot::Sender<Result<Request, HopError>>>,
@@ -193,11 +197,10 @@ struct Driver {
 }
 
 impl Driver {
+    /// Milliseconds: the wall clock at the session's start plus monotonic time since, so
+    /// CreatedDate is wall time (§2.1) and RTO arithmetic never sees the clock step back.
     fn now(&self) -> u64 {
-        // CreatedDate must be wall-clock milliseconds (§2.1); the engine only needs a
-        // monotonic clock for RTOs, and wall time is monotonic enough over a session.
-        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        (wall.as_millis() as u64).max(self.epoch.elapsed().as_millis() as u64)
+        self.epoch_wall_ms + self.epoch.elapsed().as_millis() as u64
     }
 
     async fn run(mut self) {

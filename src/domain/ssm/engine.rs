@@ -228,21 +228,8 @@ mod tests {
     use std::collections::VecDeque;
 
     use super::*;
+    use crate::domain::ssm::Rng;
     use crate::domain::ssm::reliability::{Receiver, Sender, Tick};
-
-    /// Deterministic pseudo-random numbers for the lossy link.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn chance(&mut self, percent: u64) -> bool {
-            self.next() % 100 < percent
-        }
-    }
 
     /// A link that drops, duplicates and reorders frames.
     struct Link {
