@@ -221,11 +221,13 @@ fn the_snapshot_costs_the_same_calls_for_a_small_vpc_and_a_150_instance_one() {
         assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
         run.stderr.matches("beginning attempt #1").count()
     };
+    // 2, 5 and 151 instances in the VPC.
     let small = calls(REGION, s["healthy"]["target_name"].as_str().unwrap());
+    let tutorial = calls("us-east-1", "sample-web");
     let fleet = calls("us-west-2", &lab.id("fleet-bastion"));
     // Instances, route tables, internet gateways, NAT gateways, security groups, network ACLs,
     // VPC endpoints, and Session Manager's DescribeInstanceInformation.
-    assert_eq!((small, fleet), (8, 8));
+    assert_eq!((small, tutorial, fleet), (8, 8, 8));
 }
 
 #[test]
