@@ -54,7 +54,10 @@ fn main() -> ExitCode {
     let own_interrupt = matches!(cli.command, Some(cli::Command::Forward(_)));
     let outcome = runtime.block_on(async {
         if own_interrupt {
-            return commands::run(cli).await;
+            return tokio::select! {
+                r = commands::run(cli) => r,
+                n = hangup_or_term() => Ok(128 + n),
+            };
         }
         tokio::select! {
             r = commands::run(cli) => r,

@@ -170,6 +170,7 @@ async fn run_native(
                     Ok(c) => {
                         let why = ssm::ports::serve(&listener, c).await;
                         eprintln!("hop: {why}; opening a new session");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     }
                     Err(e) => {
                         eprintln!("hop: {e}; retrying in 5s");

@@ -440,7 +440,11 @@ impl Driver {
         match e {
             EngineError::Handshake(h @ HandshakeError::KmsEncryptionUnsupported { .. }) => HopError::Ssh {
                 message: format!("{}: {h}", self.target),
-                hints: vec!["hop's route to it: `hop route` ; `hop doctor` for a bastion path".into()],
+                hints: vec![format!(
+                    "reach it through a bastion instead (`hop doctor {}` checks that path), or turn off KMS \
+                     encryption in the Session Manager preferences",
+                    self.target
+                )],
             },
             EngineError::Handshake(h) => channel_error(&self.target, format!("the SSM agent's handshake: {h}")),
             EngineError::GaveUp { seq } => channel_error(
