@@ -346,6 +346,32 @@ def _seed_eu_west_1(r: _Region) -> None:
     r.run("eu-web", private, [sg_web], key_name="sample-web")
 
 
+def _ssm_ready(endpoint: str, r: _Region) -> None:
+    """sample-ssm as Session Manager needs it (`hop doctor sample-worker` passes): interface
+    endpoints ssm, ssmmessages and ec2messages with private DNS and 443 from the VPC, and an
+    instance profile on sample-worker."""
+    vpc = r.ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["sample-ssm"]}])["Vpcs"][0]["VpcId"]
+    subnet = r.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"][0]["SubnetId"]
+    sg = r.ec2.create_security_group(GroupName="ssm-endpoints", Description="HTTPS from the VPC", VpcId=vpc)["GroupId"]
+    r.ec2.authorize_security_group_ingress(
+        GroupId=sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+                                    "IpRanges": [{"CidrIp": "10.1.0.0/16"}]}]
+    )
+    for service in ("ssm", "ssmmessages", "ec2messages"):
+        r.ec2.create_vpc_endpoint(
+            VpcId=vpc, VpcEndpointType="Interface", ServiceName=f"com.amazonaws.{r.region}.{service}",
+            SubnetIds=[subnet], SecurityGroupIds=[sg], PrivateDnsEnabled=True,
+        )
+    iam = boto3.client("iam", region_name=r.region, endpoint_url=endpoint,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    trust = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+    iam.create_role(RoleName="sample-ssm-role", AssumeRolePolicyDocument=trust)
+    iam.create_instance_profile(InstanceProfileName="sample-ssm-profile")
+    iam.add_role_to_instance_profile(InstanceProfileName="sample-ssm-profile", RoleName="sample-ssm-role")
+    worker = next(i for name, i in r.launched if name == "sample-worker")
+    r.ec2.associate_iam_instance_profile(IamInstanceProfile={"Name": "sample-ssm-profile"}, InstanceId=worker)
+
+
 def seed(endpoint: str, random_seed: int = RANDOM_SEED) -> dict[str, Any]:
     """Resets the server at `endpoint` and builds the topology.
 
@@ -370,6 +396,8 @@ def seed(endpoint: str, random_seed: int = RANDOM_SEED) -> dict[str, Any]:
         r.warm_up()
         r.key_pairs()
         build(r)
+    # Last, so every id above stays what it was: what Session Manager needs in sample-ssm.
+    _ssm_ready(endpoint, regions[0][0])
 
     launched: list[tuple[str, dict[str, Any]]] = []
     fleet_count = 0
