@@ -305,6 +305,13 @@ fn unreachable_agents_and_denied_calls_say_why_and_what_to_do() {
     run.code(255);
     assert!(run.stderr.contains("before the handshake"), "{}", run.stderr);
     assert_eq!(sessions(net, &env, &id).pop().unwrap()["terminated_by_api"], true);
+    // An agent that never starts the handshake: bounded by --connect-timeout, then ended.
+    knobs(net, &env, &id, json!({"reject_token": false, "no_handshake": true}));
+    let run = hop(net, &env, &["--connect-timeout", "2", "ssm-down", "--", "true"], b"");
+    run.code(255);
+    assert!(run.stderr.contains("no handshake from the SSM agent within 2s"), "{}", run.stderr);
+    assert!(run.elapsed < std::time::Duration::from_secs(8), "{:?}", run.elapsed);
+    assert_eq!(sessions(net, &env, &id).pop().unwrap()["terminated_by_api"], true);
 }
 
 #[test]

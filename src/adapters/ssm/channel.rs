@@ -32,8 +32,6 @@ const USER_QUEUE_LIMIT: usize = 8 * 1024 * 1024;
 const LOCAL_BUFFER: usize = 256 * 1024;
 /// Websocket keep-alive (§1.2: at least every 5 minutes; proxies want less).
 const PING_EVERY: Duration = Duration::from_secs(20);
-/// HandshakeRequest and HandshakeComplete must arrive within this (§4.4).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Reconnect tries after the service closes the websocket (§5.8: one try and 5 retries).
 const RESUME_TRIES: u32 = 6;
 
@@ -49,6 +47,8 @@ pub struct Channel {
 /// Tuning, for tests and benchmarks.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Bounds the websocket upgrade, and the handshake: HandshakeRequest and HandshakeComplete
+    /// must arrive within it (§4.4).
     pub connect_timeout: Duration,
     /// Give up when the oldest message goes unacknowledged this long (§5.3 [hop]).
     pub give_up: Duration,
@@ -257,7 +257,7 @@ impl Driver {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
-        let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+        let deadline = Instant::now() + self.connect_timeout;
         let (mut local_rd, mut local_wr) = tokio::io::split(self.local.take().expect("pumped once"));
         // Bytes for the user, written as it reads them: never blocking the loop, or the user
         // (russh, say) and this task could each wait for the other to read.
@@ -292,7 +292,10 @@ impl Driver {
                 _ if Instant::now() > deadline => {
                     break Err(channel_error(
                         &self.target,
-                        format!("no handshake from the SSM agent within {}s", HANDSHAKE_TIMEOUT.as_secs()),
+                        format!(
+                            "no handshake from the SSM agent within {}s (--connect-timeout)",
+                            self.connect_timeout.as_secs()
+                        ),
                     ));
                 }
                 _ => {}
