@@ -356,8 +356,14 @@ pub fn diagnose(snap: &Snapshot, input: &Input) -> Vec<Check> {
         ));
         return out;
     };
-    match input.entry.and_then(|e| snap.host(e)) {
-        Some(entry) => bastion_path(snap, target, entry, input.my_ip, &mut out),
+    match input.entry.map(|e| (e, snap.host(e))) {
+        Some((_, Some(entry))) => bastion_path(snap, target, entry, input.my_ip, &mut out),
+        Some((e, None)) => out.push(check(
+            Path::Bastion,
+            "bastion.present",
+            Status::Unknown,
+            format!("the first hop, {e}, is not an instance of {}: its path is not checked", snap.vpc_id),
+        )),
         None => out.push(check(
             Path::Bastion,
             "bastion.present",

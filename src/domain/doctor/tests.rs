@@ -410,6 +410,9 @@ fn without_a_bastion_only_the_ssm_path_decides() {
     let checks = diagnose(&s, &Input { target: "i-web", entry: None, my_ip: me() });
     assert_eq!(status(&checks, "bastion.present"), Status::Warning);
     assert!(route_ok(&checks, true));
+    // A -J host outside the VPC: said, not guessed at.
+    let checks = diagnose(&s, &Input { target: "i-web", entry: Some("jump.example.com"), my_ip: me() });
+    assert_eq!(status(&checks, "bastion.present"), Status::Unknown);
 }
 
 #[test]
