@@ -59,7 +59,8 @@ pub async fn run(
         let doc = json!({
             "version": 1,
             "target": {"id": instance.id, "name": instance.name, "region": instance.region, "vpc": instance.vpc_id},
-            "route": {"kind": route_kind(&route), "summary": route.summary()},
+            // Route serialises with its kind as the tag, as `hop route --json` prints it.
+            "route": {"kind": serde_json::to_value(&route)?["kind"], "summary": route.summary()},
             "route_ok": ok,
             "problems": problems,
             "checks": checks,
@@ -69,16 +70,6 @@ pub async fn run(
         out.write_all(render(&instance, &route, &checks, via_ssm, ok, settings.color).as_bytes())?;
     }
     Ok(if ok { 0 } else { 1 })
-}
-
-fn route_kind(route: &Route) -> &'static str {
-    match route {
-        Route::Direct { .. } => "direct",
-        Route::Jump { .. } => "jump",
-        Route::Chain { .. } => "chain",
-        Route::Ssm { .. } => "ssm",
-        Route::Unreachable { .. } => "unreachable",
-    }
 }
 
 /// hop's own view: the name resolved (else we would not be here), the key files, the route.
