@@ -8,7 +8,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs="${1:-15}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hop/target}"
-PY=$(scripts/install-test-deps.sh | tail -1)
-cargo build --release --locked --quiet
-exec "$PY" scripts/bench_discovery.py "$CARGO_TARGET_DIR/release/hop" "$runs"
+source scripts/bench-env.sh
+exec "$PY" scripts/bench_discovery.py "$HOP" "$runs"

@@ -6,11 +6,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs="${1:-20}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hop/target}"
-PY=$(scripts/install-test-deps.sh | tail -1)
-hop="${2:-}"
-if [[ -z "$hop" ]]; then
-    cargo build --release --locked --quiet
-    hop="$CARGO_TARGET_DIR/release/hop"
-fi
-exec "$PY" scripts/bench_ssh.py "$hop" "$runs"
+source scripts/bench-env.sh "${2:-}"
+exec "$PY" scripts/bench_ssh.py "$HOP" "$runs"

@@ -7,11 +7,5 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs="${1:-15}"
 mib="${2:-20}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hop/target}"
-PY=$(scripts/install-test-deps.sh | tail -1)
-hop="${3:-}"
-if [[ -z "$hop" ]]; then
-    cargo build --release --locked --quiet
-    hop="$CARGO_TARGET_DIR/release/hop"
-fi
-exec "$PY" scripts/bench_ssm.py "$hop" "$runs" "$mib"
+source scripts/bench-env.sh "${3:-}"
+exec "$PY" scripts/bench_ssm.py "$HOP" "$runs" "$mib"

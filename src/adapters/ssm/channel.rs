@@ -391,21 +391,24 @@ impl Driver {
 
     /// Write every queued frame; a failed write means the websocket is gone: resume.
     async fn send_outbox(&mut self) -> Result<(), HopError> {
+        // Frames a failed write loses are in the engine's unacked buffer (acks are not, and
+        // the agent re-sends what they covered): retransmission recovers them.
+        if self.write_outbox().await.is_err() {
+            return self.reconnect().await;
+        }
+        Ok(())
+    }
+
+    /// Write every frame the engine queued, then flush.
+    async fn write_outbox(&mut self) -> Result<(), tokio_tungstenite::tungstenite::Error> {
         let frames = self.engine.take_outbox();
         if frames.is_empty() {
             return Ok(());
         }
         for frame in frames {
-            if self.ws.feed(Message::Binary(frame.into())).await.is_err() {
-                // The unsent frames are in the engine's unacked buffer (acks are not, and
-                // the agent re-sends what they covered): retransmission recovers them.
-                return self.reconnect().await;
-            }
+            self.ws.feed(Message::Binary(frame.into())).await?;
         }
-        if self.ws.flush().await.is_err() {
-            return self.reconnect().await;
-        }
-        Ok(())
+        self.ws.flush().await
     }
 
     /// Send what is queued and process what arrives until everything is acknowledged or
@@ -413,11 +416,9 @@ impl Driver {
     async fn linger(&mut self, within: Duration) {
         let until = tokio::time::Instant::now() + within;
         loop {
-            let frames = self.engine.take_outbox();
-            for frame in frames {
-                let _ = self.ws.feed(Message::Binary(frame.into())).await;
+            if self.write_outbox().await.is_err() {
+                return;
             }
-            let _ = self.ws.flush().await;
             if self.engine.drained() || tokio::time::Instant::now() >= until {
                 return;
             }

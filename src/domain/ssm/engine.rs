@@ -157,10 +157,16 @@ impl<F: FnMut() -> [u8; 16]> Engine<F> {
     }
 
     fn flush(&mut self, now_ms: u64) {
+        self.send_pending(now_ms, true);
+    }
+
+    /// Pending bytes out in ≤ 1024-byte messages; `bounded`: only as far as the unacked
+    /// buffer has room.
+    fn send_pending(&mut self, now_ms: u64, bounded: bool) {
         if !matches!(self.state, State::Established(_)) {
             return;
         }
-        while !self.pending.is_empty() && self.tx.has_room() {
+        while !self.pending.is_empty() && (!bounded || self.tx.has_room()) {
             let n = self.pending.len().min(CHUNK);
             let chunk: Vec<u8> = self.pending.drain(..n).collect();
             let msg = self.message(1, chunk, now_ms);
@@ -187,13 +193,7 @@ impl<F: FnMut() -> [u8; 16]> Engine<F> {
         if !matches!(self.state, State::Established(_)) {
             return;
         }
-        while !self.pending.is_empty() {
-            let n = self.pending.len().min(CHUNK);
-            let chunk: Vec<u8> = self.pending.drain(..n).collect();
-            let msg = self.message(1, chunk, now_ms);
-            let wire = self.tx.send(msg, now_ms);
-            self.outbox.push(wire);
-        }
+        self.send_pending(now_ms, false);
         let msg = self.message(10, value.to_be_bytes().to_vec(), now_ms);
         let wire = self.tx.send(msg, now_ms);
         self.outbox.push(wire);
