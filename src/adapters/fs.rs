@@ -7,7 +7,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::domain::ssh_config::{self, Merge};
 
@@ -19,10 +19,10 @@ pub const DIR_MODE: u32 = 0o700;
 pub const LOCK_FILE_NAME: &str = ".hop.lock";
 /// Appended to the user config's path for the one-time backup.
 pub const BACKUP_SUFFIX: &str = ".hop-backup";
-/// How often [`install`] starts over when another program keeps changing the user's config.
-pub const MAX_ATTEMPTS: u32 = 10;
-/// Longest pause between two attempts; with doubling from 1 ms, all pauses add up to about
-/// half a second, enough for a burst of writes (a script appending lines) to finish.
+/// How long [`install`] keeps starting over while another program keeps changing the user's
+/// config or holds it open for writing; then it gives up with [`InstallError::Contended`].
+pub const CONTENTION_BUDGET: Duration = Duration::from_secs(3);
+/// Longest pause between two attempts; pauses double from 1 ms up to this.
 const MAX_BACKOFF: Duration = Duration::from_millis(200);
 
 /// Linux gives up after 40 links (MAXSYMLINKS); so do we.
@@ -260,7 +260,11 @@ pub enum InstallError {
     Merge { path: PathBuf },
     /// Another program kept writing the user's config. Some of hop's attempts may have been
     /// written (each one complete and valid); running again finishes the job.
-    #[error("{} kept changing while hop was updating it ({attempts} attempts); try again", path.display())]
+    #[error(
+        "{} kept changing, or stayed open for writing in another program, while hop was updating it ({attempts} attempts in {} s); try again",
+        path.display(),
+        CONTENTION_BUDGET.as_secs()
+    )]
     Contended { path: PathBuf, attempts: u32 },
 }
 
@@ -284,16 +288,19 @@ fn io_error(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> Inst
 ///    user config below sees the new hosts; any later failure puts the old hop file back;
 /// 5. merge the include line; when that changes the file: check the round trip, parse, stage
 ///    next to the real (symlink-resolved) file, `validate`, re-read the file and start over
-///    if another program changed it meanwhile, back up the original to
-///    `<user_config>.hop-backup` once, rename into place, then re-read the replaced file
-///    through the descriptor we kept: a writer that had it open and wrote during our rename
-///    would otherwise be lost, so what it appended (or rewrote in place) goes into another
-///    round. At most [`MAX_ATTEMPTS`] rounds, pausing 1, 2, 4… ms (up to 200) between them.
+///    if another program changed it meanwhile or has it open for writing (Linux: asked with
+///    a read lease), back up the original to `<user_config>.hop-backup` once, rename into
+///    place, wait (bounded) until nobody has the replaced file open for writing, then re-read
+///    it through the descriptor we kept: a writer that opened it just before our rename would
+///    otherwise be lost, so what it appended (or rewrote in place) goes into another round.
+///    Rounds go on for up to [`CONTENTION_BUDGET`], pausing 1, 2, 4… ms (up to 200) between.
 ///
-/// What no reader-side check can catch: a program that opened the old file before the
-/// rename and writes to it after the final check loses that write — as with any program
-/// that replaces files by rename (editors, `sed -i`). And an editor saving a buffer loaded
-/// before hop ran drops hop's line; the next run adds it back.
+/// What no check can catch: a writer whose open(2) had found the old file before the rename
+/// but registers as a writer only after hop's last look (a window inside one system call),
+/// or, where leases are unavailable, any writer that opened the old file before the rename
+/// and writes after the last look — as with every program that replaces files by rename
+/// (editors, `sed -i`). And an editor saving a buffer loaded before hop ran drops hop's
+/// line; the next run adds it back.
 pub fn install(req: &InstallRequest) -> Result<InstallOutcome, InstallError> {
     let hop_dir = parent_dir(req.hop_file);
     create_private_dir(parent_dir(req.user_config))?;
@@ -396,12 +403,18 @@ fn update_user_config(req: &InstallRequest, hop_str: &str, progress: &mut UserUp
         PathBuf::from(p)
     };
     let mut pending = Pending::Nothing;
-    for attempt in 0..MAX_ATTEMPTS {
-        if attempt > 0 {
+    let started = Instant::now();
+    let mut attempts = 0;
+    loop {
+        if attempts > 0 {
+            if started.elapsed() >= CONTENTION_BUDGET {
+                return Err(InstallError::Contended { path: user_config.to_path_buf(), attempts });
+            }
             // Someone is writing right now: starting over at once would most likely collide
             // with the same burst again.
-            std::thread::sleep(MAX_BACKOFF.min(Duration::from_millis(1 << (attempt - 1))));
+            std::thread::sleep(backoff(attempts - 1));
         }
+        attempts += 1;
         let target = resolve_symlinks(user_config).map_err(io_error(user_config, "cannot resolve symlinks of"))?;
         let mut snapshot = Snapshot::take(&target).map_err(io_error(&target, "cannot read"))?;
         let base = pending.base(&snapshot.bytes);
@@ -426,10 +439,14 @@ fn update_user_config(req: &InstallRequest, hop_str: &str, progress: &mut UserUp
         let staged = stage(&target, &new, FILE_MODE).map_err(io_error(&target, "cannot write"))?;
         validate(req, &staged, user_config)?;
 
-        // Last look before replacing: has anyone written since we read?
-        if !snapshot.is_current(user_config).map_err(io_error(&target, "cannot read"))? {
+        // Last look before replacing: has anyone written since we read, or is anyone about
+        // to (the file open for writing, like `echo … >>` between its open and its write)?
+        if !snapshot.is_current(user_config).map_err(io_error(&target, "cannot read"))?
+            || snapshot.has_writers() == Some(true)
+        {
             continue;
         }
+        test_hook::before_rename();
         if snapshot.file.is_some() {
             if progress.backup.is_none()
                 && !progress.written
@@ -450,7 +467,14 @@ fn update_user_config(req: &InstallRequest, hop_str: &str, progress: &mut UserUp
         progress.written = true;
         test_hook::after_rename();
 
-        // A writer that opened the old file before our rename may have written to it since.
+        // A writer that opened the old file before our rename may have written to it since,
+        // or may still be about to: wait (bounded) until nobody has it open for writing.
+        let waiting = Instant::now();
+        let mut pauses = 0;
+        while snapshot.has_writers() == Some(true) && waiting.elapsed() < CONTENTION_BUDGET {
+            std::thread::sleep(backoff(pauses));
+            pauses += 1;
+        }
         match snapshot.reread().map_err(io_error(&target, "cannot read"))? {
             None => return Ok(()),
             Some(after) => {
@@ -461,45 +485,68 @@ fn update_user_config(req: &InstallRequest, hop_str: &str, progress: &mut UserUp
             }
         }
     }
-    Err(InstallError::Contended { path: user_config.to_path_buf(), attempts: MAX_ATTEMPTS })
+}
+
+/// The pause after the `n`th consecutive collision: 1, 2, 4… ms, at most [`MAX_BACKOFF`].
+fn backoff(n: u32) -> Duration {
+    MAX_BACKOFF.min(Duration::from_millis(1 << n.min(16)))
 }
 
 /// Lets a test act as a concurrent writer at an exact point of [`update_user_config`]: the
-/// window between hop's rename and its last check is too short to hit on purpose otherwise.
+/// windows around hop's rename are too short to hit on purpose otherwise.
 #[cfg(test)]
 mod test_hook {
     use std::cell::RefCell;
 
+    type Hook = RefCell<Option<Box<dyn FnMut()>>>;
+
     thread_local! {
-        static AFTER_RENAME: RefCell<Option<Box<dyn FnMut()>>> = RefCell::new(None);
+        static BEFORE_RENAME: Hook = RefCell::new(None);
+        static AFTER_RENAME: Hook = RefCell::new(None);
     }
 
-    /// Installs `hook` for this thread until the returned guard is dropped.
+    /// Runs `hook` once, right after hop's last look at the user config, before it renames.
+    #[must_use]
+    pub fn set_before_rename(hook: impl FnMut() + 'static) -> Guard {
+        BEFORE_RENAME.with(|h| *h.borrow_mut() = Some(Box::new(hook)));
+        Guard(&BEFORE_RENAME)
+    }
+
+    /// Runs `hook` once, right after hop's rename, before it looks at the replaced file again.
     #[must_use]
     pub fn set_after_rename(hook: impl FnMut() + 'static) -> Guard {
         AFTER_RENAME.with(|h| *h.borrow_mut() = Some(Box::new(hook)));
-        Guard
+        Guard(&AFTER_RENAME)
     }
 
-    pub struct Guard;
+    /// Removes the hook (for this thread) when dropped.
+    pub struct Guard(&'static std::thread::LocalKey<Hook>);
 
     impl Drop for Guard {
         fn drop(&mut self) {
-            AFTER_RENAME.with(|h| *h.borrow_mut() = None);
+            self.0.with(|h| *h.borrow_mut() = None);
         }
     }
 
+    /// Hooks are one-shot: a writer acting in every round would keep hop busy for good.
+    fn call(slot: &'static std::thread::LocalKey<Hook>) {
+        if let Some(mut hook) = slot.with(|h| h.borrow_mut().take()) {
+            hook();
+        }
+    }
+
+    pub fn before_rename() {
+        call(&BEFORE_RENAME);
+    }
+
     pub fn after_rename() {
-        AFTER_RENAME.with(|h| {
-            if let Some(hook) = h.borrow_mut().as_mut() {
-                hook();
-            }
-        });
+        call(&AFTER_RENAME);
     }
 }
 
 #[cfg(not(test))]
 mod test_hook {
+    pub fn before_rename() {}
     pub fn after_rename() {}
 }
 
@@ -536,6 +583,35 @@ impl Snapshot {
             }
             _ => false,
         })
+    }
+
+    /// Whether any process (this one included) has the file open for writing; `None` when the
+    /// kernel cannot tell (no file, not Linux, leases disabled, a filesystem without them, a
+    /// file owned by another user). Asked by trying to take a read lease, which Linux refuses
+    /// with `EAGAIN` exactly when the inode is open for writing; a lease taken is dropped at
+    /// once. A writer opening the file in the microseconds we hold it would break the lease
+    /// and signal us: the signal is set to SIGURG, ignored by default, not SIGIO, which kills.
+    fn has_writers(&self) -> Option<bool> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            // <asm-generic/fcntl.h>; the libc crate does not export it for every target.
+            const F_SETSIG: libc::c_int = 10;
+            let fd = self.file.as_ref()?.as_raw_fd();
+            // SAFETY: fcntl on a descriptor we own, with integer arguments only.
+            unsafe {
+                if libc::fcntl(fd, F_SETSIG, libc::SIGURG) != 0 {
+                    return None;
+                }
+                if libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) == 0 {
+                    libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK);
+                    return Some(false);
+                }
+            }
+            (io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN)).then_some(true)
+        }
+        #[cfg(not(target_os = "linux"))]
+        None
     }
 
     /// The old file's content now, if it changed since it was read.
@@ -599,7 +675,9 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::RefCell;
     use std::os::unix::fs::symlink;
+    use std::rc::Rc;
     use std::sync::{Arc, Barrier};
     use std::time::SystemTime;
 
@@ -1035,10 +1113,18 @@ mod tests {
             validate: &meddle,
         })
         .unwrap_err();
-        assert!(matches!(err, InstallError::Contended { attempts: MAX_ATTEMPTS, .. }), "{err:?}");
-        assert!(err.to_string().ends_with("kept changing while hop was updating it (10 attempts); try again"));
+        let InstallError::Contended { attempts, .. } = err else { panic!("{err:?}") };
+        // 1 + 2 + … + 128 ms, then 200 ms pauses until the budget is spent.
+        assert!((15..=25).contains(&attempts), "{attempts}");
+        assert!(
+            err.to_string().ends_with(&format!(
+                "kept changing, or stayed open for writing in another program, while hop was updating it \
+                 ({attempts} attempts in 3 s); try again"
+            )),
+            "{err}"
+        );
         let text = fs::read_to_string(&h.user_config).unwrap();
-        assert_eq!(text, format!("Host a\n{}", "# again\n".repeat(MAX_ATTEMPTS as usize)));
+        assert_eq!(text, format!("Host a\n{}", "# again\n".repeat(attempts as usize)));
         assert_eq!(fs::read_to_string(&h.hop_file).unwrap(), "Host old\n  HostName 10.0.0.1\n");
         assert!(temp_files(&h.root).is_empty());
     }
@@ -1058,19 +1144,27 @@ mod tests {
         assert_eq!(snapshot.reread().unwrap().unwrap(), b"Host a\nHost late\n");
     }
 
+    /// Opens the user config for appending right after hop's last look, as `echo … >>` might,
+    /// and writes `line` into it `delay` later from another thread, then closes it.
+    fn late_appender(path: &Path, line: &'static str, delay: Duration) -> test_hook::Guard {
+        let path = path.to_path_buf();
+        test_hook::set_before_rename(move || {
+            let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                f.write_all(line.as_bytes()).unwrap();
+            });
+        })
+    }
+
     #[test]
     fn bytes_appended_to_the_replaced_file_are_carried_over() {
         let h = home();
         fs::create_dir(&h.ssh).unwrap();
         fs::write(&h.user_config, "Host a\n").unwrap();
-        // Opened before hop replaces the file, written right after: the write lands in the
-        // old inode, which is no longer ~/.ssh/config.
-        let mut late = Some(OpenOptions::new().append(true).open(&h.user_config).unwrap());
-        let _hook = test_hook::set_after_rename(move || {
-            if let Some(mut f) = late.take() {
-                f.write_all(b"Host late\n").unwrap();
-            }
-        });
+        // Opened after hop's last look, written after its rename: the write lands in the old
+        // inode, which is no longer ~/.ssh/config. hop waits for the writer to close it.
+        let _hook = late_appender(&h.user_config, "Host late\n", Duration::from_millis(30));
         let out = run(&h, HOP_TEXT).unwrap();
         assert!(out.user_config_changed);
         assert_eq!(fs::read_to_string(&h.user_config).unwrap(), format!("{}\nHost a\nHost late\n", include(&h)));
@@ -1079,20 +1173,83 @@ mod tests {
     }
 
     #[test]
+    fn bytes_written_right_after_the_rename_are_carried_over() {
+        let h = home();
+        fs::create_dir(&h.ssh).unwrap();
+        fs::write(&h.user_config, "Host a\n").unwrap();
+        let user_config = h.user_config.clone();
+        let late = Rc::new(RefCell::new(None));
+        let _open = test_hook::set_before_rename({
+            let late = Rc::clone(&late);
+            move || *late.borrow_mut() = Some(OpenOptions::new().append(true).open(&user_config).unwrap())
+        });
+        let _write = test_hook::set_after_rename(move || {
+            late.borrow_mut().take().unwrap().write_all(b"Host late\n").unwrap();
+        });
+        run(&h, HOP_TEXT).unwrap();
+        assert_eq!(fs::read_to_string(&h.user_config).unwrap(), format!("{}\nHost a\nHost late\n", include(&h)));
+    }
+
+    #[test]
     fn an_in_place_rewrite_of_the_replaced_file_wins() {
         let h = home();
         fs::create_dir(&h.ssh).unwrap();
         fs::write(&h.user_config, "Host a\n").unwrap();
         // Like an editor that truncates and rewrites the file it has open.
-        let mut editor = Some(OpenOptions::new().write(true).open(&h.user_config).unwrap());
-        let _hook = test_hook::set_after_rename(move || {
-            if let Some(mut f) = editor.take() {
-                f.set_len(0).unwrap();
-                f.write_all(b"Host theirs\n").unwrap();
-            }
+        let user_config = h.user_config.clone();
+        let editor = Rc::new(RefCell::new(None));
+        let _open = test_hook::set_before_rename({
+            let editor = Rc::clone(&editor);
+            move || *editor.borrow_mut() = Some(OpenOptions::new().write(true).open(&user_config).unwrap())
+        });
+        let _write = test_hook::set_after_rename(move || {
+            let mut f = editor.borrow_mut().take().unwrap();
+            f.set_len(0).unwrap();
+            f.write_all(b"Host theirs\n").unwrap();
         });
         run(&h, HOP_TEXT).unwrap();
         assert_eq!(fs::read_to_string(&h.user_config).unwrap(), format!("{}\nHost theirs\n", include(&h)));
+    }
+
+    /// Linux only (read leases): a program with the file open for writing may write at any
+    /// moment, so hop waits for it to close the file rather than replace it under it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_writer_with_the_file_open_is_waited_for() {
+        let h = home();
+        fs::create_dir(&h.ssh).unwrap();
+        fs::write(&h.user_config, "Host a\n").unwrap();
+        let mut f = OpenOptions::new().append(true).open(&h.user_config).unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            f.write_all(b"Host late\n").unwrap();
+        });
+        run(&h, HOP_TEXT).unwrap();
+        writer.join().unwrap();
+        assert_eq!(fs::read_to_string(&h.user_config).unwrap(), format!("{}\nHost a\nHost late\n", include(&h)));
+        assert_eq!(fs::read_to_string(h.ssh.join("config.hop-backup")).unwrap(), "Host a\nHost late\n");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_writer_that_keeps_the_file_open_gets_a_clean_error_and_nothing_changes() {
+        let h = home();
+        run(&h, "Host old\n  HostName 10.0.0.1\n").unwrap();
+        fs::write(&h.user_config, "Host a\n").unwrap();
+        let hop_before = fs::read(&h.hop_file).unwrap();
+        let _held = OpenOptions::new().append(true).open(&h.user_config).unwrap();
+        let err = install(&InstallRequest {
+            user_config: &h.user_config,
+            hop_file: &h.hop_file.with_file_name("other"),
+            hop_text: HOP_TEXT,
+            validate: &accept,
+        })
+        .unwrap_err();
+        assert!(matches!(err, InstallError::Contended { .. }), "{err:?}");
+        assert_eq!(fs::read_to_string(&h.user_config).unwrap(), "Host a\n");
+        assert_eq!(fs::read(&h.hop_file).unwrap(), hop_before);
+        assert!(!h.hop_file.with_file_name("other").exists());
+        assert!(temp_files(&h.root).is_empty());
     }
 
     #[test]
