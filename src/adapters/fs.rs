@@ -288,8 +288,8 @@ fn io_error(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> Inst
 ///    user config below sees the new hosts; any later failure puts the old hop file back;
 /// 5. merge the include line; when that changes the file: check the round trip, parse, stage
 ///    next to the real (symlink-resolved) file, `validate`, re-read the file and start over
-///    if another program changed it meanwhile or has it open for writing (Linux: asked with
-///    a read lease), back up the original to `<user_config>.hop-backup` once, rename into
+///    if another program changed it meanwhile or has it open for writing (Linux, local
+///    filesystems: asked with a read lease), back up the original to `<user_config>.hop-backup` once, rename into
 ///    place, wait (bounded) until nobody has the replaced file open for writing, then re-read
 ///    it through the descriptor we kept: a writer that opened it just before our rename would
 ///    otherwise be lost, so what it appended (or rewrote in place) goes into another round.
@@ -297,7 +297,7 @@ fn io_error(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> Inst
 ///
 /// What no check can catch: a writer whose open(2) had found the old file before the rename
 /// but registers as a writer only after hop's last look (a window inside one system call),
-/// or, where leases are unavailable, any writer that opened the old file before the rename
+/// or, where leases are unavailable or untrustworthy (network filesystems), any writer that opened the old file before the rename
 /// and writes after the last look — as with every program that replaces files by rename
 /// (editors, `sed -i`). And an editor saving a buffer loaded before hop ran drops hop's
 /// line; the next run adds it back.
@@ -441,8 +441,8 @@ fn update_user_config(req: &InstallRequest, hop_str: &str, progress: &mut UserUp
 
         // Last look before replacing: has anyone written since we read, or is anyone about
         // to (the file open for writing, like `echo … >>` between its open and its write)?
-        if !snapshot.is_current(user_config).map_err(io_error(&target, "cannot read"))?
-            || snapshot.has_writers() == Some(true)
+        let leases = leases::trustworthy(staged.path());
+        if !snapshot.is_current(user_config).map_err(io_error(&target, "cannot read"))? || snapshot.has_writers(leases)
         {
             continue;
         }
@@ -471,7 +471,7 @@ fn update_user_config(req: &InstallRequest, hop_str: &str, progress: &mut UserUp
         // or may still be about to: wait (bounded) until nobody has it open for writing.
         let waiting = Instant::now();
         let mut pauses = 0;
-        while snapshot.has_writers() == Some(true) && waiting.elapsed() < CONTENTION_BUDGET {
+        while snapshot.has_writers(leases) && waiting.elapsed() < CONTENTION_BUDGET {
             std::thread::sleep(backoff(pauses));
             pauses += 1;
         }
@@ -585,33 +585,10 @@ impl Snapshot {
         })
     }
 
-    /// Whether any process (this one included) has the file open for writing; `None` when the
-    /// kernel cannot tell (no file, not Linux, leases disabled, a filesystem without them, a
-    /// file owned by another user). Asked by trying to take a read lease, which Linux refuses
-    /// with `EAGAIN` exactly when the inode is open for writing; a lease taken is dropped at
-    /// once. A writer opening the file in the microseconds we hold it would break the lease
-    /// and signal us: the signal is set to SIGURG, ignored by default, not SIGIO, which kills.
-    fn has_writers(&self) -> Option<bool> {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            // <asm-generic/fcntl.h>; the libc crate does not export it for every target.
-            const F_SETSIG: libc::c_int = 10;
-            let fd = self.file.as_ref()?.as_raw_fd();
-            // SAFETY: fcntl on a descriptor we own, with integer arguments only.
-            unsafe {
-                if libc::fcntl(fd, F_SETSIG, libc::SIGURG) != 0 {
-                    return None;
-                }
-                if libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) == 0 {
-                    libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK);
-                    return Some(false);
-                }
-            }
-            (io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN)).then_some(true)
-        }
-        #[cfg(not(target_os = "linux"))]
-        None
+    /// Whether another program (or this one) has the file open for writing, when `leases`
+    /// says the kernel can tell (see [`leases::trustworthy`]).
+    fn has_writers(&self, leases: bool) -> bool {
+        leases && self.file.as_ref().and_then(leases::open_for_writing) == Some(true)
     }
 
     /// The old file's content now, if it changed since it was read.
@@ -623,6 +600,92 @@ impl Snapshot {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
         Ok((bytes != self.bytes).then_some(bytes))
+    }
+}
+
+/// Asking Linux whether a file is open for writing, through read leases.
+mod leases {
+    use std::fs::File;
+    use std::path::Path;
+
+    /// Whether any process (this one included) has `file` open for writing; `None` when the
+    /// kernel will not say (not Linux, leases disabled, a file owned by another user). Asked
+    /// by trying to take a read lease, which Linux refuses with `EAGAIN` exactly when the inode
+    /// is open for writing — on local filesystems; see [`trustworthy`]. A lease taken is dropped
+    /// at once. A writer opening the file in the microseconds we hold it breaks the lease and
+    /// the kernel signals us: the signal is set to SIGURG, ignored by default, not SIGIO, which
+    /// would kill hop.
+    #[cfg(target_os = "linux")]
+    pub fn open_for_writing(file: &File) -> Option<bool> {
+        use std::os::fd::AsRawFd;
+        // <asm-generic/fcntl.h>; the libc crate does not export it for every target.
+        const F_SETSIG: libc::c_int = 10;
+        let fd = file.as_raw_fd();
+        // SAFETY: fcntl on a descriptor we own, with integer arguments only.
+        unsafe {
+            if libc::fcntl(fd, F_SETSIG, libc::SIGURG) != 0 {
+                return None;
+            }
+            if libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) == 0 {
+                libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK);
+                return Some(false);
+            }
+        }
+        (std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN)).then_some(true)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn open_for_writing(_: &File) -> Option<bool> {
+        None
+    }
+
+    /// Whether [`open_for_writing`] can be believed for files next to `fresh`, a file hop
+    /// has just written and closed, so that nobody has it open for writing. Network
+    /// filesystems answer for the server's delegations, not for local opens (NFSv4 refuses
+    /// every lease it holds no delegation for): never believed. Elsewhere, `fresh` calibrates:
+    /// a lease on it must be granted.
+    pub fn trustworthy(fresh: &Path) -> bool {
+        let Ok(file) = File::open(fresh) else {
+            return false;
+        };
+        !on_network_filesystem(&file) && open_for_writing(&file) == Some(false)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn on_network_filesystem(file: &File) -> bool {
+        use std::os::fd::AsRawFd;
+        // SAFETY: fstatfs fills the zeroed struct we pass; the descriptor is ours.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } != 0 {
+            return true;
+        }
+        #[allow(clippy::unnecessary_cast)] // f_type's width differs between targets
+        is_network_magic(st.f_type as i64)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn on_network_filesystem(_: &File) -> bool {
+        true
+    }
+
+    /// Filesystem magic numbers (statfs(2)) of network and cluster filesystems, whose leases
+    /// do not track this machine's writers.
+    pub fn is_network_magic(magic: i64) -> bool {
+        const NETWORK: [i64; 12] = [
+            0x6969,     // NFS
+            0x517B,     // SMB
+            0xFF534D42, // CIFS
+            0xFE534D42, // SMB2
+            0x00C36400, // Ceph
+            0x01021997, // 9p
+            0x5346414F, // AFS
+            0x6B414653, // kAFS
+            0x73757245, // Coda
+            0x7461636F, // OCFS2
+            0x01161970, // GFS2
+            0x0BD00BD0, // Lustre
+        ];
+        NETWORK.contains(&(magic & 0xFFFF_FFFF))
     }
 }
 
@@ -1250,6 +1313,40 @@ mod tests {
         assert_eq!(fs::read(&h.hop_file).unwrap(), hop_before);
         assert!(!h.hop_file.with_file_name("other").exists());
         assert!(temp_files(&h.root).is_empty());
+    }
+
+    #[test]
+    fn leases_see_writers_and_are_not_believed_on_network_filesystems() {
+        let h = home();
+        let path = h.root.join("f");
+        fs::write(&path, "x").unwrap();
+        let reader = File::open(&path).unwrap();
+        if cfg!(target_os = "linux") {
+            assert!(leases::trustworthy(&path), "a local temporary directory must support read leases");
+            assert_eq!(leases::open_for_writing(&reader), Some(false));
+            let writer = OpenOptions::new().append(true).open(&path).unwrap();
+            assert_eq!(leases::open_for_writing(&reader), Some(true));
+            assert!(!leases::trustworthy(&path));
+            drop(writer);
+            assert_eq!(leases::open_for_writing(&reader), Some(false));
+        } else {
+            assert!(!leases::trustworthy(&path));
+        }
+        for (magic, network) in [
+            (0x6969, true),
+            (0xFF534D42, true),
+            (0xFE534D42, true),
+            (0x00C36400, true),
+            (0x01021997, true),
+            (0xFFFF_FFFF_FF53_4D42_u64 as i64, true), // sign-extended 32-bit f_type
+            (0xEF53, false),                          // ext4
+            (0x58465342, false),                      // XFS
+            (0x01021994, false),                      // tmpfs
+            (0x794C7630, false),                      // overlayfs
+            (0x9123683E, false),                      // btrfs
+        ] {
+            assert_eq!(leases::is_network_magic(magic), network, "{magic:#x}");
+        }
     }
 
     #[test]
