@@ -289,18 +289,19 @@ fn io_error(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> Inst
 /// 5. merge the include line; when that changes the file: check the round trip, parse, stage
 ///    next to the real (symlink-resolved) file, `validate`, re-read the file and start over
 ///    if another program changed it meanwhile or has it open for writing (Linux, local
-///    filesystems: asked with a read lease), back up the original to `<user_config>.hop-backup` once, rename into
-///    place, wait (bounded) until nobody has the replaced file open for writing, then re-read
-///    it through the descriptor we kept: a writer that opened it just before our rename would
-///    otherwise be lost, so what it appended (or rewrote in place) goes into another round.
-///    Rounds go on for up to [`CONTENTION_BUDGET`], pausing 1, 2, 4… ms (up to 200) between.
+///    filesystems: asked with a read lease), back up the original to
+///    `<user_config>.hop-backup` once, rename into place, wait (bounded) until nobody has the
+///    replaced file open for writing, then re-read it through the descriptor we kept: a
+///    writer that opened it just before our rename would otherwise be lost, so what it
+///    appended (or rewrote in place) goes into another round. Rounds go on for up to
+///    [`CONTENTION_BUDGET`], pausing 1, 2, 4… ms (up to 200) between.
 ///
 /// What no check can catch: a writer whose open(2) had found the old file before the rename
-/// but registers as a writer only after hop's last look (a window inside one system call),
-/// or, where leases are unavailable or untrustworthy (network filesystems), any writer that opened the old file before the rename
-/// and writes after the last look — as with every program that replaces files by rename
-/// (editors, `sed -i`). And an editor saving a buffer loaded before hop ran drops hop's
-/// line; the next run adds it back.
+/// but registers as a writer only after hop's last look (a window inside one system call);
+/// where leases are unavailable or not to be believed (network filesystems), any writer
+/// that opened the old file before the rename and writes after the last look — as with
+/// every program that replaces files by rename (editors, `sed -i`). And an editor saving a
+/// buffer loaded before hop ran drops hop's line; the next run adds it back.
 pub fn install(req: &InstallRequest) -> Result<InstallOutcome, InstallError> {
     let hop_dir = parent_dir(req.hop_file);
     create_private_dir(parent_dir(req.user_config))?;
