@@ -97,6 +97,23 @@ fn the_healthy_tutorial_passes_the_route_hop_takes() {
     }
     // No key file for doc-key here: a warning, not a problem.
     assert_eq!(find(&report, "hop.key")["status"], "warning");
+    // The document's shape is the stable interface (`version` 1): the same keys, always.
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k.join(",")
+    };
+    assert_eq!(report["version"], 1);
+    assert_eq!(keys(&report), "checks,problems,route,route_ok,target,version");
+    assert_eq!(keys(&report["target"]), "id,name,region,vpc");
+    assert_eq!(keys(&report["route"]), "kind,summary");
+    assert_eq!(report["route_ok"], true);
+    assert!(report["problems"].is_u64(), "{report:#}");
+    for c in report["checks"].as_array().unwrap() {
+        assert_eq!(keys(c), "check,evidence,fix,path,status,summary", "{c:#}");
+        assert!(["hop", "bastion", "outbound", "ssm"].contains(&c["path"].as_str().unwrap()), "{c:#}");
+        assert!(["ok", "problem", "warning", "unknown"].contains(&c["status"].as_str().unwrap()), "{c:#}");
+    }
 }
 
 #[test]
@@ -225,9 +242,10 @@ fn the_snapshot_costs_the_same_calls_for_a_small_vpc_and_a_150_instance_one() {
     let small = calls(REGION, s["healthy"]["target_name"].as_str().unwrap());
     let tutorial = calls("us-east-1", "sample-web");
     let fleet = calls("us-west-2", &lab.id("fleet-bastion"));
-    // Instances, route tables, internet gateways, NAT gateways, security groups, network ACLs,
-    // VPC endpoints, and Session Manager's DescribeInstanceInformation.
-    assert_eq!((small, tutorial, fleet), (8, 8, 8));
+    // Instances, subnets, route tables, internet gateways, NAT gateways, security groups, network
+    // ACLs, VPC endpoints, the target's instance-profile associations, and Session Manager's
+    // DescribeInstanceInformation.
+    assert_eq!((small, tutorial, fleet), (10, 10, 10));
 }
 
 #[test]
@@ -245,6 +263,9 @@ fn the_checklist_is_readable_and_bad_input_is_a_usage_error() {
     assert!(run.stdout.contains("           fix:  aws ec2 create-route"), "{}", run.stdout);
     assert!(run.stdout.ends_with("the SSH route has problems: fix them in the order shown\n"), "{}", run.stdout);
     assert!(!run.stdout.contains('\x1b'), "no colour off a terminal");
+    // Colour when asked (as on a terminal: `--color auto` decides like `hop ls`, tested there).
+    let run = env.hop(&["--color", "always", "--region", REGION, "doctor", target, "--my-ip", MY_IP]);
+    assert!(run.stdout.contains("\n  \x1b[1;31mPROBLEM \x1b[0m the bastion's subnet"), "{:?}", run.stdout);
     let run = env.hop(&["--region", REGION, "doctor", target, "--my-ip", "my-laptop"]);
     run.code(2);
     assert!(run.stderr.contains("--my-ip: \"my-laptop\" is not an IPv4 address or CIDR"), "{}", run.stderr);

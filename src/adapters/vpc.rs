@@ -1,14 +1,15 @@
 //! The VPC snapshot `hop doctor` reasons about: one call per kind of resource, filtered by the
-//! VPC (instances paginated by 1000), all at once, plus Session Manager's view of the agent. The
-//! number of calls does not grow with the VPC.
+//! VPC (instances paginated by 1000) or by the target (its instance-profile association), all
+//! at once, plus Session Manager's view of the agent: ten calls. The number of calls does not
+//! grow with the VPC.
 
 use aws_sdk_ec2::types::Filter;
 
 use crate::adapters::aws;
 use crate::adapters::ssm::Control;
 use crate::domain::doctor::{
-    Agent, Endpoint, Host, Nacl, NaclEntry, NatGateway, Permission, RouteEntry, RouteTable, RouteTarget, SecurityGroup,
-    Snapshot,
+    Agent, Endpoint, Host, Nacl, NaclEntry, NatGateway, Permission, ProfileAssociation, RouteEntry, RouteTable,
+    RouteTarget, SecurityGroup, Snapshot, Subnet,
 };
 use crate::error::HopError;
 use crate::settings::Settings;
@@ -214,6 +215,43 @@ pub async fn snapshot(settings: &Settings, region: &str, vpc: &str, target: &str
                 .collect::<Vec<_>>(),
         )
     };
+    let subnets = async {
+        let out = ec2
+            .describe_subnets()
+            .filters(by_vpc(vpc))
+            .send()
+            .await
+            .map_err(|e| err("subnets", aws::error_chain(&e)))?;
+        Ok::<_, HopError>(
+            out.subnets()
+                .iter()
+                .map(|s| Subnet {
+                    id: s.subnet_id().unwrap_or_default().into(),
+                    availability_zone: s.availability_zone().unwrap_or_default().into(),
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    // The target's only: a region-wide listing would grow with the account.
+    let associations = async {
+        let f = Filter::builder().name("instance-id").values(target).build();
+        match ec2.describe_iam_instance_profile_associations().filters(f).send().await {
+            Ok(out) => out
+                .iam_instance_profile_associations()
+                .iter()
+                .map(|a| ProfileAssociation {
+                    instance_id: a.instance_id().unwrap_or_default().into(),
+                    arn: a.iam_instance_profile().and_then(|p| p.arn()).unwrap_or_default().into(),
+                    state: a.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                })
+                .collect(),
+            // The instance's own view of its profile is still there; say why in the log.
+            Err(e) => {
+                tracing::info!("DescribeIamInstanceProfileAssociations: {}", aws::error_chain(&e));
+                Vec::new()
+            }
+        }
+    };
     let agent = async {
         match control.agent(target).await {
             Ok(None) => Some(Agent::NotRegistered),
@@ -224,18 +262,20 @@ pub async fn snapshot(settings: &Settings, region: &str, vpc: &str, target: &str
             }
         }
     };
-    let (instances, route_tables, igws, nat_gateways, security_groups, nacls, endpoints, agent) =
-        tokio::join!(instances, tables, igws, nats, groups, nacls, endpoints, agent);
+    let (instances, subnets, route_tables, igws, nat_gateways, security_groups, nacls, endpoints, associations, agent) =
+        tokio::join!(instances, subnets, tables, igws, nats, groups, nacls, endpoints, associations, agent);
     Ok(Snapshot {
         region: region.into(),
         vpc_id: vpc.into(),
         instances: instances?,
+        subnets: subnets?,
         route_tables: route_tables?,
         igws: igws?,
         nat_gateways: nat_gateways?,
         security_groups: security_groups?,
         nacls: nacls?,
         endpoints: endpoints?,
+        profile_associations: associations,
         agent,
     })
 }

@@ -12,6 +12,7 @@ pub struct Snapshot {
     pub region: String,
     pub vpc_id: String,
     pub instances: Vec<Host>,
+    pub subnets: Vec<Subnet>,
     pub route_tables: Vec<RouteTable>,
     /// Internet gateways attached to this VPC.
     pub igws: Vec<String>,
@@ -19,6 +20,9 @@ pub struct Snapshot {
     pub security_groups: Vec<SecurityGroup>,
     pub nacls: Vec<Nacl>,
     pub endpoints: Vec<Endpoint>,
+    /// The target's instance-profile associations (EC2 shows an association's profile on the
+    /// instance while it is still being attached or removed; only this says which).
+    pub profile_associations: Vec<ProfileAssociation>,
     /// Session Manager's view of the target's agent: None when it could not be asked.
     pub agent: Option<Agent>,
 }
@@ -43,6 +47,20 @@ impl Host {
             None => self.id.clone(),
         }
     }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Subnet {
+    pub id: String,
+    pub availability_zone: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProfileAssociation {
+    pub instance_id: String,
+    pub arn: String,
+    /// associating, associated, disassociating, disassociated.
+    pub state: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -293,6 +311,25 @@ impl Snapshot {
     fn is_public(&self, subnet: &str) -> bool {
         matches!(self.default_route(subnet), Some((_, Some(r)))
             if !r.blackhole && matches!(&r.target, RouteTarget::Igw(g) if self.igws.contains(g)))
+    }
+
+    /// Where a new NAT gateway for `near` should go: a public subnet, in `near`'s
+    /// availability zone when there is one (no cross-AZ traffic), else the first by id.
+    fn public_subnet_near(&self, near: &str) -> Option<&str> {
+        let az = self.subnets.iter().find(|s| s.id == near).map(|s| s.availability_zone.as_str());
+        self.subnets
+            .iter()
+            .filter(|s| self.is_public(&s.id))
+            .min_by_key(|s| (Some(s.availability_zone.as_str()) != az, s.id.as_str()))
+            .map(|s| s.id.as_str())
+    }
+
+    /// An available NAT gateway in a public subnet, which a route can point at right away.
+    fn usable_nat(&self) -> Option<&NatGateway> {
+        self.nat_gateways
+            .iter()
+            .filter(|g| g.state == "available" && self.is_public(&g.subnet_id))
+            .min_by_key(|g| &g.id)
     }
 
     fn groups(&self, ids: &[String]) -> Vec<&SecurityGroup> {
@@ -604,19 +641,28 @@ fn outbound_path(snap: &Snapshot, target: &Host, out: &mut Vec<Check>) -> bool {
         e.kind.eq_ignore_ascii_case("gateway") && e.service.ends_with(".s3") && e.route_tables.contains(&table.id)
     });
     let s3_ok = s3.filter(|e| policy_allows_repos(e.policy.as_deref()));
-    let nat_fix = format!(
-        "aws ec2 create-nat-gateway --region {r} --subnet-id <public subnet> --allocation-id <eipalloc-…>, then aws ec2 create-route --region {r} --route-table-id {} --destination-cidr-block 0.0.0.0/0 --nat-gateway-id <nat-…>",
-        table.id,
-        r = snap.region
-    );
+    // Point the route at a NAT gateway that works, or say how to make one, and where.
+    let verb = if route.is_some() { "replace-route" } else { "create-route" };
+    let route_to = |nat: &str| {
+        format!(
+            "aws ec2 {verb} --region {} --route-table-id {} --destination-cidr-block 0.0.0.0/0 --nat-gateway-id {nat}",
+            snap.region, table.id
+        )
+    };
+    let nat_fix = match snap.usable_nat() {
+        Some(g) => route_to(&g.id),
+        None => format!(
+            "aws ec2 allocate-address --region {r} --domain vpc, then aws ec2 create-nat-gateway --region {r} --subnet-id {} --allocation-id <its eipalloc-…>, then {}",
+            snap.public_subnet_near(subnet).unwrap_or("<a public subnet>"),
+            route_to("<the new nat-…>"),
+            r = snap.region
+        ),
+    };
     let (c, nat) = match route {
         Some(r) if r.blackhole => (
             check(p, id, Status::Problem, format!("{} routes 0.0.0.0/0 to {}, which is gone (blackhole)", table.id, r.target))
                 .evidence(format!("{}: 0.0.0.0/0 → {} (blackhole)", table.id, r.target))
-                .fix(format!(
-                    "aws ec2 replace-route --region {} --route-table-id {} --destination-cidr-block 0.0.0.0/0 --nat-gateway-id <an available nat-…>",
-                    snap.region, table.id
-                )),
+                .fix(nat_fix.clone()),
             false,
         ),
         Some(RouteEntry { target: RouteTarget::Nat(n), .. }) => match snap.nat_gateways.iter().find(|g| &g.id == n) {
@@ -631,7 +677,7 @@ fn outbound_path(snap: &Snapshot, target: &Host, out: &mut Vec<Check>) -> bool {
             ),
             Some(g) => (
                 check(p, id, Status::Problem, format!("NAT gateway {n} is in subnet {}, which has no route to an internet gateway", g.subnet_id))
-                    .fix(format!("recreate it in a public subnet: {nat_fix}")),
+                    .fix(format!("route through a NAT gateway in a public subnet: {nat_fix}")),
                 false,
             ),
             None => (check(p, id, Status::Problem, format!("0.0.0.0/0 → {n}, which does not exist")).fix(nat_fix.clone()), false),
@@ -644,9 +690,15 @@ fn outbound_path(snap: &Snapshot, target: &Host, out: &mut Vec<Check>) -> bool {
             check(p, id, Status::Problem, format!("0.0.0.0/0 → {g}, but {} has no public IP: nothing gets out", target.label())).fix(nat_fix.clone()),
             false,
         ),
-        Some(RouteEntry { target: RouteTarget::Igw(g), .. }) => {
-            (check(p, id, Status::Ok, format!("0.0.0.0/0 → {g}, and the instance has a public IP")), snap.igws.contains(g))
+        Some(RouteEntry { target: RouteTarget::Igw(g), .. }) if snap.igws.contains(g) => {
+            (check(p, id, Status::Ok, format!("0.0.0.0/0 → {g}, and the instance has a public IP")), true)
         }
+        Some(RouteEntry { target: RouteTarget::Igw(g), .. }) => (
+            check(p, id, Status::Problem, format!("0.0.0.0/0 → {g}, which is not attached to {}: nothing gets out", snap.vpc_id))
+                .evidence(format!("{}: 0.0.0.0/0 → {g}", table.id))
+                .fix(format!("aws ec2 attach-internet-gateway --region {} --internet-gateway-id {g} --vpc-id {}", snap.region, snap.vpc_id)),
+            false,
+        ),
         Some(r) => (check(p, id, Status::Warning, format!("0.0.0.0/0 → {}: hop cannot tell whether it reaches the internet", r.target)), false),
         None => match s3_ok {
             Some(e) => (
@@ -776,13 +828,19 @@ fn ssm_path(snap: &Snapshot, target: &Host, nat: bool, out: &mut Vec<Check>) {
                 let groups = snap.groups(&e.groups);
                 let https = sg_allows(&groups, false, 443, target_ip.as_ref(), &target.security_groups).is_some();
                 if !e.private_dns {
+                    // The public name still works through NAT; without NAT it leads nowhere.
+                    let (status, then) = if nat {
+                        (Status::Warning, "and reaches it through NAT, not through the endpoint")
+                    } else {
+                        (Status::Problem, "which it cannot reach without NAT")
+                    };
                     out.push(
                         check(
                             p,
                             "ssm.endpoint-dns",
-                            Status::Problem,
+                            status,
                             format!(
-                                "endpoint {} ({service}) has private DNS off: the agent resolves the public name",
+                                "endpoint {} ({service}) has private DNS off: the agent resolves the public name, {then}",
                                 e.id
                             ),
                         )
@@ -836,12 +894,43 @@ fn ssm_path(snap: &Snapshot, target: &Host, nat: bool, out: &mut Vec<Check>) {
             )
     };
     out.push(c);
-    out.push(match &target.instance_profile {
-        Some(profile) => check(p, "ssm.instance-profile", Status::Ok, format!("instance profile {profile} is attached")),
-        None => check(p, "ssm.instance-profile", Status::Problem, format!("{} has no instance profile: the agent has no credentials", target.label())).fix(format!(
-            "aws ec2 associate-iam-instance-profile --region {r} --instance-id {} --iam-instance-profile Name=<a profile whose role has AmazonSSMManagedInstanceCore>",
-            target.id
-        )),
+    let associate = format!(
+        "aws ec2 associate-iam-instance-profile --region {r} --instance-id {} --iam-instance-profile Name=<a profile whose role has AmazonSSMManagedInstanceCore>",
+        target.id
+    );
+    let id = "ssm.instance-profile";
+    let association = snap.profile_associations.iter().find(|a| a.instance_id == target.id);
+    out.push(match (association, &target.instance_profile) {
+        (Some(a), _) if a.state == "associated" => {
+            check(p, id, Status::Ok, format!("instance profile {} is attached", a.arn))
+                .evidence(format!("association: {}", a.state))
+        }
+        (Some(a), _) if a.state == "associating" => check(
+            p,
+            id,
+            Status::Warning,
+            format!(
+                "instance profile {} is still being attached: the agent gets credentials once it is associated",
+                a.arn
+            ),
+        )
+        .evidence(format!("association: {}", a.state)),
+        (Some(a), _) => check(
+            p,
+            id,
+            Status::Problem,
+            format!("instance profile {} is {}: the agent is losing its credentials", a.arn, a.state),
+        )
+        .evidence(format!("association: {}", a.state))
+        .fix(format!("once it is disassociated: {associate}")),
+        (None, Some(profile)) => check(p, id, Status::Ok, format!("instance profile {profile} is attached")),
+        (None, None) => check(
+            p,
+            id,
+            Status::Problem,
+            format!("{} has no instance profile: the agent has no credentials", target.label()),
+        )
+        .fix(associate),
     });
     out.push(match &snap.agent {
         None => check(p, "ssm.agent", Status::Unknown, "Session Manager could not be asked about the agent"),

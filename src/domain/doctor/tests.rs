@@ -75,6 +75,10 @@ fn healthy() -> Snapshot {
         region: "us-east-1".into(),
         vpc_id: "vpc-1".into(),
         instances: vec![bastion, web],
+        subnets: vec![
+            Subnet { id: "subnet-priv".into(), availability_zone: "us-east-1a".into() },
+            Subnet { id: "subnet-pub".into(), availability_zone: "us-east-1a".into() },
+        ],
         route_tables: vec![
             RouteTable {
                 id: "rtb-main".into(),
@@ -133,6 +137,11 @@ fn healthy() -> Snapshot {
             endpoint("vpce-2", "ssmmessages"),
             endpoint("vpce-3", "ec2messages"),
         ],
+        profile_associations: vec![ProfileAssociation {
+            instance_id: "i-web".into(),
+            arn: "arn:aws:iam::1:instance-profile/ssm".into(),
+            state: "associated".into(),
+        }],
         agent: Some(Agent::Registered { ping_status: "Online".into(), agent_version: "3.3.1142.0".into() }),
     }
 }
@@ -317,6 +326,53 @@ fn outbound_nat_gateway_missing_unavailable_or_private() {
     assert!(c.status == Status::Problem && c.summary.contains("blackhole"), "{}", c.summary);
 }
 
+/// The fix names what exists: an available NAT gateway to route to, else a public subnet
+/// (in the target's zone first) to create one in.
+#[test]
+fn outbound_fixes_name_the_nat_gateway_or_the_public_subnet() {
+    let mut s = healthy();
+    table_mut(&mut s, "rtb-priv").routes.pop();
+    let fix = the(&run(&s), "outbound.default-route").fix.unwrap();
+    assert!(
+        fix.starts_with(
+            "aws ec2 create-route --region us-east-1 --route-table-id rtb-priv --destination-cidr-block 0.0.0.0/0 --nat-gateway-id nat-1;"
+        ),
+        "{fix}"
+    );
+    let mut s = healthy();
+    table_mut(&mut s, "rtb-priv").routes[1].blackhole = true;
+    assert_eq!(
+        the(&run(&s), "outbound.default-route").fix.unwrap(),
+        "aws ec2 replace-route --region us-east-1 --route-table-id rtb-priv --destination-cidr-block 0.0.0.0/0 --nat-gateway-id nat-1"
+    );
+    // No usable NAT gateway: create one in a public subnet, the target's zone first.
+    let mut s = healthy();
+    s.nat_gateways[0].state = "deleted".into();
+    s.subnets.push(Subnet { id: "subnet-a-pub".into(), availability_zone: "us-east-1b".into() });
+    table_mut(&mut s, "rtb-pub").subnets.push("subnet-a-pub".into());
+    let fix = the(&run(&s), "outbound.default-route").fix.unwrap();
+    assert!(fix.contains("create-nat-gateway --region us-east-1 --subnet-id subnet-pub "), "{fix}");
+    assert!(fix.ends_with("replace-route --region us-east-1 --route-table-id rtb-priv --destination-cidr-block 0.0.0.0/0 --nat-gateway-id <the new nat-…>"), "{fix}");
+    s.subnets.iter_mut().find(|n| n.id == "subnet-priv").unwrap().availability_zone = "us-east-1b".into();
+    let fix = the(&run(&s), "outbound.default-route").fix.unwrap();
+    assert!(fix.contains("--subnet-id subnet-a-pub "), "{fix}");
+}
+
+#[test]
+fn a_public_target_behind_a_detached_internet_gateway_gets_nothing_out() {
+    let mut s = healthy();
+    host_mut(&mut s, "i-web").public_ip = Some("203.0.113.11".into());
+    table_mut(&mut s, "rtb-priv").routes[1].target = RouteTarget::Igw("igw-1".into());
+    assert_eq!(status(&run(&s), "outbound.default-route"), Status::Ok);
+    s.igws.clear();
+    let c = the(&run(&s), "outbound.default-route");
+    assert_eq!(c.status, Status::Problem);
+    assert_eq!(
+        c.fix.unwrap(),
+        "aws ec2 attach-internet-gateway --region us-east-1 --internet-gateway-id igw-1 --vpc-id vpc-1"
+    );
+}
+
 #[test]
 fn outbound_through_a_nat_instance() {
     let mut s = healthy();
@@ -379,9 +435,17 @@ fn ssm_endpoints_or_a_nat_path() {
     assert_eq!(c.fix.as_ref().unwrap().matches("create-vpc-endpoint").count(), 3);
     assert!(!route_ok(&checks, true));
     // Private DNS off, or an endpoint group without 443 from the target.
+    // Private DNS off: the public name still works through NAT, and leads nowhere without.
     let mut s = healthy();
     s.endpoints[0].private_dns = false;
-    assert_eq!(status(&run(&s), "ssm.endpoint-dns"), Status::Problem);
+    assert_eq!(status(&run(&s), "ssm.endpoint-dns"), Status::Warning);
+    table_mut(&mut s, "rtb-priv").routes.pop();
+    let c = the(&run(&s), "ssm.endpoint-dns");
+    assert_eq!(c.status, Status::Problem);
+    assert_eq!(
+        c.fix.unwrap(),
+        "aws ec2 modify-vpc-endpoint --region us-east-1 --vpc-endpoint-id vpce-1 --private-dns-enabled"
+    );
     let mut s = healthy();
     sg_mut(&mut s, "sg-endpoints").ingress = vec![perm(443, &["10.9.0.0/16"], &[])];
     assert_eq!(status(&run(&s), "ssm.endpoint-sg"), Status::Problem);
@@ -391,9 +455,22 @@ fn ssm_endpoints_or_a_nat_path() {
 fn ssm_instance_profile_and_agent() {
     let mut s = healthy();
     host_mut(&mut s, "i-web").instance_profile = None;
+    s.profile_associations.clear();
     let c = the(&run(&s), "ssm.instance-profile");
     assert_eq!(c.status, Status::Problem);
     assert!(c.fix.unwrap().contains("associate-iam-instance-profile --region us-east-1 --instance-id i-web"));
+    // EC2 shows the profile on the instance whatever the association's state; only the
+    // association says whether it is still coming or already going.
+    let mut s = healthy();
+    s.profile_associations[0].state = "associating".into();
+    assert_eq!(status(&run(&s), "ssm.instance-profile"), Status::Warning);
+    s.profile_associations[0].state = "disassociating".into();
+    let c = the(&run(&s), "ssm.instance-profile");
+    assert_eq!(c.status, Status::Problem);
+    assert_eq!(c.evidence, ["association: disassociating"]);
+    // Without the associations (not allowed to ask), the instance's own view decides.
+    s.profile_associations.clear();
+    assert_eq!(status(&run(&s), "ssm.instance-profile"), Status::Ok);
     let mut s = healthy();
     s.agent = Some(Agent::NotRegistered);
     assert_eq!(status(&run(&s), "ssm.agent"), Status::Problem);
