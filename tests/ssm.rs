@@ -321,12 +321,15 @@ fn channel_closed_mid_session_ends_hop_with_the_reason() {
     let env = Env::net(net);
     let knobs = json!({"channel_closed_after_bytes": 200_000, "channel_closed_output": "terminated by an administrator",
         "channel_closed_hl112": true});
-    target(net, &env, "ssm-closed", knobs);
+    let id = target(net, &env, "ssm-closed", knobs);
     let started = std::time::Instant::now();
     let (code, back, err) = round_trip(net, &env, "ssm-closed", &noise(5 * 1024 * 1024, 5));
     assert_eq!(code, Some(255), "{err}");
     assert!(back.len() < 5 * 1024 * 1024);
     assert!(err.contains("terminated by an administrator"), "{err}");
+    // Ended by the service, and still TerminateSession'd: hop does not guess what the
+    // service did with it.
+    assert_eq!(sessions(net, &env, &id).pop().unwrap()["terminated_by_api"], true);
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
 }
 
@@ -360,6 +363,8 @@ fn ssh_forwards_over_ssm_and_native_smux_with_fifty_parallel_streams() {
         json!({"dial": {"netns": net.state["web_ns"], "host": null, "port": null}, "mux_connect_error": 2}),
     );
     let before = sessions(net, &env, &id).len();
+    assert_eq!(before, 1, "two forwards and 100 connections, one Session Manager session");
+    assert_clean(&sessions(net, &env, &id)[0]);
     {
         let spec = format!("21092:localhost:{}", web.port);
         let fwd = Forwarder::start(net, &env, &["--native", "ssm-ports", &spec]);

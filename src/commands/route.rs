@@ -45,12 +45,13 @@ fn aws_cli(settings: &Settings, i: &Instance, route: &Route) -> Option<String> {
     let profile =
         if settings.profile == "default" { String::new() } else { format!(" --profile {}", settings.profile) };
     // The document hop's SSH over SSM uses, so the printed command does the same thing.
-    matches!(route, Route::Ssm { .. }).then(|| {
-        format!(
-            "aws ssm start-session --target {} --document-name AWS-StartSSHSession --parameters portNumber=22 --region {}{profile}",
-            i.id, i.region
-        )
-    })
+    match route {
+        Route::Ssm { target, .. } => Some(format!(
+            "aws ssm start-session --target {} --document-name AWS-StartSSHSession --parameters portNumber={} --region {}{profile}",
+            i.id, target.login.port, i.region
+        )),
+        _ => None,
+    }
 }
 
 /// `hop N` lines, the login column padded so the hops line up.

@@ -24,12 +24,8 @@ fn seeds() -> Vec<Vec<u8>> {
         for v in doc["vectors"].as_array().unwrap() {
             out.push(hex(v["wire_hex"].as_str().unwrap()));
         }
-        if let Some(frames) = doc["smux_v1_client_frames"].as_array() {
-            for f in frames {
-                if let Some(h) = f.as_str().or(f["hex"].as_str()) {
-                    out.push(hex(&h.replace(' ', "")));
-                }
-            }
+        if let Some(h) = doc["smux_v1_client_frames"]["wire_hex"].as_str() {
+            out.push(hex(h));
         }
     }
     let msg = |t: &str, seq: i64, pt: u32, payload: &[u8]| AgentMessage {
