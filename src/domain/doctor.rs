@@ -899,7 +899,12 @@ fn ssm_path(snap: &Snapshot, target: &Host, nat: bool, out: &mut Vec<Check>) {
         target.id
     );
     let id = "ssm.instance-profile";
-    let association = snap.profile_associations.iter().find(|a| a.instance_id == target.id);
+    // A replaced profile leaves its old association behind (disassociated): the live one wins.
+    let mine = || snap.profile_associations.iter().filter(|a| a.instance_id == target.id);
+    let association = ["associated", "associating", "disassociating"]
+        .iter()
+        .find_map(|state| mine().find(|a| a.state == *state))
+        .or_else(|| mine().next());
     out.push(match (association, &target.instance_profile) {
         (Some(a), _) if a.state == "associated" => {
             check(p, id, Status::Ok, format!("instance profile {} is attached", a.arn))

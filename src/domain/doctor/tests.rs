@@ -468,6 +468,14 @@ fn ssm_instance_profile_and_agent() {
     let c = the(&run(&s), "ssm.instance-profile");
     assert_eq!(c.status, Status::Problem);
     assert_eq!(c.evidence, ["association: disassociating"]);
+    // An old association left behind by a replaced profile does not hide the live one.
+    s.profile_associations[0].state = "disassociated".into();
+    let mut live = s.profile_associations[0].clone();
+    live.state = "associated".into();
+    s.profile_associations.push(live);
+    assert_eq!(status(&run(&s), "ssm.instance-profile"), Status::Ok);
+    s.profile_associations.pop();
+    assert_eq!(status(&run(&s), "ssm.instance-profile"), Status::Problem);
     // Without the associations (not allowed to ask), the instance's own view decides.
     s.profile_associations.clear();
     assert_eq!(status(&run(&s), "ssm.instance-profile"), Status::Ok);
