@@ -17,10 +17,8 @@ fn hex(s: &str) -> Vec<u8> {
 
 /// The spec's wire vectors and smux frames, plus a handshake request and a channel_closed.
 fn seeds() -> Vec<Vec<u8>> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/specs/ssm-data-channel-vectors.json");
     let mut out = Vec::new();
-    if let Ok(text) = std::fs::read_to_string(path) {
-        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    if let Some(doc) = super::spec_vectors() {
         for v in doc["vectors"].as_array().unwrap() {
             out.push(hex(v["wire_hex"].as_str().unwrap()));
         }

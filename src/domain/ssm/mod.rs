@@ -29,3 +29,16 @@ impl Rng {
         if n == 0 { 0 } else { (self.next() % n as u64) as usize }
     }
 }
+
+/// The spec's test vectors (shared/specs/ssm-data-channel-vectors.json, beside the repository
+/// as CI has it). None when the file is missing: said loudly, and a failure under `CI=true`.
+#[cfg(test)]
+pub(crate) fn spec_vectors() -> Option<serde_json::Value> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/specs/ssm-data-channel-vectors.json");
+    let Ok(text) = std::fs::read_to_string(path) else {
+        eprintln!("SKIPPED: {path} not found");
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "spec vectors missing under CI");
+        return None;
+    };
+    Some(serde_json::from_str(&text).unwrap())
+}
