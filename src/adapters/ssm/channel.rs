@@ -451,6 +451,7 @@ impl Driver {
                 )],
             },
             EngineError::Handshake(h) => channel_error(&self.target, format!("the SSM agent's handshake: {h}")),
+            e @ EngineError::Oversize { .. } => channel_error(&self.target, format!("protocol error: {e}")),
             EngineError::GaveUp { seq } => channel_error(
                 &self.target,
                 format!("the SSM agent did not acknowledge message {seq}: the data channel is dead"),

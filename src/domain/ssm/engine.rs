@@ -34,7 +34,14 @@ pub enum EngineError {
     Handshake(#[from] HandshakeError),
     #[error("the agent did not acknowledge message {seq} in time: giving up")]
     GaveUp { seq: i64 },
+    /// §8.3.8: agents send about 1 KiB per message; one far bigger is a broken or hostile
+    /// peer, not data to buffer.
+    #[error("the agent sent a {len}-byte message, over hop's limit of {MAX_PAYLOAD} bytes")]
+    Oversize { len: usize },
 }
+
+/// Largest payload hop accepts in one message (the spec suggests 1 MiB).
+pub const MAX_PAYLOAD: usize = 1024 * 1024;
 
 pub struct Engine<F: FnMut() -> [u8; 16]> {
     pub state: State,
@@ -85,6 +92,10 @@ impl<F: FnMut() -> [u8; 16]> Engine<F> {
     /// retransmits); a refused handshake is an error after its answer is queued (§4.6).
     pub fn on_frame(&mut self, bytes: &[u8], now_ms: u64) -> Result<(), EngineError> {
         let Ok(msg) = AgentMessage::decode(bytes) else { return Ok(()) };
+        if msg.payload.len() > MAX_PAYLOAD {
+            self.state = State::Closed("oversize message".into());
+            return Err(EngineError::Oversize { len: msg.payload.len() });
+        }
         match msg.message_type.as_str() {
             "acknowledge" => {
                 if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&msg.payload)
@@ -401,5 +412,25 @@ mod tests {
         // Nothing written goes out on a closed session.
         client.write(b"data", 2);
         assert!(client.take_outbox().is_empty());
+    }
+
+    /// §8.3.8: 64 KiB is data; more than the hard cap is a protocol error that ends the session.
+    #[test]
+    fn a_payload_over_the_cap_ends_the_session() {
+        let data = |seq: i64, len: usize| AgentMessage {
+            message_type: "output_stream_data".into(),
+            schema_version: 1,
+            created_date_ms: 1,
+            sequence_number: seq,
+            flags: 0,
+            message_id: [2; 16],
+            payload_type: 1,
+            payload: vec![b'x'; len],
+        };
+        let mut client = Engine::new(|| [1; 16], 100, 1000);
+        client.on_frame(&data(0, 64 * 1024).encode().unwrap(), 1).unwrap();
+        let err = client.on_frame(&data(1, MAX_PAYLOAD + 1).encode().unwrap(), 2).unwrap_err();
+        assert!(matches!(err, EngineError::Oversize { len } if len == MAX_PAYLOAD + 1), "{err}");
+        assert!(matches!(client.state, State::Closed(_)));
     }
 }
