@@ -6,6 +6,8 @@ use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
+use crate::domain::filter::glob;
+
 /// One VPC as EC2 (and Session Manager) describe it, reduced to what the rules read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
@@ -640,7 +642,7 @@ fn outbound_path(snap: &Snapshot, target: &Host, out: &mut Vec<Check>) -> bool {
     let s3 = snap.endpoints.iter().find(|e| {
         e.kind.eq_ignore_ascii_case("gateway") && e.service.ends_with(".s3") && e.route_tables.contains(&table.id)
     });
-    let s3_ok = s3.filter(|e| policy_allows_repos(e.policy.as_deref()));
+    let s3_ok = s3.filter(|e| policy_allows_repos(e.policy.as_deref(), &snap.region));
     // Point the route at a NAT gateway that works, or say how to make one, and where.
     let verb = if route.is_some() { "replace-route" } else { "create-route" };
     let route_to = |nat: &str| {
@@ -720,33 +722,53 @@ fn outbound_path(snap: &Snapshot, target: &Host, out: &mut Vec<Check>) -> bool {
         },
     };
     out.push(c);
-    if let Some(e) = s3.filter(|e| !policy_allows_repos(e.policy.as_deref())) {
+    if let Some(e) = s3.filter(|e| !policy_allows_repos(e.policy.as_deref(), &snap.region)) {
         out.push(
             check(p, "outbound.s3-endpoint", Status::Warning, format!("S3 gateway endpoint {} has a policy that does not allow the Amazon Linux repository buckets", e.id))
-                .fix("allow s3:GetObject on arn:aws:s3:::al2023-repos-<region>-*/* (and amazonlinux-2-repos-<region>/*) in the endpoint policy"),
+                .fix(format!(
+                    "add an Allow of s3:GetObject on arn:aws:s3:::al2023-repos-{r}-de612dc2/* and arn:aws:s3:::amazonlinux-2-repos-{r}/* to the policy (and no Deny of them), then aws ec2 modify-vpc-endpoint --region {r} --vpc-endpoint-id {} --policy-document file://policy.json",
+                    e.id,
+                    r = snap.region
+                )),
         );
     }
     nat
 }
 
-/// An endpoint policy that allows the repository buckets: none (full access), or one that
-/// names them or `*`.
-fn policy_allows_repos(policy: Option<&str>) -> bool {
+/// Whether an endpoint policy lets dnf/yum read the Amazon Linux repositories of `region`
+/// (AL2023's `al2023-repos-<region>-de612dc2`, AL2's `amazonlinux-2-repos-<region>`): no
+/// policy (full access), or an Allow whose Action and Resource cover `s3:GetObject` on one of
+/// them with no Deny covering the same. Wildcards as IAM has them; actions match without
+/// case. Conditions and Not* elements are not evaluated: such statements never count.
+fn policy_allows_repos(policy: Option<&str>, region: &str) -> bool {
+    use serde_json::Value;
     let Some(policy) = policy else { return true };
-    let Ok(doc) = serde_json::from_str::<serde_json::Value>(policy) else { return false };
+    let Ok(doc) = serde_json::from_str::<Value>(policy) else { return false };
     let statements = match &doc["Statement"] {
-        serde_json::Value::Array(a) => a.clone(),
-        s @ serde_json::Value::Object(_) => vec![s.clone()],
+        Value::Array(a) => a.clone(),
+        s @ Value::Object(_) => vec![s.clone()],
         _ => return false,
     };
-    statements.iter().any(|s| {
-        let allow = s["Effect"] == "Allow";
-        let resources: Vec<String> = match &s["Resource"] {
-            serde_json::Value::String(r) => vec![r.clone()],
-            serde_json::Value::Array(a) => a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect(),
-            _ => vec![],
-        };
-        allow && resources.iter().any(|r| r == "*" || r.contains("repos") || r == "arn:aws:s3:::*")
+    let strings = |v: &Value| -> Vec<String> {
+        match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let covers = |s: &Value, object: &str| {
+        let plain = s.get("Condition").is_none() && s.get("NotAction").is_none() && s.get("NotResource").is_none();
+        plain
+            && strings(&s["Action"]).iter().any(|a| glob(a.to_lowercase().as_bytes(), b"s3:getobject"))
+            && strings(&s["Resource"]).iter().any(|r| glob(r.as_bytes(), object.as_bytes()))
+    };
+    let objects = [
+        format!("arn:aws:s3:::al2023-repos-{region}-de612dc2/core/mirrors/latest/x86_64/mirror.list"),
+        format!("arn:aws:s3:::amazonlinux-2-repos-{region}/2/core/latest/x86_64/mirror.list"),
+    ];
+    objects.iter().any(|o| {
+        statements.iter().any(|s| s["Effect"] == "Allow" && covers(s, o))
+            && !statements.iter().any(|s| s["Effect"] == "Deny" && covers(s, o))
     })
 }
 

@@ -65,7 +65,7 @@ impl Pattern {
 }
 
 /// `*` and `?` glob over bytes, iterative with one backtrack point (linear in practice).
-fn glob(p: &[u8], s: &[u8]) -> bool {
+pub(crate) fn glob(p: &[u8], s: &[u8]) -> bool {
     let (mut pi, mut si) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while si < s.len() {

@@ -424,6 +424,36 @@ fn s3_gateway_endpoint_is_enough_for_dnf_when_its_policy_allows_the_repositories
 }
 
 #[test]
+fn endpoint_policies_are_read_like_iam() {
+    let allows = |p: &str| policy_allows_repos(Some(p), "us-east-1");
+    let allow = |action: &str, resource: &str| {
+        format!(r#"{{"Effect":"Allow","Principal":"*","Action":{action},"Resource":{resource}}}"#)
+    };
+    let doc = |statements: &[String]| format!(r#"{{"Version":"2008-10-17","Statement":[{}]}}"#, statements.join(","));
+    // The default policy, and the AWS-documented repository policies.
+    assert!(allows(&doc(&[allow(r#""*""#, r#""*""#)])));
+    assert!(allows(&doc(&[allow(r#""s3:GetObject""#, r#""arn:aws:s3:::al2023-repos-us-east-1-de612dc2/*""#)])));
+    assert!(allows(&doc(&[allow(r#"["S3:Get*"]"#, r#"["arn:aws:s3:::amazonlinux-2-repos-us-east-1/*"]"#)])));
+    assert!(allows(&doc(&[allow(r#""s3:*""#, r#""arn:aws:s3:::al2023-repos-*/*""#)])));
+    // Another region's repositories, another action, the bucket but not its objects.
+    assert!(!allows(&doc(&[allow(r#""s3:GetObject""#, r#""arn:aws:s3:::al2023-repos-eu-west-1-de612dc2/*""#)])));
+    assert!(!allows(&doc(&[allow(r#""s3:PutObject""#, r#""*""#)])));
+    assert!(!allows(&doc(&[allow(r#""s3:GetObject""#, r#""arn:aws:s3:::al2023-repos-us-east-1-de612dc2""#)])));
+    // A bucket name that merely mentions repos.
+    assert!(!allows(&doc(&[allow(r#""s3:GetObject""#, r#""arn:aws:s3:::my-repos/*""#)])));
+    // A Deny wins over an Allow; one family of repositories allowed is enough.
+    let deny = r#"{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::*-repos-*/*"}"#;
+    assert!(!allows(&doc(&[allow(r#""*""#, r#""*""#), deny.to_string()])));
+    assert!(allows(&doc(&[allow(r#""*""#, r#""*""#), deny.replace("*-repos-*", "al2023-repos-*")])));
+    assert!(allows(&doc(&[allow(r#""*""#, r#""*""#), deny.replace("*-repos-*", "other")])));
+    // Conditions are not evaluated: such an Allow does not count.
+    let conditional = r#"{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:SourceVpc":"vpc-1"}}}"#;
+    assert!(!allows(&doc(&[conditional.to_string()])));
+    assert!(!allows("not json"));
+    assert!(policy_allows_repos(None, "us-east-1"));
+}
+
+#[test]
 fn ssm_endpoints_or_a_nat_path() {
     let mut s = healthy();
     s.endpoints.clear();
