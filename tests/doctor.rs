@@ -206,7 +206,10 @@ fn ssm_path_problems_and_a_healthy_ssm_vpc() {
     let report =
         expect(lab, "ssm_no_endpoints_no_nat", "ssm.endpoints", "problem", "no NAT path", "create-vpc-endpoint", 1);
     assert_eq!(report["route"]["kind"], "ssm");
-    expect(
+    // An agent Online (as it would be for a moment after its profile went), so that the exit
+    // status is this rule's alone.
+    agent(lab, s["ssm_missing_profile"]["target"].as_str().unwrap(), json!({"ping_status": "Online"}));
+    let report = expect(
         lab,
         "ssm_missing_profile",
         "ssm.instance-profile",
@@ -215,6 +218,13 @@ fn ssm_path_problems_and_a_healthy_ssm_vpc() {
         "associate-iam-instance-profile",
         1,
     );
+    let ssm_problems: Vec<&Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["path"] == "ssm" && c["status"] == "problem")
+        .collect();
+    assert_eq!(ssm_problems.len(), 1, "{report:#}");
     // The agent as Session Manager sees it decides too.
     let id = s["ssm_healthy"]["target"].as_str().unwrap();
     agent(lab, id, json!({"ping_status": "ConnectionLost"}));
