@@ -316,6 +316,15 @@ fn probe_walks_the_route_and_stops_at_the_first_failure() {
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!((got[1].0.as_str(), got[1].1.as_str()), ("probe.ssh", "problem"));
     assert!(got[1].2.contains("is not known"), "{got:?}");
+    // Nothing listens on the first hop's port: the TCP step fails, and nothing after it runs.
+    let bastion = net.state["bastion"]["public_ip"].as_str().unwrap();
+    let jump = format!("ec2-user@{bastion}:2");
+    let run = env.hop_in(net, &["-J", &jump, "doctor", "sample-web", "--probe", "--json"], b"");
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let got = probes(&run);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!((got[0].0.as_str(), got[0].1.as_str()), ("probe.tcp", "problem"));
+    assert!(got[0].2.contains(&format!("{bastion}:2")) && got[0].2.contains("refused"), "{got:?}");
     // Over Session Manager: the session, then sshd's banner through it.
     let env = Env::net(net);
     crate::ssm::target(net, &env, "doctor-ssm", json!({}));
