@@ -400,6 +400,25 @@ fn ssh_forwards_over_ssm_and_native_smux_with_fifty_parallel_streams() {
     assert_eq!(basic["mux_stream_ids"], json!([]), "{basic}");
     assert!(basic["disconnect_to_port"].as_u64().unwrap() >= 2, "one DisconnectToPort per connection: {basic}");
     assert_clean(&basic);
+    // A host behind the instance: AWS-StartPortForwardingSessionToRemoteHost, the host in its
+    // parameters (the fake then dials the lab's web server, wherever the document points).
+    knobs(
+        net,
+        &env,
+        &id,
+        json!({"agent_version": "3.3.1142.0", "dial": {"netns": net.state["web_ns"], "host": "127.0.0.1", "port": null}}),
+    );
+    {
+        let spec = format!("21094:10.0.1.10:{}", web.port);
+        let fwd = Forwarder::start(net, &env, &["--native", "ssm-ports", &spec]);
+        assert_eq!(curl(net, &env, &["http://127.0.0.1:21094/small"]), (true, small.to_string()));
+        drop(fwd);
+    }
+    let remote = sessions(net, &env, &id).pop().unwrap();
+    assert_eq!(remote["document"], "AWS-StartPortForwardingSessionToRemoteHost", "{remote}");
+    assert_eq!(remote["parameters"]["host"], "10.0.1.10", "{remote}");
+    assert_eq!(remote["parameters"]["portNumber"], web.port.to_string(), "{remote}");
+    assert_clean(&remote);
 }
 
 /// The fake itself is checked against the spec: its codec against the spec's vectors, and its
