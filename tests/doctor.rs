@@ -325,6 +325,18 @@ fn probe_walks_the_route_and_stops_at_the_first_failure() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!((got[0].0.as_str(), got[0].1.as_str()), ("probe.tcp", "problem"));
     assert!(got[0].2.contains(&format!("{bastion}:2")) && got[0].2.contains("refused"), "{got:?}");
+    // Nothing listens on the target's port (config `port = 2`): the bastion cannot open the
+    // channel, and the probe says so at that step.
+    let mut env = Env::net(net);
+    env.trust_both(net);
+    let config = env.write("hop.toml", b"[hosts.sample-web]\nport = 2\n");
+    env.set("HOP_CONFIG", config.to_str().unwrap());
+    let run = env.hop_in(net, &["doctor", "sample-web", "--probe", "--json"], b"");
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let got = probes(&run);
+    let steps: Vec<(&str, &str)> = got.iter().map(|(c, s, _)| (c.as_str(), s.as_str())).collect();
+    assert_eq!(steps, [("probe.tcp", "ok"), ("probe.ssh", "ok"), ("probe.target", "problem")], "{got:?}");
+    assert!(got[2].2.contains("could not open 10.0.1.10:2"), "{got:?}");
     // Over Session Manager: the session, then sshd's banner through it.
     let env = Env::net(net);
     crate::ssm::target(net, &env, "doctor-ssm", json!({}));

@@ -91,6 +91,12 @@ route    ssm (<vpc:sample-ssm> has no bastion)
 aws cli  aws ssm start-session --target <sample-worker> --document-name AWS-StartSSHSession --parameters portNumber=22 --region us-east-1
 "
     );
+    // The printed command forwards the port hop would use.
+    let mut other = Env::lab(lab);
+    let config = other.write("hop.toml", b"[hosts.sample-worker]\nport = 2222\n");
+    other.set("HOP_CONFIG", config.to_str().unwrap());
+    let run = other.hop(&["route", "sample-worker"]);
+    assert!(run.stdout.contains(" --parameters portNumber=2222 "), "{}", run.stdout);
     // --ssm forces Session Manager where the bastion would do.
     let run = env.hop(&["--ssm", "route", "sample-web"]);
     run.code(0);
