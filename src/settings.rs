@@ -54,6 +54,9 @@ pub struct FileConfig {
     pub user_tag: Option<String>,
     /// "90s", "10m", "1h" or a number of seconds.
     pub cache_ttl: Option<toml::Value>,
+    /// How long hop retransmits to a Session Manager agent that acknowledges nothing before it
+    /// ends the session; a duration as for `cache_ttl`.
+    pub ssm_give_up: Option<toml::Value>,
     #[serde(default)]
     pub bastion: BastionConfig,
     #[serde(default)]
@@ -96,6 +99,8 @@ pub struct Settings {
     pub bastion: BastionRule,
     pub login: LoginPolicy,
     pub cache_ttl: Duration,
+    /// See [`FileConfig::ssm_give_up`].
+    pub ssm_give_up: Duration,
     pub cache_dir: PathBuf,
     pub ssh_dir: PathBuf,
     pub refresh: bool,
@@ -130,6 +135,8 @@ impl Settings {
 }
 
 pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
+/// Five minutes without an acknowledgement: the data channel is dead.
+pub const DEFAULT_SSM_GIVE_UP: Duration = Duration::from_secs(300);
 
 pub fn config_path(world: &World) -> PathBuf {
     match world.var("HOP_CONFIG") {
@@ -157,8 +164,10 @@ pub fn parse_file(text: &str) -> Result<FileConfig, (usize, String)> {
         let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1).unwrap_or(1);
         (line, e.message().trim().to_string())
     })?;
-    if let Some(v) = &cfg.cache_ttl {
-        parse_ttl(v).map_err(|m| (line_of(text, "cache_ttl"), m))?;
+    for (key, v) in [("cache_ttl", &cfg.cache_ttl), ("ssm_give_up", &cfg.ssm_give_up)] {
+        if let Some(v) = v {
+            parse_duration(key, v).map_err(|m| (line_of(text, key), m))?;
+        }
     }
     Ok(cfg)
 }
@@ -167,9 +176,10 @@ fn line_of(text: &str, key: &str) -> usize {
     text.lines().position(|l| l.trim_start().starts_with(key)).map_or(1, |n| n + 1)
 }
 
-/// `cache_ttl`: seconds as a number, or a string with an s/m/h suffix.
-pub fn parse_ttl(v: &toml::Value) -> Result<Duration, String> {
-    let bad = || format!("invalid cache_ttl {v}: expected seconds or a duration like \"90s\", \"10m\", \"1h\"");
+/// A duration key (`cache_ttl`, `ssm_give_up`): seconds as a number, or a string with an
+/// s/m/h suffix.
+pub fn parse_duration(key: &str, v: &toml::Value) -> Result<Duration, String> {
+    let bad = || format!("invalid {key} {v}: expected seconds or a duration like \"90s\", \"10m\", \"1h\"");
     match v {
         toml::Value::Integer(n) if *n >= 0 => Ok(Duration::from_secs(*n as u64)),
         toml::Value::String(s) => {
@@ -310,7 +320,12 @@ pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<
             tag_value: file.bastion.tag_value.clone().unwrap_or(default_rule.tag_value),
         },
         login,
-        cache_ttl: file.cache_ttl.as_ref().map(|v| parse_ttl(v).unwrap_or(DEFAULT_TTL)).unwrap_or(DEFAULT_TTL),
+        cache_ttl: file.cache_ttl.as_ref().and_then(|v| parse_duration("cache_ttl", v).ok()).unwrap_or(DEFAULT_TTL),
+        ssm_give_up: file
+            .ssm_give_up
+            .as_ref()
+            .and_then(|v| parse_duration("ssm_give_up", v).ok())
+            .unwrap_or(DEFAULT_SSM_GIVE_UP),
         cache_dir: world.cache_dir.join("hop"),
         ssh_dir,
         refresh: args.refresh,
@@ -349,6 +364,7 @@ mod tests {
             ("profile = \"x\"\n\n[hosts.web]\nport = \"twenty-two\"\n", 4),
             ("profile = \"x\"\nbogus = 1\n", 2),
             ("cache_ttl = \"ten minutes\"\n", 1),
+            ("profile = \"x\"\nssm_give_up = \"never\"\n", 2),
             ("[bastion]\ntag_key = \"k\"\ntag_vlaue = \"v\"\n", 3),
         ];
         for (text, line) in table {
@@ -366,6 +382,7 @@ profile = "dev"
 regions = ["us-east-1", "eu-west-1"]
 user = "admin"
 cache_ttl = "5m"
+ssm_give_up = "30s"
 [bastion]
 tag_key = "role"
 tag_value = "jump"
@@ -378,7 +395,8 @@ port = 2222
 "#;
         let c = parse_file(text).unwrap();
         assert_eq!(c.profile.as_deref(), Some("dev"));
-        assert_eq!(parse_ttl(c.cache_ttl.as_ref().unwrap()).unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("cache_ttl", c.cache_ttl.as_ref().unwrap()).unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("ssm_give_up", c.ssm_give_up.as_ref().unwrap()).unwrap(), Duration::from_secs(30));
         assert_eq!(c.hosts["sample-web"].port, Some(2222));
         assert_eq!(c.profiles["prod"].regions.as_deref(), Some(&["us-west-2".to_string()][..]));
     }
@@ -402,7 +420,7 @@ port = 2222
             (toml::Value::Integer(-1), None),
         ];
         for (v, want) in table {
-            assert_eq!(parse_ttl(&v).ok().map(|d| d.as_secs()), want, "{v}");
+            assert_eq!(parse_duration("cache_ttl", &v).ok().map(|d| d.as_secs()), want, "{v}");
         }
     }
 }

@@ -489,3 +489,22 @@ fn host_keys_are_checked_and_the_agent_forwarded_only_when_asked_over_ssm() {
     run.code(0);
     assert!(run.stdout.contains("ED25519"), "{}", run.stdout);
 }
+
+/// §8.3.4: an agent that acknowledges nothing. hop retransmits until `ssm_give_up` (config),
+/// then ends the session with TerminateSession and exits 255 saying why.
+#[test]
+fn an_agent_that_acknowledges_nothing_is_given_up_on() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let mut env = Env::net(net);
+    let config = env.write("hop.toml", b"ssm_give_up = \"3s\"\n");
+    env.set("HOP_CONFIG", config.to_str().unwrap());
+    let id = target(net, &env, "ssm-deaf", json!({"withhold_acks_ms": 600_000}));
+    let started = std::time::Instant::now();
+    let run = hop(net, &env, &["ssm-deaf", "--", "sleep", "30"], b"");
+    assert_eq!(run.code, 255, "{}", run.stderr);
+    assert!(run.stderr.contains("did not acknowledge"), "{}", run.stderr);
+    let took = started.elapsed();
+    assert!(took >= std::time::Duration::from_secs(3) && took < std::time::Duration::from_secs(20), "{took:?}");
+    assert_eq!(sessions(net, &env, &id).pop().unwrap()["terminated_by_api"], true);
+}

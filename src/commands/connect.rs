@@ -78,7 +78,7 @@ pub async fn open_ssm(
     document: &ssm::Document,
 ) -> Result<ssm::Channel, HopError> {
     let control = ssm::Control::new(settings, region).await;
-    let options = ssm::Options { connect_timeout: settings.connect_timeout, ..Default::default() };
+    let options = ssm::Options { connect_timeout: settings.connect_timeout, give_up: settings.ssm_give_up };
     let (agent, opened) = tokio::join!(control.agent(id), ssm::open(&control, id, document, &options));
     let e = match opened {
         Ok(channel) => return Ok(channel),

@@ -44,7 +44,7 @@ pub struct Channel {
     pub flags: mpsc::UnboundedSender<u32>,
 }
 
-/// Tuning, for tests and benchmarks.
+/// Timing, from the settings (`--connect-timeout`, `ssm_give_up`).
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Bounds the websocket upgrade, and the handshake: HandshakeRequest and HandshakeComplete
@@ -52,12 +52,6 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Give up when the oldest message goes unacknowledged this long (§5.3 [hop]).
     pub give_up: Duration,
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options { connect_timeout: Duration::from_secs(15), give_up: Duration::from_secs(300) }
-    }
 }
 
 /// Live channel tasks, so `finish` can end them before the process exits (Ctrl-C included).
