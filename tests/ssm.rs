@@ -264,6 +264,17 @@ fn kms_is_refused_clearly_and_the_session_terminated() {
     assert!(run.elapsed < std::time::Duration::from_secs(10), "no hang: {:?}", run.elapsed);
     let s = sessions(net, &env, &id).pop().unwrap();
     assert_eq!(s["terminated_by_api"], true, "{s}");
+    // §4.6: the agent was told, in the HandshakeResponse, before the session ended.
+    assert_eq!(s["handshake"], "failed", "{s}");
+    let kms = s["handshake_response"]["ProcessedClientActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["ActionType"] == "KMSEncryption")
+        .unwrap_or_else(|| panic!("no KMSEncryption answer: {s}"))
+        .clone();
+    assert_eq!(kms["ActionStatus"], 2, "{kms}");
+    assert!(!kms["Error"].as_str().unwrap_or_default().is_empty(), "{kms}");
     // Unknown actions and other session types are refused the same way.
     for (k, v, says) in [("kms", json!(false), ""), ("unknown_action", json!(true), "FakeUnknownAction")] {
         knobs(net, &env, &id, json!({k: v}));
@@ -278,6 +289,10 @@ fn kms_is_refused_clearly_and_the_session_terminated() {
     let run = hop(net, &env, &["ssm-kms", "--", "true"], b"");
     run.code(255);
     assert!(run.stderr.contains("Standard_Stream"), "{}", run.stderr);
+    // Every refusal still ends the session: no orphan left with Session Manager.
+    for s in sessions(net, &env, &id) {
+        assert_eq!(s["terminated_by_api"], true, "{s}");
+    }
 }
 
 #[test]
