@@ -314,6 +314,15 @@ fn unreachable_agents_and_denied_calls_say_why_and_what_to_do() {
     run.code(255);
     assert!(run.stderr.contains("denied"), "{}", run.stderr);
     assert!(run.stderr.contains("ssm:StartSession"), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("`hop doctor {id}`")), "{}", run.stderr);
+    // The agent looks Online, yet StartSession says it is not connected (it just dropped).
+    knobs(net, &env, &id, json!({"start_error": "TargetNotConnected"}));
+    let run = hop(net, &env, &["ssm-down", "--", "true"], b"");
+    run.code(255);
+    assert!(run.stderr.contains(&format!("{id} is not connected to Session Manager in ")), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("`hop doctor {id}`")), "{}", run.stderr);
+    // One line says what failed; the rest are hints.
+    assert_eq!(run.stderr.lines().filter(|l| l.starts_with("hop: error:")).count(), 1, "{}", run.stderr);
     // The handshake never comes, or the token is refused: clear errors, sessions terminated.
     knobs(net, &env, &id, json!({"start_error": null, "reject_token": true}));
     let run = hop(net, &env, &["ssm-down", "--", "true"], b"");
