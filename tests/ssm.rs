@@ -470,7 +470,8 @@ fn interactive_shell_over_a_faulty_data_channel() {
     let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
     let env = Env::net(net);
     let faults = json!({"drop_percent": 5, "dup_percent": 5, "reorder_percent": 5, "corrupt_digest_every": 9,
-        "publications": true, "seed": 3});
+        "publications": true, "seed": 3, "withhold_acks_ms": 500, "drop_ack_percent": 10,
+        "close_ws_after_messages": 6});
     let id = target(net, &env, "ssm-shell", faults);
     let py = python().unwrap().display().to_string();
     let driver = format!("{REPO}/tests/support/pty_drive.py");
@@ -484,7 +485,9 @@ fn interactive_shell_over_a_faulty_data_channel() {
     assert_eq!(report["sizes"], json!(["30 100", "40 120"]), "remote stty size: {transcript}");
     assert_eq!(report["exit"], 3, "the shell's exit status: {transcript}");
     assert_eq!(report["modes_after"], report["modes_before"], "terminal modes restored: {transcript}");
-    assert_clean(&sessions(net, &env, &id).pop().unwrap());
+    let session = sessions(net, &env, &id).pop().unwrap();
+    assert_clean(&session);
+    assert!(session["resumes"].as_u64().unwrap_or(0) >= 1, "the websocket was closed and resumed: {session}");
 }
 
 #[test]
