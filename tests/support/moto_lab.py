@@ -151,6 +151,27 @@ def _check_seeded(state: dict[str, Any]) -> None:
                 )
 
 
+def one_at_a_time(app: Any) -> Any:
+    """moto's app, one request at a time. moto 5.2.5's response serializer is not thread-safe:
+    concurrent requests (the test suite runs four at once; `hop doctor` sends ten) sometimes
+    fail with "RuntimeError: dictionary changed size during iteration" and a 500. The Python
+    work is serial under the GIL anyway, so this costs next to nothing. The body is read inside
+    the lock: a WSGI app may build it lazily."""
+    lock = threading.Lock()
+
+    def serial(environ: dict[str, Any], start_response: Any) -> Any:
+        with lock:
+            result = app(environ, start_response)
+            try:
+                return [b"".join(result)]
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+    return serial
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=0, help="loopback port; 0 picks a free one")
@@ -199,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
 
         fake_ssm = FakeSSM()
         ws_port = fake_ssm.start()
-        server._server.app = fake_ssm.wsgi(server._server.app)
+        server._server.app = fake_ssm.wsgi(one_at_a_time(server._server.app))
         # With port 0 the OS picked a free port; the bound socket knows which.
         port = server.get_host_and_port()[1]
         endpoint = f"http://127.0.0.1:{port}"
