@@ -57,7 +57,7 @@ try:
     www.mkdir()
     (www / "small").write_text("x\n")
     procs.append(in_ns(web_ns, ["iperf3", "-s", "-B", "127.0.0.1", "-p", "5201"], stdout=subprocess.DEVNULL))
-    procs.append(in_ns(web_ns, [sys.executable, "-m", "http.server", "8080", "--bind", "127.0.0.1", "--directory", str(www)],
+    procs.append(in_ns(web_ns, [sys.executable, str(repo / "tests/support/www.py"), "8080", str(www)],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     time.sleep(1)
     opts = ["-F", "/dev/null", "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use crate::netlab_or_skip;
 use crate::support::{Env, NETLAB_STATE, NetLab, REPO, python};
 
-/// `python -m http.server` on web's loopback (what a forward to `localhost:PORT` reaches),
-/// serving files made here; stopped by PID when dropped.
+/// An HTTP server (`tests/support/www.py`: `http.server` with a real listen backlog) on web's
+/// loopback (what a forward to `localhost:PORT` reaches), serving files made here; stopped by PID
+/// when dropped.
 pub(crate) struct WebServer {
     child: Child,
     pub(crate) port: u16,
@@ -29,7 +30,8 @@ impl WebServer {
         let child = std::process::Command::new("ip")
             .args(["netns", "exec", web_ns])
             .arg(&py)
-            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+            .arg(format!("{REPO}/tests/support/www.py"))
+            .arg(port.to_string())
             .arg(&dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -48,7 +50,7 @@ impl WebServer {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("http.server on web did not start");
+        panic!("www.py on web did not start");
     }
 }
 
@@ -261,8 +263,9 @@ fn remote_forwards_reach_back_and_unreachable_hosts_fail_per_connection() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("small"), b"hello from the client side\n").unwrap();
     let py = python().unwrap();
+    let www = format!("{REPO}/tests/support/www.py");
     let mut local = env
-        .command_in(net, py.to_str().unwrap(), &["-m", "http.server", "18200", "--bind", "127.0.0.1", "--directory"])
+        .command_in(net, py.to_str().unwrap(), &[&www, "18200"])
         .arg(&dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
