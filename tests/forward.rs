@@ -91,6 +91,15 @@ impl Forwarder {
         Forwarder { child, log }
     }
 
+    /// Wait (bounded) until hop forward has logged `needle`.
+    pub(crate) fn wait_for(&self, needle: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self.log.lock().unwrap().contains(needle) {
+            assert!(Instant::now() < deadline, "hop forward did not log {needle:?}: {}", self.log.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn interrupt(&mut self) -> Option<i32> {
         // SAFETY: kill(2) of the child this test started, by PID.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
@@ -271,13 +280,18 @@ fn remote_forwards_reach_back_and_unreachable_hosts_fail_per_connection() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !env.command_in(net, "bash", &["-c", "exec 3<>/dev/tcp/127.0.0.1/18200"]).output().unwrap().status.success() {
+        assert!(Instant::now() < deadline, "www.py on the client did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let web = WebServer::start(net, &env, 18210);
     let good = format!("21210:localhost:{}", web.port);
     // 10.77.0.1 does not exist behind web: that forward fails per connection, the rest works.
     let mut fwd =
         Forwarder::start(net, &env, &["sample-web", &good, "21211:10.77.0.1:80", "-R", "19100:localhost:18200"]);
-    std::thread::sleep(Duration::from_millis(1500)); // the -R listener is set up after connecting
+    // The -R listener is asked for after connecting, before "connected" is logged.
+    fwd.wait_for("forward: connected", Duration::from_secs(20));
     let run =
         env.hop_in(net, &["sample-web", "--", "curl", "-sS", "--max-time", "10", "http://127.0.0.1:19100/small"], b"");
     run.code(0);
