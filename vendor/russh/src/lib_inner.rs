@@ -512,6 +512,11 @@ pub(crate) struct ChannelParams {
     pending_data: std::collections::VecDeque<(bytes::Bytes, Option<u32>, usize)>,
     pending_eof: bool,
     pending_close: bool,
+    /// hop patch 0001: refill the receive window as the application consumes data
+    /// ([`crate::ChannelMsg::Consumed`]), not as it arrives.
+    refill_on_consume: bool,
+    /// Bytes consumed by the application and not yet given back to the sender.
+    consumed: u32,
 }
 
 impl ChannelParams {

@@ -334,6 +334,10 @@ impl Encrypted {
             if data.len() as u32 <= channel.sender_window_size {
                 channel.sender_window_size -= data.len() as u32;
             }
+            if channel.refill_on_consume {
+                // The window comes back in `consumed`, as the application reads.
+                return Ok(false);
+            }
             if channel.sender_window_size < target / 2 {
                 debug!(
                     "sender_window_size {:?}, target {:?}",
@@ -349,6 +353,47 @@ impl Encrypted {
             }
         }
         Ok(false)
+    }
+
+    /// hop patch 0001: from now on, refill `channel`'s receive window only as the
+    /// application reports consumption ([`Self::consumed`]).
+    pub fn refill_window_on_consume(&mut self, channel: ChannelId) {
+        if let Some(channel) = self.channels.get_mut(&channel) {
+            channel.refill_on_consume = true;
+        }
+    }
+
+    /// hop patch 0001: the application consumed `bytes` of `channel`'s data. Once a
+    /// sizeable share of the window (an eighth of `target`) has been consumed, or the
+    /// sender has less than half a window left and anything at all was consumed, give
+    /// it back to the sender in one `SSH_MSG_CHANNEL_WINDOW_ADJUST`. Returns whether
+    /// one was sent. The sender's window never exceeds `target`.
+    pub fn consumed(
+        &mut self,
+        channel: ChannelId,
+        bytes: u32,
+        target: u32,
+    ) -> Result<bool, crate::Error> {
+        let Some(channel) = self.channels.get_mut(&channel) else {
+            return Ok(false);
+        };
+        if !channel.refill_on_consume {
+            return Ok(false);
+        }
+        let room = target.saturating_sub(channel.sender_window_size);
+        channel.consumed = channel.consumed.saturating_add(bytes).min(room);
+        let low = channel.sender_window_size < target / 2;
+        if channel.consumed == 0 || (channel.consumed < target / 8 && !low) {
+            return Ok(false);
+        }
+        let grant = std::mem::take(&mut channel.consumed);
+        push_packet!(self.write, {
+            self.write.push(msg::CHANNEL_WINDOW_ADJUST);
+            channel.recipient_channel.encode(&mut self.write)?;
+            grant.encode(&mut self.write)?;
+        });
+        channel.sender_window_size += grant;
+        Ok(true)
     }
 
     fn flush_channel(
@@ -799,6 +844,8 @@ impl Encrypted {
                     pending_data: std::collections::VecDeque::new(),
                     pending_eof: false,
                     pending_close: false,
+                    refill_on_consume: false,
+                    consumed: 0,
                 });
                 return ChannelId(self.last_channel_id.0);
             }

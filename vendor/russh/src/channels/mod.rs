@@ -111,6 +111,14 @@ pub enum ChannelMsg {
     /// (server only)
     Failure,
     OpenFailure(ChannelOpenFailure),
+    /// hop patch 0001, sent to the session by
+    /// [`ChannelWriteHalf::refill_window_on_consume`]; never received.
+    RefillWindowOnConsume,
+    /// hop patch 0001, sent to the session by [`ChannelWriteHalf::consumed`];
+    /// never received.
+    Consumed {
+        bytes: u32,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -417,6 +425,31 @@ impl<S: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static> ChannelWriteHalf<
         self.send_msg(ChannelMsg::Close).await
     }
 
+    /// Flow control by consumption (hop patch 0001). By default the receive window
+    /// is refilled as data arrives, whether or not anyone reads it; after this call
+    /// it is refilled only as [`Self::consumed`] reports bytes the application has
+    /// really used up (written to its own destination). A slow consumer then slows
+    /// the sender of this channel only, and at most one window of data waits for it.
+    ///
+    /// Every byte received after this call must eventually be reported, or the
+    /// sender stalls. Data already received keeps the old rule.
+    pub async fn refill_window_on_consume(&self) -> Result<(), Error> {
+        self.send_msg(ChannelMsg::RefillWindowOnConsume).await
+    }
+
+    /// Report `bytes` of received data as consumed (hop patch 0001): see
+    /// [`Self::refill_window_on_consume`]. Without that call, this does nothing.
+    pub async fn consumed(&self, bytes: usize) -> Result<(), Error> {
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(u32::MAX as usize);
+            self.send_msg(ChannelMsg::Consumed { bytes: n as u32 })
+                .await?;
+            left -= n;
+        }
+        Ok(())
+    }
+
     async fn send_msg(&self, msg: ChannelMsg) -> Result<(), Error> {
         self.sender
             .send((self.id, msg).into())
@@ -651,6 +684,16 @@ impl<S: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static> Channel<S> {
     /// Request that the channel be closed.
     pub async fn close(&self) -> Result<(), Error> {
         self.write_half.close().await
+    }
+
+    /// See [`ChannelWriteHalf::refill_window_on_consume`] (hop patch 0001).
+    pub async fn refill_window_on_consume(&self) -> Result<(), Error> {
+        self.write_half.refill_window_on_consume().await
+    }
+
+    /// See [`ChannelWriteHalf::consumed`] (hop patch 0001).
+    pub async fn consumed(&self, bytes: usize) -> Result<(), Error> {
+        self.write_half.consumed(bytes).await
     }
 
     /// Awaits an incoming [`ChannelMsg`], this method returns [`None`] if the channel has been closed.

@@ -875,6 +875,8 @@ impl Session {
                     pending_data: std::collections::VecDeque::new(),
                     pending_eof: false,
                     pending_close: false,
+                    refill_on_consume: false,
+                    consumed: 0,
                 };
 
                 let (channel, channel_ref) = Channel::new(

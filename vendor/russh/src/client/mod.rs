@@ -1781,6 +1781,17 @@ impl Session {
                 self.agent_forward(id, want_reply)?
             }
             Msg::Channel(id, ChannelMsg::Close) => self.close(id)?,
+            Msg::Channel(id, ChannelMsg::RefillWindowOnConsume) => {
+                if let Some(ref mut enc) = self.common.encrypted {
+                    enc.refill_window_on_consume(id);
+                }
+            }
+            Msg::Channel(id, ChannelMsg::Consumed { bytes }) => {
+                let target = self.common.config.window_size;
+                if let Some(ref mut enc) = self.common.encrypted {
+                    enc.consumed(id, bytes, target)?;
+                }
+            }
             Msg::Rekey => self.initiate_rekey()?,
             Msg::AwaitExtensionInfo {
                 extension_name,

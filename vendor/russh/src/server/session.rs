@@ -535,6 +535,17 @@ impl Session {
             Msg::Channel(id, ChannelMsg::WindowAdjusted { new_size }) => {
                 debug!("window adjusted to {new_size:?} for channel {id:?}");
             }
+            Msg::Channel(id, ChannelMsg::RefillWindowOnConsume) => {
+                if let Some(ref mut enc) = self.common.encrypted {
+                    enc.refill_window_on_consume(id);
+                }
+            }
+            Msg::Channel(id, ChannelMsg::Consumed { bytes }) => {
+                let target = self.common.config.window_size;
+                if let Some(ref mut enc) = self.common.encrypted {
+                    enc.consumed(id, bytes, target)?;
+                }
+            }
             Msg::ChannelOpenAgent { channel_ref } => {
                 let id = self.channel_open_agent()?;
                 self.channels.insert(id, channel_ref);
