@@ -57,6 +57,9 @@ pub struct FileConfig {
     /// How long hop retransmits to a Session Manager agent that acknowledges nothing before it
     /// ends the session; a duration as for `cache_ttl`.
     pub ssm_give_up: Option<toml::Value>,
+    /// `hop forward`: how long a local client may take nothing while data waits for it before
+    /// its connection is reset; a duration as for `cache_ttl`.
+    pub forward_stall_timeout: Option<toml::Value>,
     #[serde(default)]
     pub bastion: BastionConfig,
     #[serde(default)]
@@ -101,6 +104,8 @@ pub struct Settings {
     pub cache_ttl: Duration,
     /// See [`FileConfig::ssm_give_up`].
     pub ssm_give_up: Duration,
+    /// See [`FileConfig::forward_stall_timeout`].
+    pub forward_stall_timeout: Duration,
     pub cache_dir: PathBuf,
     pub ssh_dir: PathBuf,
     pub refresh: bool,
@@ -164,7 +169,11 @@ pub fn parse_file(text: &str) -> Result<FileConfig, (usize, String)> {
         let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1).unwrap_or(1);
         (line, e.message().trim().to_string())
     })?;
-    for (key, v) in [("cache_ttl", &cfg.cache_ttl), ("ssm_give_up", &cfg.ssm_give_up)] {
+    for (key, v) in [
+        ("cache_ttl", &cfg.cache_ttl),
+        ("ssm_give_up", &cfg.ssm_give_up),
+        ("forward_stall_timeout", &cfg.forward_stall_timeout),
+    ] {
         if let Some(v) = v {
             parse_duration(key, v).map_err(|m| (line_of(text, key), m))?;
         }
@@ -326,6 +335,12 @@ pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<
             .as_ref()
             .and_then(|v| parse_duration("ssm_give_up", v).ok())
             .unwrap_or(DEFAULT_SSM_GIVE_UP),
+        forward_stall_timeout: file
+            .forward_stall_timeout
+            .as_ref()
+            .and_then(|v| parse_duration("forward_stall_timeout", v).ok())
+            .filter(|d| !d.is_zero())
+            .unwrap_or(crate::adapters::ssh::forward::STALL_TIMEOUT),
         cache_dir: world.cache_dir.join("hop"),
         ssh_dir,
         refresh: args.refresh,

@@ -46,7 +46,11 @@ pub async fn connect(
     trust: &client::Trust,
     remote_forwards: &[crate::domain::forward::RemoteForward],
 ) -> Result<client::Chain, client::SshError> {
-    let last = client::FinalHop { forward_agent: settings.forward_agent, remote_forwards: remote_forwards.to_vec() };
+    let last = client::FinalHop {
+        forward_agent: settings.forward_agent,
+        remote_forwards: remote_forwards.to_vec(),
+        forward_stall: settings.forward_stall_timeout,
+    };
     let first = match route {
         Route::Unreachable { reason } => {
             return Err(client::SshError::Protocol {

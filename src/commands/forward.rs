@@ -95,7 +95,9 @@ pub async fn run(
     let stats = Arc::new(Stats::default());
     let servers: Vec<_> = listeners
         .into_iter()
-        .map(|(l, dest, _)| tokio::spawn(forward::serve(l, dest, rx.clone(), stats.clone())))
+        .map(|(l, dest, _)| {
+            tokio::spawn(forward::serve(l, dest, rx.clone(), stats.clone(), settings.forward_stall_timeout))
+        })
         .collect();
     // Runs until interrupted. Ctrl-C closes the listeners, lets open connections finish for a
     // bounded time, prints a summary and exits 130.

@@ -4,12 +4,19 @@
     load.py parallel PORT N CONCURRENCY      N short HTTP GETs of /small; prints failures
     load.py stall PORT BIG_PATH STALL_PATH   one client requests STALL_PATH and never reads;
                                              another downloads BIG_PATH; prints bytes, seconds
+    load.py pause PORT HUGE BIG DEAD PAUSE   at once: a client that requests HUGE, reads nothing
+                                             for PAUSE seconds, then reads to the end; one that
+                                             requests DEAD and never reads (until hop resets it);
+                                             one that downloads BIG. Prints what each received
+                                             and how its stream ended (eof or reset)
 """
 
 import concurrent.futures
 import json
 import socket
+import subprocess
 import sys
+import threading
 import time
 
 mode, port = sys.argv[1], int(sys.argv[2])
@@ -54,3 +61,82 @@ elif mode == "stall":
     _, total = get(big, timeout=60)
     print(json.dumps({"bytes": total, "seconds": time.monotonic() - t}))
     staller.close()
+elif mode == "pause":
+    huge, big, dead, pause = sys.argv[3], sys.argv[4], sys.argv[5], float(sys.argv[6])
+    out = {}
+
+    def body_and_end(s, started):
+        """Read to the end: the header's Content-Length, body bytes, how it ended, seconds."""
+        head, total, end = b"", 0, "eof"
+        try:
+            while True:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                if len(head) < 65536:
+                    head += chunk[:65536]
+                total += len(chunk)
+        except ConnectionResetError:
+            end = "reset"
+        except socket.timeout:
+            end = "timeout"
+        header, sep, _ = head.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in header.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), -1)
+        return {"content_length": length, "body": total - len(header) - len(sep),
+                "end": end, "seconds": round(time.monotonic() - started, 2)}
+
+    def open_get(path, small_buffer=False):
+        s = socket.create_connection(("127.0.0.1", port), timeout=90)
+        if small_buffer:
+            # Full sooner; not for a client that resumes: a receive buffer far below the
+            # loopback MSS leaves the sender to zero-window probes with backoff (seconds).
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+        return s
+
+    def paused():
+        t0 = time.monotonic()
+        s = open_get(huge)
+        time.sleep(pause)
+        out["paused"] = body_and_end(s, t0)
+        s.close()
+
+    def never():
+        t0 = time.monotonic()
+        s = open_get(dead, small_buffer=True)
+        local = s.getsockname()[1]
+        # Never read: wait (bounded) until hop resets the connection, seen as an error on a
+        # 1-byte peek once the reset has arrived.
+        s.setblocking(False)
+        end = "open"
+        while time.monotonic() - t0 < 120:
+            time.sleep(0.25)
+            try:
+                s.send(b"")
+                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    end = "reset"
+                    break
+            except (ConnectionResetError, BrokenPipeError):
+                end = "reset"
+                break
+        seconds = round(time.monotonic() - t0, 2)
+        time.sleep(0.5)
+        # Both ends of this connection as the kernel sees them (this socket is still open).
+        ss = subprocess.run(["ss", "-tanH", f"( sport = :{local} or dport = :{local} )"],
+                            capture_output=True, text=True).stdout
+        out["dead"] = {"end": end, "seconds": seconds, "ss": ss.strip()}
+        s.close()
+
+    def download():
+        t0 = time.monotonic()
+        _, total = get(big, timeout=90)
+        out["big"] = {"bytes": total, "seconds": round(time.monotonic() - t0, 2)}
+
+    threads = [threading.Thread(target=f) for f in (paused, never, download)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(180)
+    print(json.dumps(out))

@@ -98,6 +98,10 @@ pub struct HopHandler {
     /// `-R` forwards (final hop only): connections the server opens for these remote ports
     /// are accepted and carried to their local HOST:PORT.
     remote_forwards: Vec<RemoteForward>,
+    /// For `-R` connections: how long their local connect may take, and how long their local
+    /// side may take nothing while data waits.
+    connect_timeout: Duration,
+    forward_stall: Duration,
 }
 
 impl HopHandler {
@@ -222,20 +226,37 @@ impl client::Handler for HopHandler {
             return Ok(());
         };
         let from = format!("{originator_address}:{originator_port}");
-        // Connect first, so a local service that is down refuses the channel instead of
-        // accepting it and closing at once.
-        match tokio::net::TcpStream::connect((r.host.as_str(), r.port)).await {
-            Ok(stream) => {
-                reply.accept().await;
-                tokio::spawn(async move {
-                    let _ = stream.set_nodelay(true);
-                    tracing::info!("forward: -R {from} → {}:{} open", r.host, r.port);
-                    let (up, down) = super::forward::bridge(stream, channel).await;
-                    tracing::info!("forward: -R {from} → {}:{} closed, {down} bytes in, {up} out", r.host, r.port);
-                });
+        let (stall, connect_timeout) = (self.forward_stall, self.connect_timeout);
+        // Off russh's handler loop: a local destination that is slow to answer (or blackholed)
+        // must not hold up the session, and with it every other channel. Connect first, so a
+        // local service that is down refuses the channel instead of accepting it and closing.
+        tokio::spawn(async move {
+            let to = format!("{}:{}", r.host, r.port);
+            let stream =
+                match tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect((r.host.as_str(), r.port)))
+                    .await
+                {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::warn!("forward: -R {from}: cannot reach {to}: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::warn!(
+                            "forward: -R {from}: cannot reach {to}: timed out after {}s",
+                            connect_timeout.as_secs()
+                        );
+                        return;
+                    }
+                };
+            reply.accept().await;
+            let _ = stream.set_nodelay(true);
+            tracing::info!("forward: -R {from} → {to} open");
+            match super::forward::bridge(stream, channel, stall).await {
+                Ok((up, down)) => tracing::info!("forward: -R {from} → {to} closed, {down} bytes in, {up} out"),
+                Err(cut) => tracing::warn!("forward: -R {from} → {to}: {cut}"),
             }
-            Err(e) => tracing::warn!("forward: -R {from}: cannot reach {}:{}: {e}", r.host, r.port),
-        }
+        });
         Ok(())
     }
 
@@ -358,10 +379,18 @@ impl Chain {
 
 /// What the final hop (and only it) may open towards hop: agent channels with `-A`, and the
 /// connections of `-R` forwards.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FinalHop {
     pub forward_agent: bool,
     pub remote_forwards: Vec<RemoteForward>,
+    /// `forward_stall_timeout`, for the `-R` connections.
+    pub forward_stall: Duration,
+}
+
+impl Default for FinalHop {
+    fn default() -> Self {
+        FinalHop { forward_agent: false, remote_forwards: Vec::new(), forward_stall: super::forward::STALL_TIMEOUT }
+    }
 }
 
 /// Connect through `hops` (the last is the target), verifying and authenticating each. The
@@ -385,6 +414,8 @@ pub async fn connect(
             refusal: refusal.clone(),
             agent: agent.clone(),
             remote_forwards: if is_last { last.remote_forwards.clone() } else { Vec::new() },
+            connect_timeout,
+            forward_stall: last.forward_stall,
         };
         let conn_err = |reason: String| SshError::Connect {
             label: hop.label.clone(),

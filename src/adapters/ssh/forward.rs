@@ -1,14 +1,15 @@
 //! `hop forward`: TCP listeners whose connections become direct-tcpip channels opened on the
 //! target, all over one supervised SSH connection.
 //!
-//! Head-of-line safety: russh hands channel data to each channel through a bounded queue and
-//! waits when it is full, so one channel nobody reads would stall the whole connection (every
-//! other forward, keepalives, inner hops). And it refills each channel's window as data
-//! arrives, not as it is consumed, so SSH flow control never slows a sender down for a slow
-//! local client. So every channel has a task that drains it at once into that connection's
-//! own buffer. A client that keeps reading may fall behind (its buffer grows, bounded by
-//! `HARD_LIMIT`); one that has read nothing for `STALL_TIMEOUT` while more than
-//! `SLOW_CLIENT_LIMIT` waits for it is closed, instead of holding everything up.
+//! Flow control, per channel (DESIGN §5): every channel has a task that moves what russh
+//! receives into that connection's own queue at once, so russh, whose per-channel queues are
+//! bounded and would otherwise wait (stalling every other forward, keepalives and inner hops),
+//! never waits on one slow client. The channel's SSH window is refilled only as the local client
+//! takes the data (vendor/russh patch 0001), so a slow reader slows its own channel's sender and
+//! no other, and at most one window waits in hop for it. A client that takes nothing for the
+//! stall timeout (`forward_stall_timeout`) while data waits is cut with a reset, never a clean
+//! end: a truncated stream must never look complete. So is every other abnormal end (the SSH
+//! connection lost mid-stream, a peer that overruns its window).
 //!
 //! Supervision: one task owns the connection. When it dies (the bastion went away, keepalive
 //! failed), the listeners stay open, the task reconnects with backoff and logs one line per
@@ -19,7 +20,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -27,12 +28,12 @@ use tokio::sync::{mpsc, watch};
 
 use super::client::{Chain, SshError};
 
-/// Unread bytes above which a client that makes no progress is closed.
-pub const SLOW_CLIENT_LIMIT: usize = 16 * 1024 * 1024;
-/// How long a client over `SLOW_CLIENT_LIMIT` may read nothing.
-pub const STALL_TIMEOUT: Duration = Duration::from_secs(5);
-/// Unread bytes no client may leave behind, progressing or not (memory bound).
-pub const HARD_LIMIT: usize = 256 * 1024 * 1024;
+/// Default of `forward_stall_timeout`: how long a local client may take nothing while data
+/// waits for it before hop resets its connection.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Unread bytes no client may leave behind: more than the windows hop granted (one before the
+/// channel switched to refill-on-consume, one after) means the peer ignores flow control.
+pub const HARD_LIMIT: usize = 64 * 1024 * 1024;
 /// How long a connection accepted while reconnecting waits for the link.
 pub const WAIT_FOR_LINK: Duration = Duration::from_secs(30);
 
@@ -98,7 +99,7 @@ pub struct Stats {
 }
 
 /// Accept connections on `listener` until the task is dropped; each gets its own task.
-pub async fn serve(listener: TcpListener, destination: Destination, link: Link, stats: Arc<Stats>) {
+pub async fn serve(listener: TcpListener, destination: Destination, link: Link, stats: Arc<Stats>, stall: Duration) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -113,7 +114,7 @@ pub async fn serve(listener: TcpListener, destination: Destination, link: Link, 
         stats.connections.fetch_add(1, Ordering::Relaxed);
         stats.active.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            match connection(stream, peer, destination, link).await {
+            match connection(stream, peer, destination, link, stall).await {
                 Ok((up, down)) => {
                     stats.bytes_up.fetch_add(up, Ordering::Relaxed);
                     stats.bytes_down.fetch_add(down, Ordering::Relaxed);
@@ -133,6 +134,7 @@ async fn connection(
     peer: SocketAddr,
     destination: Destination,
     mut link: Link,
+    stall: Duration,
 ) -> Result<(u64, u64), String> {
     let (host, port, socks) = match destination {
         Destination::Fixed { host, port } => (host, port, None),
@@ -164,68 +166,133 @@ async fn connection(
         stream.write_all(&socks_reply(v, true)).await.map_err(|e| e.to_string())?;
     }
     tracing::info!("forward: {peer} → {host}:{port} open");
-    let (up, down) = bridge(stream, channel).await;
+    let (up, down) = bridge(stream, channel, stall).await.map_err(|cut| format!("{host}:{port}: {cut}"))?;
     tracing::info!("forward: {peer} → {host}:{port} closed, {up} bytes up, {down} down");
     Ok((up, down))
 }
 
-/// Copy both ways until both directions end. Returns (bytes up, bytes down).
-pub async fn bridge(stream: TcpStream, channel: russh::Channel<russh::client::Msg>) -> (u64, u64) {
-    let (mut from_client, mut to_client) = stream.into_split();
+/// Why a forwarded connection was reset instead of ending cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum Cut {
+    #[error("the client took nothing for {}s with data waiting: reset", .0.as_secs())]
+    Stalled(Duration),
+    #[error("the SSH connection was lost mid-stream: reset")]
+    LinkLost,
+    #[error("the peer sent {} MiB past its window: reset", .0 >> 20)]
+    Overrun(usize),
+}
+
+/// What the drain hands the client's side: data (and whether it goes to the client: extended
+/// data has no place in a TCP stream, but its window must come back all the same), then how
+/// the channel ended.
+enum Down {
+    Data(bytes::Bytes, bool),
+    End(Result<(), Cut>),
+}
+
+/// Copy both ways until both directions end. Returns (bytes up, bytes down), or why the
+/// client's connection was reset (see the module's flow-control notes).
+pub async fn bridge(
+    mut stream: TcpStream,
+    channel: russh::Channel<russh::client::Msg>,
+    stall: Duration,
+) -> Result<(u64, u64), Cut> {
     let (mut reader, writer) = channel.split();
-    // Down: the channel is drained at once into an unbounded queue (so russh never waits on
-    // this channel); a separate task writes to the client at the client's pace.
+    // From here on the remote may send this channel only what the client has taken, plus a
+    // window. A session that cannot take the request is gone, and the drain below says so.
+    let _ = writer.refill_window_on_consume().await;
     let buffered = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    // Milliseconds since `started` of the client's last read progress.
-    let progress = Arc::new(AtomicU64::new(0));
-    let (tx, mut rx) = mpsc::unbounded_channel::<bytes::Bytes>();
-    let (drain_buffered, drain_progress) = (buffered.clone(), progress.clone());
+    let (tx, mut rx) = mpsc::unbounded_channel::<Down>();
+    let drain_buffered = buffered.clone();
     let drain = tokio::spawn(async move {
-        while let Some(msg) = reader.wait().await {
-            match msg {
-                russh::ChannelMsg::Data { data } => {
-                    let unread = drain_buffered.fetch_add(data.len(), Ordering::Relaxed) + data.len();
-                    let last = Duration::from_millis(drain_progress.load(Ordering::Relaxed));
-                    let idle = started.elapsed().saturating_sub(last);
-                    if unread > HARD_LIMIT || (unread > SLOW_CLIENT_LIMIT && idle > STALL_TIMEOUT) {
-                        tracing::warn!(
-                            "forward: a client stopped reading ({} MiB unread, idle {}s): closing it",
-                            unread >> 20,
-                            idle.as_secs()
-                        );
-                        break;
+        let end = loop {
+            let (data, deliver) = match reader.wait().await {
+                Some(russh::ChannelMsg::Data { data }) => (data, true),
+                Some(russh::ChannelMsg::ExtendedData { data, .. }) => (data, false),
+                Some(russh::ChannelMsg::Eof | russh::ChannelMsg::Close) => break Ok(()),
+                Some(_) => continue,
+                // The channel ended without EOF or close: its connection is gone.
+                None => break Err(Cut::LinkLost),
+            };
+            let unread = drain_buffered.fetch_add(data.len(), Ordering::Relaxed) + data.len();
+            if unread > HARD_LIMIT {
+                break Err(Cut::Overrun(unread));
+            }
+            if tx.send(Down::Data(data, deliver)).is_err() {
+                return;
+            }
+        };
+        let _ = tx.send(Down::End(end));
+    });
+    let result = {
+        let (mut from_client, mut to_client) = stream.split();
+        // Down: to the client at its pace; what it takes goes back to the remote as window.
+        let down = async {
+            let mut n = 0u64;
+            loop {
+                match rx.recv().await {
+                    Some(Down::Data(data, deliver)) => {
+                        // The stall clock restarts whenever the client takes anything.
+                        let mut at = if deliver { 0 } else { data.len() };
+                        while at < data.len() {
+                            match tokio::time::timeout(stall, to_client.write(&data[at..])).await {
+                                Err(_) => return Err(Cut::Stalled(stall)),
+                                // The client closed or reset its end: nothing more to deliver,
+                                // and no failure of hop's; the remote learns it at the close.
+                                Ok(Err(_)) | Ok(Ok(0)) => return Ok(n),
+                                Ok(Ok(k)) => at += k,
+                            }
+                        }
+                        if deliver {
+                            n += data.len() as u64;
+                        }
+                        buffered.fetch_sub(data.len(), Ordering::Relaxed);
+                        let _ = writer.consumed(data.len()).await;
                     }
-                    if tx.send(data).is_err() {
-                        break;
+                    Some(Down::End(Ok(()))) => {
+                        // The remote's EOF, as a FIN.
+                        let _ = to_client.shutdown().await;
+                        return Ok(n);
                     }
+                    Some(Down::End(Err(cut))) => return Err(cut),
+                    None => return Err(Cut::LinkLost),
                 }
-                russh::ChannelMsg::Eof | russh::ChannelMsg::Close => break,
-                _ => {}
             }
-        }
-    });
-    let down = tokio::spawn(async move {
-        let mut n = 0u64;
-        while let Some(data) = rx.recv().await {
-            if to_client.write_all(&data).await.is_err() {
-                break;
+        };
+        // Up: client → channel; russh's writer waits for the remote's window on its own.
+        let up = async {
+            let mut remote_in = writer.make_writer();
+            let n = tokio::io::copy(&mut from_client, &mut remote_in).await.unwrap_or(0);
+            let _ = remote_in.shutdown().await;
+            let _ = writer.eof().await;
+            n
+        };
+        tokio::pin!(down, up);
+        let mut up_bytes = None;
+        let down_result = loop {
+            tokio::select! {
+                n = &mut up, if up_bytes.is_none() => up_bytes = Some(n),
+                d = &mut down => break d,
             }
-            buffered.fetch_sub(data.len(), Ordering::Relaxed);
-            progress.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-            n += data.len() as u64;
+        };
+        match down_result {
+            Ok(down_bytes) => {
+                let up_bytes = match up_bytes {
+                    Some(n) => n,
+                    None => up.await,
+                };
+                Ok((up_bytes, down_bytes))
+            }
+            Err(cut) => Err(cut),
         }
-        let _ = to_client.shutdown().await;
-        n
-    });
-    // Up: client → channel; russh's writer waits for window on its own, stalling nothing else.
-    let mut remote_in = writer.make_writer();
-    let up = tokio::io::copy(&mut from_client, &mut remote_in).await.unwrap_or(0);
-    let _ = remote_in.shutdown().await;
-    let _ = writer.eof().await;
-    let down = down.await.unwrap_or(0);
+    };
     drain.abort();
-    (up, down)
+    if result.is_err() {
+        // A reset, never a FIN: whatever the client has is not the whole stream.
+        let _ = stream.set_zero_linger();
+    }
+    let _ = writer.close().await;
+    result
 }
 
 /// Read a SOCKS 5 (CONNECT, no authentication), SOCKS 4 or 4a request: (host, port, version).
