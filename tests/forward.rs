@@ -312,20 +312,18 @@ fn rss(pid: u32) -> u64 {
     kb.trim().trim_end_matches(" kB").trim().parse::<u64>().unwrap() * 1024
 }
 
-/// Issue #10, point 1: flow control per channel. A client that pauses 8 s and then reads gets
-/// every byte of 400 MiB (before: 258.7 MiB and a clean FIN); a client that never reads is
-/// reset after `forward_stall_timeout` (never a FIN), its sockets gone and hop's memory back
-/// under 64 MiB within 5 s; a 100 MB download beside them completes. Without russh patch 0001
-/// hop buffers the paused stream (hundreds of MiB: the RSS bound fails); without the reset,
-/// the dead client sees an EOF.
+/// Issue #10, point 1: flow control per channel. A client that pauses (the issue's 8 s, here
+/// 20 s) and then reads gets every byte of 400 MiB (before: 258.7 MiB and a clean FIN) while
+/// hop holds one window for it, not the stream, and a 100 MB download beside it completes.
+/// Without russh patch 0001 hop buffers what arrives during the pause until its overrun guard
+/// resets the client (checked on a loaded machine: 69 of 400 MiB, then a reset; peak RSS
+/// 146 MiB).
 #[test]
-fn a_paused_client_gets_every_byte_and_a_dead_one_is_reset() {
+fn a_paused_client_gets_every_byte() {
     let net = netlab_or_skip!();
     let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
-    let mut env = Env::net(net);
+    let env = Env::net(net);
     env.trust_both(net);
-    let config = env.write("hop.toml", b"forward_stall_timeout = \"12s\"\n");
-    env.set("HOP_CONFIG", config.to_str().unwrap());
     let web = WebServer::start(net, &env, 18300);
     std::fs::File::create(env.path("www").join("huge")).unwrap().set_len(400 << 20).unwrap();
     let spec = format!("21300:localhost:{}", web.port);
@@ -333,51 +331,78 @@ fn a_paused_client_gets_every_byte_and_a_dead_one_is_reset() {
     let pid = fwd.child.id();
     let script = format!("{REPO}/tests/support/load.py");
     let py = python().unwrap().display().to_string();
-    let load = env
-        .command_in(net, &py, &[&script, "pause", "21300", "/huge", "/big", "/stall", "8"])
+    let mut load = env
+        .command_in(net, &py, &[&script, "pause", "21300", "/huge", "/big", "20"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    // Memory while the paused client holds its stream back: one window, not the stream.
     let mut peak = 0;
     let started = Instant::now();
-    let mut cut_at = None;
-    while started.elapsed() < Duration::from_secs(40) {
+    while load.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(120) {
         peak = peak.max(rss(pid));
-        if cut_at.is_none() && fwd.log.lock().unwrap().contains("took nothing for 12s") {
-            cut_at = Some(Instant::now());
-        }
-        if let Some(t) = cut_at
-            && t.elapsed() > Duration::from_secs(5)
-        {
-            break;
-        }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(cut_at.is_some(), "the dead client was not cut: {}", fwd.log.lock().unwrap());
-    let after = rss(pid);
     let out = load.wait_with_output().unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    eprintln!("flow control: {report}; hop peak RSS {} MiB, {} MiB 5 s after the cut", peak >> 20, after >> 20);
+    eprintln!("paused client: {report}; hop's peak RSS {} MiB", peak >> 20);
     let paused = &report["paused"];
     assert_eq!(paused["content_length"], 400u64 << 20, "{report}");
-    assert_eq!(paused["body"], 400u64 << 20, "every byte, after an 8 s pause: {report}");
+    assert_eq!(paused["body"], 400u64 << 20, "every byte, after a 20 s pause: {report}");
     assert_eq!(paused["end"], "eof", "{report}");
-    let dead = &report["dead"];
-    assert_eq!(dead["end"], "reset", "a reset, never a clean end: {report}");
-    assert_eq!(dead["ss"], "", "no socket of the cut connection is left: {report}");
     assert!(report["big"]["bytes"].as_u64().unwrap() > 100_000_000, "{report}");
-    assert!(after < 64 << 20, "hop's RSS 5 s after the cut: {} MiB", after >> 20);
-    // One window per stalled channel at most, never the stream.
-    assert!(peak < 128 << 20, "hop's peak RSS: {} MiB", peak >> 20);
+    // About one window (16 MiB) for the paused channel, not the stream.
+    assert!(peak < 100 << 20, "hop's peak RSS: {} MiB", peak >> 20);
     assert_eq!(fwd.interrupt(), Some(130));
     std::thread::sleep(Duration::from_millis(200));
     let log = fwd.log.lock().unwrap().clone();
-    assert!(log.contains("the client took nothing for 12s with data waiting: reset"), "{log}");
-    // The summary counts it as failed.
     let summary = log.lines().find(|l| l.starts_with("hop: forwarded ")).unwrap_or_else(|| panic!("no summary: {log}"));
-    assert!(summary.contains(" 1 failed"), "{summary}");
+    assert!(summary.ends_with(" 0 failed"), "{summary}");
+}
+
+/// Issue #10, point 1: a client that never reads is reset after `forward_stall_timeout` (never
+/// a FIN: before, it got a clean end after 5 s), both sockets of its connection are gone, hop's
+/// RSS is under 64 MiB within 5 s, and the summary counts it as failed with the reason.
+#[test]
+fn a_client_that_never_reads_is_reset() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let mut env = Env::net(net);
+    env.trust_both(net);
+    let config = env.write("hop.toml", b"forward_stall_timeout = \"5s\"\n");
+    env.set("HOP_CONFIG", config.to_str().unwrap());
+    let web = WebServer::start(net, &env, 18305);
+    let spec = format!("21305:localhost:{}", web.port);
+    let mut fwd = Forwarder::start(net, &env, &["sample-web", &spec]);
+    let pid = fwd.child.id();
+    let script = format!("{REPO}/tests/support/load.py");
+    let py = python().unwrap().display().to_string();
+    let load = env
+        .command_in(net, &py, &[&script, "dead", "21305", "/stall"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    fwd.wait_for("took nothing for 5s", Duration::from_secs(30));
+    let cut = Instant::now();
+    let mut low = u64::MAX;
+    while cut.elapsed() < Duration::from_secs(5) && low >= 64 << 20 {
+        low = low.min(rss(pid));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = load.wait_with_output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("dead client: {report}; hop's RSS {} MiB within 5 s of the cut", low >> 20);
+    let dead = &report["dead"];
+    assert_eq!(dead["end"], "reset", "a reset, never a clean end: {report}");
+    assert_eq!(dead["ss"], "", "no socket of the cut connection is left: {report}");
+    assert!(low < 64 << 20, "hop's RSS within 5 s of the cut: {} MiB", low >> 20);
+    assert_eq!(fwd.interrupt(), Some(130));
+    std::thread::sleep(Duration::from_millis(200));
+    let log = fwd.log.lock().unwrap().clone();
+    assert!(log.contains("localhost:18305: the client took nothing for 5s with data waiting: reset"), "{log}");
+    let summary = log.lines().find(|l| l.starts_with("hop: forwarded ")).unwrap_or_else(|| panic!("no summary: {log}"));
+    assert!(summary.ends_with(" 1 failed"), "{summary}");
 }
 
 /// Issue #10, point 6: a `-R` connection whose local destination is blackholed (its SYNs go

@@ -4,11 +4,13 @@
     load.py parallel PORT N CONCURRENCY      N short HTTP GETs of /small; prints failures
     load.py stall PORT BIG_PATH STALL_PATH   one client requests STALL_PATH and never reads;
                                              another downloads BIG_PATH; prints bytes, seconds
-    load.py pause PORT HUGE BIG DEAD PAUSE   at once: a client that requests HUGE, reads nothing
-                                             for PAUSE seconds, then reads to the end; one that
-                                             requests DEAD and never reads (until hop resets it);
-                                             one that downloads BIG. Prints what each received
-                                             and how its stream ended (eof or reset)
+    load.py pause PORT HUGE BIG PAUSE        at once: a client that requests HUGE, reads nothing
+                                             for PAUSE seconds, then reads to the end, and one
+                                             that downloads BIG; prints what each received and
+                                             how its stream ended (eof or reset)
+    load.py dead PORT PATH                   a client that requests PATH and never reads, until
+                                             hop resets it (bounded: 120 s); prints how it ended
+                                             and what `ss` shows of its connection then
 """
 
 import concurrent.futures
@@ -61,8 +63,7 @@ elif mode == "stall":
     _, total = get(big, timeout=60)
     print(json.dumps({"bytes": total, "seconds": time.monotonic() - t}))
     staller.close()
-elif mode == "pause":
-    huge, big, dead, pause = sys.argv[3], sys.argv[4], sys.argv[5], float(sys.argv[6])
+elif mode in ("pause", "dead"):
     out = {}
 
     def body_and_end(s, started):
@@ -95,14 +96,14 @@ elif mode == "pause":
         s.sendall(f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
         return s
 
-    def paused():
+    def paused(huge, pause):
         t0 = time.monotonic()
         s = open_get(huge)
         time.sleep(pause)
         out["paused"] = body_and_end(s, t0)
         s.close()
 
-    def never():
+    def never(dead):
         t0 = time.monotonic()
         s = open_get(dead, small_buffer=True)
         local = s.getsockname()[1]
@@ -129,14 +130,19 @@ elif mode == "pause":
         out["dead"] = {"end": end, "seconds": seconds, "ss": ss.strip()}
         s.close()
 
-    def download():
+    def download(big):
         t0 = time.monotonic()
         _, total = get(big, timeout=90)
         out["big"] = {"bytes": total, "seconds": round(time.monotonic() - t0, 2)}
 
-    threads = [threading.Thread(target=f) for f in (paused, never, download)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(180)
+    if mode == "pause":
+        huge, big, pause = sys.argv[3], sys.argv[4], float(sys.argv[5])
+        threads = [threading.Thread(target=paused, args=(huge, pause)),
+                   threading.Thread(target=download, args=(big,))]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(180)
+    else:
+        never(sys.argv[3])
     print(json.dumps(out))
