@@ -201,7 +201,7 @@ fn bastion_down_is_a_connection_failure_with_a_hint() {
     run.code(255);
     assert_eq!(
         run.stderr.lines().next().unwrap(),
-        "hop: error: cannot connect to sample-bastion (203.0.113.10:22): Connection refused (os error 111)"
+        "hop: error: cannot connect to sample-bastion (203.0.113.10:22): TCP connect: Connection refused (os error 111)"
     );
     assert!(run.stderr.contains("hint: `hop doctor sample-web`"), "{}", run.stderr);
     env.hop_in(net, &["sample-web", "--", "true"], b"").code(0);
