@@ -410,4 +410,18 @@ fn a_cached_address_reused_by_another_instance_is_checked_with_ec2_before_any_ho
         assert_eq!(run.stdout, "sample-web\n");
         assert!(!run.stderr.contains("CHANGED") && !run.stderr.contains(old), "known_old {known_old}: {}", run.stderr);
     }
+    // On a terminal, a key nobody knows yet is asked about once, naming today's instance.
+    let env = Env::net(net);
+    env.write(".ssh/known_hosts", format!("{} {}\n", net.id("sample-bastion"), net.host_key("bastion")).as_bytes());
+    env.hop_in(net, &["route", "sample-web"], b"").code(0);
+    let dir = std::fs::read_dir(env.path(".cache/hop")).unwrap().next().unwrap().unwrap().path();
+    let path = dir.join("us-east-1.json");
+    std::fs::write(&path, std::fs::read_to_string(&path).unwrap().replace(&web, old)).unwrap();
+    let prompt = r"continue connecting \(yes/no\)\? ";
+    let report = crate::ssh::on_tty(net, &env, prompt, "yes", &["sample-web", "--", "hostname"]);
+    let transcript = report["transcript"].as_str().unwrap();
+    assert_eq!(report["exit"], 0, "{transcript}");
+    assert_eq!(report["prompts"], 1, "{transcript}");
+    assert!(transcript.contains(&format!("The authenticity of host 'sample-web' ({web})")), "{transcript}");
+    assert!(!transcript.contains(old), "{transcript}");
 }
