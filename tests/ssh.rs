@@ -359,7 +359,13 @@ fn authentication_failure_says_what_was_tried() {
 }
 
 /// Run hop on a terminal in the client namespace, answering PROMPT with ANSWERS.
-pub(crate) fn on_tty(net: &crate::support::NetLab, env: &Env, prompt: &str, answers: &str, args: &[&str]) -> serde_json::Value {
+pub(crate) fn on_tty(
+    net: &crate::support::NetLab,
+    env: &Env,
+    prompt: &str,
+    answers: &str,
+    args: &[&str],
+) -> serde_json::Value {
     let py = crate::support::python().unwrap().display().to_string();
     let driver = format!("{}/tests/support/pty_answer.py", crate::support::REPO);
     let mut argv = vec![driver.as_str(), prompt, answers, env!("CARGO_BIN_EXE_hop")];

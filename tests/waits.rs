@@ -3,8 +3,8 @@
 //! checked against EC2 first. In the namespace test bed of the SSH tests.
 //!
 //! The blackhole: an instance of the lab's private subnet at 10.0.1.77, an address no namespace
-//! has, whose ARP entry on the bastion points at a MAC nobody has. The bastion's SYNs to it
-//! vanish without an answer, as when the target's security group drops the bastion (its
+//! has, whose ARP entry on the bastion (and on web) points at a MAC nobody has. SYNs to it
+//! vanish without an answer, as when the target's security group drops the bastion (the
 //! kernel retries for ~127 s), not the quick "no route to host" of a missing neighbour.
 
 use std::process::{Command, Stdio};
@@ -46,20 +46,12 @@ fn blackholed(net: &NetLab) -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| {
         let id = ec2_admin(net, &["web", "blackholed-web", BLACKHOLE]);
-        let bastion = net.state["bastion_ns"].as_str().unwrap();
-        ip(&[
-            "-n",
-            bastion,
-            "neigh",
-            "replace",
-            BLACKHOLE,
-            "lladdr",
-            "02:00:00:00:00:77",
-            "dev",
-            "to-web",
-            "nud",
-            "permanent",
-        ]);
+        // On the bastion, and on web (a forward's channel is opened by web).
+        for (ns, dev) in [("bastion_ns", "to-web"), ("web_ns", "to-bastion")] {
+            let ns = net.state[ns].as_str().unwrap();
+            let mac = "02:00:00:00:00:77";
+            ip(&["-n", ns, "neigh", "replace", BLACKHOLE, "lladdr", mac, "dev", dev, "nud", "permanent"]);
+        }
         id
     })
 }
