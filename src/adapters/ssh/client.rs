@@ -818,3 +818,64 @@ fn load_key(path: &Path, trust: &Trust) -> Result<russh::keys::PrivateKey, SshEr
         Err(e) => Err(SshError::Protocol { label, message: format!("cannot load the key: {e}") }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trust_with(ask: Ask) -> Trust {
+        Trust { files: vec![], user_file: PathBuf::new(), accept_new: false, ask: Some(ask) }
+    }
+
+    /// A step that takes `d` on the clock.
+    async fn takes(d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn each_step_and_the_whole_connect_are_bounded() {
+        let clock = Clock::new(Duration::from_millis(300), 2);
+        assert!(clock.run(takes(Duration::from_millis(100))).await.is_ok());
+        let e = clock.run(takes(Duration::from_secs(5))).await.unwrap_err();
+        assert!(e.starts_with("timed out after "), "{e}");
+        // 100 + 300 spent of the 600 ms the whole connect may take: a step that would fit its
+        // own limit still meets the whole connect's.
+        let e = clock.run(takes(Duration::from_millis(290))).await.unwrap_err();
+        assert!(e.starts_with("timed out: the whole connection may take"), "{e}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn time_at_a_prompt_counts_against_no_limit() {
+        let clock = Clock::new(Duration::from_millis(300), 1);
+        // The user takes 500 ms to answer, blocking the thread as a terminal read does.
+        let ask: Ask = Arc::new(|_q: &Question| {
+            std::thread::sleep(Duration::from_millis(500));
+            Answer::Yes
+        });
+        let trust = clock.pausing(&trust_with(ask));
+        let question = Question::Passphrase { path: PathBuf::from("k") };
+        let step = async {
+            takes(Duration::from_millis(100)).await;
+            let answer = (trust.ask.as_ref().unwrap())(&question);
+            takes(Duration::from_millis(100)).await;
+            answer
+        };
+        assert!(matches!(clock.run(step).await, Ok(Answer::Yes)));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_refusal_is_told_with_the_servers_description() {
+        let failures = OpenFailures::default();
+        let later = failures.clone();
+        // russh tells the opener first; the handler records the description just after.
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            later.record(1, "administratively prohibited: open failed");
+            later.record(2, "Connection timed out");
+        });
+        assert_eq!(failures.claim(2).await.as_deref(), Some("Connection timed out"));
+        assert_eq!(failures.claim(1).await.as_deref(), Some("administratively prohibited: open failed"));
+        // Nothing recorded: given up on quickly.
+        assert_eq!(failures.claim(2).await, None);
+    }
+}
