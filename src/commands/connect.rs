@@ -64,7 +64,14 @@ pub async fn connect_planned(
         return Err(ssh_error(e, target));
     }
     tracing::info!("{e}; refreshing discovery: the cached route may be stale");
-    let (_, _, fresh) = super::target_route_with(settings, target, Freshness::Live).await?;
+    // EC2 unreachable: the cached route is all there is (as before the refresh).
+    let fresh = match super::target_route_with(settings, target, Freshness::Live).await {
+        Ok((_, _, fresh)) => fresh,
+        Err(why) => {
+            tracing::warn!("cannot refresh discovery: {why}");
+            route.clone()
+        }
+    };
     // An unknown key on an unchanged route is asked about (or accepted) now.
     let ask_now = matches!(e, UnknownHostKey { .. }) && (trust.ask.is_some() || trust.accept_new);
     if fresh == route && !ask_now {
