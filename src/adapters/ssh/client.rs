@@ -469,6 +469,8 @@ pub struct Chain {
     failures: Vec<OpenFailures>,
     /// The hops' labels, one per handle.
     labels: Vec<String>,
+    /// `--connect-timeout`, for the channels opened on the chain later.
+    pub open_timeout: Duration,
 }
 
 impl Chain {
@@ -696,7 +698,8 @@ pub async fn connect(
         handles.push(handle);
         failures.push(open_failures);
     }
-    Ok(Chain { handles, failures, labels: hops.iter().map(|h| h.label.clone()).collect() })
+    let labels = hops.iter().map(|h| h.label.clone()).collect();
+    Ok(Chain { handles, failures, labels, open_timeout: connect_timeout })
 }
 
 /// Public-key authentication: the hop's identity file if it has one (no agent probing, no
