@@ -238,6 +238,15 @@ fn forward_exits_on_an_unknown_host_key_without_a_terminal_instead_of_retrying()
     );
     assert!(run.stderr.contains("hint: "), "{}", run.stderr);
     assert!(!run.stderr.contains("hop: forwarding") && !run.stderr.contains("retrying"), "{}", run.stderr);
+    // Keys the target refuses: the same.
+    env.trust_both(net);
+    let wrong = env.path(".ssh/sample-bastion.pem").display().to_string();
+    let args = ["--connect-timeout", "3", "-i", &wrong, "forward", "sample-web", "21334"];
+    let run = hop_bounded(net, &env, &args, Duration::from_secs(30));
+    run.code(255);
+    let first = run.stderr.lines().next().unwrap_or_default();
+    assert!(first.starts_with("hop: error: authentication as ec2-user on sample-web failed"), "{}", run.stderr);
+    assert!(!run.stderr.contains("hop: forwarding") && !run.stderr.contains("retrying"), "{}", run.stderr);
 }
 
 #[test]
