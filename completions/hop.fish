@@ -29,7 +29,7 @@ complete -c hop -n "__fish_hop_needs_command" -l region -d 'AWS region to search
 complete -c hop -n "__fish_hop_needs_command" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_needs_command" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_needs_command" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
-complete -c hop -n "__fish_hop_needs_command" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
+complete -c hop -n "__fish_hop_needs_command" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_needs_command" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -58,7 +58,7 @@ complete -c hop -n "__fish_hop_using_subcommand connect" -l region -d 'AWS regio
 complete -c hop -n "__fish_hop_using_subcommand connect" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand connect" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand connect" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
-complete -c hop -n "__fish_hop_using_subcommand connect" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
+complete -c hop -n "__fish_hop_using_subcommand connect" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand connect" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -77,7 +77,7 @@ complete -c hop -n "__fish_hop_using_subcommand ls" -l region -d 'AWS region to 
 complete -c hop -n "__fish_hop_using_subcommand ls" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand ls" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand ls" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
-complete -c hop -n "__fish_hop_using_subcommand ls" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
+complete -c hop -n "__fish_hop_using_subcommand ls" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand ls" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -96,7 +96,7 @@ complete -c hop -n "__fish_hop_using_subcommand route" -l region -d 'AWS region 
 complete -c hop -n "__fish_hop_using_subcommand route" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand route" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand route" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
-complete -c hop -n "__fish_hop_using_subcommand route" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
+complete -c hop -n "__fish_hop_using_subcommand route" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand route" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -116,7 +116,7 @@ complete -c hop -n "__fish_hop_using_subcommand config" -l region -d 'AWS region
 complete -c hop -n "__fish_hop_using_subcommand config" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand config" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand config" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
-complete -c hop -n "__fish_hop_using_subcommand config" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
+complete -c hop -n "__fish_hop_using_subcommand config" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand config" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -137,7 +137,7 @@ complete -c hop -n "__fish_hop_using_subcommand forward" -l region -d 'AWS regio
 complete -c hop -n "__fish_hop_using_subcommand forward" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand forward" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand forward" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
-complete -c hop -n "__fish_hop_using_subcommand forward" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
+complete -c hop -n "__fish_hop_using_subcommand forward" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand forward" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -156,7 +156,7 @@ complete -c hop -n "__fish_hop_using_subcommand proxy" -l region -d 'AWS region 
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
-complete -c hop -n "__fish_hop_using_subcommand proxy" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
+complete -c hop -n "__fish_hop_using_subcommand proxy" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand proxy" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -175,7 +175,7 @@ complete -c hop -n "__fish_hop_using_subcommand doctor" -l region -d 'AWS region
 complete -c hop -n "__fish_hop_using_subcommand doctor" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand doctor" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand doctor" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
-complete -c hop -n "__fish_hop_using_subcommand doctor" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
+complete -c hop -n "__fish_hop_using_subcommand doctor" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand doctor" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -195,7 +195,7 @@ complete -c hop -n "__fish_hop_using_subcommand completions" -l region -d 'AWS r
 complete -c hop -n "__fish_hop_using_subcommand completions" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand completions" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand completions" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
-complete -c hop -n "__fish_hop_using_subcommand completions" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
+complete -c hop -n "__fish_hop_using_subcommand completions" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand completions" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -213,7 +213,7 @@ complete -c hop -n "__fish_hop_using_subcommand man" -l region -d 'AWS region to
 complete -c hop -n "__fish_hop_using_subcommand man" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand man" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand man" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
-complete -c hop -n "__fish_hop_using_subcommand man" -l connect-timeout -d 'Seconds to wait for each hop\'s TCP connection and SSH handshake' -r
+complete -c hop -n "__fish_hop_using_subcommand man" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand man" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"

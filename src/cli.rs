@@ -90,7 +90,8 @@ pub struct GlobalArgs {
     #[arg(short = 'T', global = true)]
     pub no_tty: bool,
 
-    /// Seconds to wait for each hop's TCP connection and SSH handshake.
+    /// Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel
+    /// open, Session Manager handshake); a whole connection gets this much per hop.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10)]
     pub connect_timeout: u64,
 

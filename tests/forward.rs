@@ -63,7 +63,7 @@ impl Drop for WebServer {
 
 /// A running `hop forward` in the client namespace; interrupted (SIGINT) when dropped.
 pub(crate) struct Forwarder {
-    child: Child,
+    pub(crate) child: Child,
     /// Everything it printed on stderr after its first line.
     pub(crate) log: std::sync::Arc<std::sync::Mutex<String>>,
 }
@@ -100,7 +100,7 @@ impl Forwarder {
         }
     }
 
-    fn interrupt(&mut self) -> Option<i32> {
+    pub(crate) fn interrupt(&mut self) -> Option<i32> {
         // SAFETY: kill(2) of the child this test started, by PID.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -201,7 +201,7 @@ fn bastion_down_is_a_connection_failure_with_a_hint() {
     run.code(255);
     assert_eq!(
         run.stderr.lines().next().unwrap(),
-        "hop: error: cannot connect to sample-bastion (203.0.113.10:22): Connection refused (os error 111)"
+        "hop: error: cannot connect to sample-bastion (203.0.113.10:22): TCP connect: Connection refused (os error 111)"
     );
     assert!(run.stderr.contains("hint: `hop doctor sample-web`"), "{}", run.stderr);
     env.hop_in(net, &["sample-web", "--", "true"], b"").code(0);
@@ -359,7 +359,13 @@ fn authentication_failure_says_what_was_tried() {
 }
 
 /// Run hop on a terminal in the client namespace, answering PROMPT with ANSWERS.
-fn on_tty(net: &crate::support::NetLab, env: &Env, prompt: &str, answers: &str, args: &[&str]) -> serde_json::Value {
+pub(crate) fn on_tty(
+    net: &crate::support::NetLab,
+    env: &Env,
+    prompt: &str,
+    answers: &str,
+    args: &[&str],
+) -> serde_json::Value {
     let py = crate::support::python().unwrap().display().to_string();
     let driver = format!("{}/tests/support/pty_answer.py", crate::support::REPO);
     let mut argv = vec![driver.as_str(), prompt, answers, env!("CARGO_BIN_EXE_hop")];

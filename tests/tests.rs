@@ -13,3 +13,4 @@ mod ls;
 mod route;
 mod ssh;
 mod ssm;
+mod waits;

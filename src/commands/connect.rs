@@ -14,16 +14,7 @@ use crate::settings::Settings;
 pub async fn run(settings: &Settings, target: &str, remote_command: &[String]) -> anyhow::Result<u8> {
     let (loaded, _, route) = super::target_route(settings, target).await?;
     let trust = trust(settings);
-    let chain = match connect(settings, &route, &trust, &[]).await {
-        // The cached address may be stale (instance restarted): ask EC2 once and retry.
-        Err(client::SshError::Connect { .. }) if !loaded.live => {
-            tracing::info!("connection failed with cached addresses; refreshing discovery");
-            let (_, _, route) = super::target_route_with(settings, target, Freshness::Live).await?;
-            connect(settings, &route, &trust, &[]).await
-        }
-        other => other,
-    }
-    .map_err(|e| ssh_error(e, target))?;
+    let (_, chain) = connect_planned(settings, target, loaded.live, route, &trust, &[]).await?;
     // Like ssh, the words after `--` are joined with spaces and run by the remote shell.
     let command = (!remote_command.is_empty()).then(|| remote_command.join(" "));
     // A PTY when asked (-t), or for a shell when stdin is a terminal, as ssh decides.
@@ -36,6 +27,61 @@ pub async fn run(settings: &Settings, target: &str, remote_command: &[String]) -
     }
     .map_err(|e| ssh_error(e, target))?;
     Ok(code)
+}
+
+/// Connect to `target` by `route`. A route from the cache (`live` false) is checked against
+/// EC2 when it fails in a way a stale cache explains, and tried again only if EC2 gives a
+/// different route: the connection failed (an instance restarted with a new address), or a
+/// host key is unknown or changed (a private IP reused by a new instance). So on a cached
+/// route nobody is asked about a host key before EC2 has confirmed which instance it is.
+/// Returns the route that connected.
+pub async fn connect_planned(
+    settings: &Settings,
+    target: &str,
+    live: bool,
+    route: Route,
+    trust: &client::Trust,
+    remote_forwards: &[crate::domain::forward::RemoteForward],
+) -> Result<(Route, client::Chain), HopError> {
+    if live {
+        let chain = connect(settings, &route, trust, remote_forwards).await.map_err(|e| ssh_error(e, target))?;
+        return Ok((route, chain));
+    }
+    // No host key is accepted or asked about yet (passphrases still are).
+    let ask = trust.ask.clone().map(|ask| -> client::Ask {
+        std::sync::Arc::new(move |q: &client::Question| match q {
+            client::Question::UnknownHostKey { .. } => client::Answer::No,
+            q => ask(q),
+        })
+    });
+    let cautious = client::Trust { ask, accept_new: false, ..trust.clone() };
+    let e = match connect(settings, &route, &cautious, remote_forwards).await {
+        Ok(chain) => return Ok((route, chain)),
+        Err(e) => e,
+    };
+    use client::SshError::*;
+    if !matches!(e, Connect { .. } | UnknownHostKey { .. } | ChangedHostKey { .. }) {
+        return Err(ssh_error(e, target));
+    }
+    tracing::info!("{e}; refreshing discovery: the cached route may be stale");
+    // EC2 unreachable: the cached route is all there is (as before the refresh).
+    let fresh = match super::target_route_with(settings, target, Freshness::Live).await {
+        Ok((_, _, fresh)) => fresh,
+        Err(why) => {
+            tracing::warn!("cannot refresh discovery: {why}");
+            route.clone()
+        }
+    };
+    // An unknown key on an unchanged route is asked about (or accepted) now.
+    let ask_now = matches!(e, UnknownHostKey { .. }) && (trust.ask.is_some() || trust.accept_new);
+    if fresh == route && !ask_now {
+        return Err(ssh_error(e, target));
+    }
+    if fresh != route {
+        tracing::info!("EC2 gives another route ({}); connecting again", fresh.summary());
+    }
+    let chain = connect(settings, &fresh, trust, remote_forwards).await.map_err(|e| ssh_error(e, target))?;
+    Ok((fresh, chain))
 }
 
 /// Connect through every hop of `route`, over a Session Manager data channel for SSM routes;

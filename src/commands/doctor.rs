@@ -197,21 +197,21 @@ async fn run_probe(settings: &Settings, route: &Route) -> Vec<Check> {
                 }
             };
             if let Some(t) = last {
-                match chain
-                    .target()
-                    .channel_open_direct_tcpip(t.address.clone(), u32::from(t.port), "127.0.0.1", 0)
+                let via = before.last().map_or("?", |h| h.label.as_str());
+                let opened = tokio::time::timeout(timeout, chain.open(&t.address, t.port, ("127.0.0.1", 0)))
                     .await
-                {
+                    .unwrap_or_else(|_| {
+                        Err(format!(
+                            "timed out after {}s (does the target's security group let the bastion in?)",
+                            timeout.as_secs()
+                        ))
+                    });
+                match opened {
                     Err(e) => out.push(check(
                         p,
                         "probe.target",
                         Status::Problem,
-                        format!(
-                            "{} could not open {}:{}: {e}",
-                            before.last().map_or("?", |h| h.label.as_str()),
-                            t.address,
-                            t.port
-                        ),
+                        format!("{via} could not open {}:{}: {e}", t.address, t.port),
                     )),
                     Ok(channel) => {
                         let mut stream = channel.into_stream();

@@ -11,7 +11,7 @@ use crate::adapters::inventory::{self, Freshness};
 use crate::adapters::ssh::forward::{self, Destination, Stats};
 use crate::adapters::ssm;
 use crate::domain::forward::{Bind, DynamicForward, LocalForward, RemoteForward};
-use crate::domain::route::{Route, bastions};
+use crate::domain::route::bastions;
 use crate::error::HopError;
 use crate::settings::Settings;
 
@@ -44,16 +44,9 @@ pub async fn run(
         Some(t) => t,
         None => only_target(settings).await?,
     };
-    let (_, instance, route) = super::target_route(settings, &target).await?;
+    let (loaded, instance, route) = super::target_route(settings, &target).await?;
     if native {
         return run_native(settings, &instance, &locals).await;
-    }
-    // Unreachable routes cannot be forwarded: the connect says why, before anything listens.
-    if let Route::Unreachable { .. } = route {
-        let trust = super::connect::trust(settings);
-        if let Err(e) = super::connect::connect(settings, &route, &trust, &[]).await {
-            return Err(super::connect::ssh_error(e, &target).into());
-        }
     }
     // Listen first: a port in use is an error before any connection is made.
     let mut listeners = Vec::new();
@@ -64,6 +57,12 @@ pub async fn run(
     for d in &socks {
         listeners.push((bind(&d.bind, d.listen_port).await?, Destination::Socks, "SOCKS".to_string()));
     }
+    let trust = super::connect::trust(settings);
+    // The first connection is made before anything is announced: what stops it (an unreachable
+    // route, a refused host key or key, a timeout) is the command's error, exit 255.
+    let (route, first) =
+        super::connect::connect_planned(settings, &target, loaded.live, route, &trust, &remotes).await?;
+    listen_remote(&first, &remotes, &instance).await.map_err(|e| super::connect::ssh_error(e, &target))?;
     for (l, _, to) in &listeners {
         let addr = l.local_addr()?;
         eprintln!("hop: forwarding {addr} → {to} from {} ({})", instance.label(), instance.id);
@@ -72,41 +71,54 @@ pub async fn run(
         eprintln!("hop: forwarding {}:{} on {} → {}:{} here", r.bind, r.remote_port, instance.label(), r.host, r.port);
     }
     let (tx, rx) = tokio::sync::watch::channel(None);
-    let trust = super::connect::trust(settings);
-    // Each (re)connection asks the target for the -R listeners again.
-    let connect = || async {
-        let chain = super::connect::connect(settings, &route, &trust, &remotes).await?;
-        for r in &remotes {
-            let address = match &r.bind {
-                Bind::Loopback => "localhost".to_string(),
-                Bind::Any => String::new(),
-                Bind::Address(a) => a.clone(),
-            };
-            chain.target().tcpip_forward(address, u32::from(r.remote_port)).await.map_err(|e| {
-                crate::adapters::ssh::client::SshError::Protocol {
-                    label: instance.label().to_string(),
-                    message: format!("the target refused to listen on {}:{} for -R: {e}", r.bind, r.remote_port),
+    // Reconnects use the route that worked; after a few failures, the route EC2 gives now.
+    let route = std::sync::Mutex::new(route);
+    let reconnect = |rediscover: bool| {
+        let (route, trust, remotes, instance, target) = (&route, &trust, &remotes, &instance, &target);
+        async move {
+            if rediscover {
+                let (_, _, fresh) = super::target_route_with(settings, target, Freshness::Live).await.map_err(|e| {
+                    crate::adapters::ssh::client::SshError::Protocol {
+                        label: "discovery".into(),
+                        message: e.to_string(),
+                    }
+                })?;
+                let mut current = route.lock().expect("not poisoned");
+                if *current != fresh {
+                    let entry = crate::adapters::ssh::hops(&fresh)
+                        .and_then(|h| h.into_iter().next())
+                        .map_or_else(|| fresh.summary(), |h| format!("{} at {}", h.label, h.address));
+                    tracing::warn!("forward: the route changed; now through {entry}");
+                    *current = fresh;
                 }
-            })?;
+            }
+            let planned = route.lock().expect("not poisoned").clone();
+            let chain = super::connect::connect(settings, &planned, trust, remotes).await?;
+            listen_remote(&chain, remotes, instance).await?;
+            Ok(chain)
         }
-        Ok(chain)
     };
-    let supervisor = forward::supervise(connect, tx);
+    let supervisor = forward::supervise(first, reconnect, tx);
     let stats = Arc::new(Stats::default());
     let servers: Vec<_> = listeners
         .into_iter()
         .map(|(l, dest, _)| {
-            tokio::spawn(forward::serve(l, dest, rx.clone(), stats.clone(), settings.forward_stall_timeout))
+            let (open, stall) = (settings.connect_timeout, settings.forward_stall_timeout);
+            tokio::spawn(forward::serve(l, dest, rx.clone(), stats.clone(), open, stall))
         })
         .collect();
-    // Runs until interrupted. Ctrl-C closes the listeners, lets open connections finish for a
-    // bounded time, prints a summary and exits 130.
-    tokio::select! {
-        _ = supervisor => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    // Runs until interrupted, or until reconnecting meets a failure retrying cannot fix. Ctrl-C
+    // closes the listeners, lets open connections finish for a bounded time, prints a summary
+    // and exits 130.
+    let gave_up = tokio::select! {
+        e = supervisor => Some(e),
+        _ = tokio::signal::ctrl_c() => None,
+    };
     for s in &servers {
         s.abort();
+    }
+    if let Some(e) = gave_up {
+        return Err(super::connect::ssh_error(e, &target).into());
     }
     let deadline = tokio::time::Instant::now() + DRAIN;
     while stats.active.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
@@ -122,6 +134,29 @@ pub async fn run(
         if left > 0 { format!("; {left} still open were cut after {}s", DRAIN.as_secs()) } else { String::new() }
     );
     Ok(crate::error::exit::INTERRUPTED)
+}
+
+/// Ask the target to listen for the `-R` forwards (on every connection: a new connection has
+/// none).
+async fn listen_remote(
+    chain: &crate::adapters::ssh::client::Chain,
+    remotes: &[RemoteForward],
+    instance: &crate::domain::inventory::Instance,
+) -> Result<(), crate::adapters::ssh::client::SshError> {
+    for r in remotes {
+        let address = match &r.bind {
+            Bind::Loopback => "localhost".to_string(),
+            Bind::Any => String::new(),
+            Bind::Address(a) => a.clone(),
+        };
+        chain.target().tcpip_forward(address, u32::from(r.remote_port)).await.map_err(|e| {
+            crate::adapters::ssh::client::SshError::Protocol {
+                label: instance.label().to_string(),
+                message: format!("the target refused to listen on {}:{} for -R: {e}", r.bind, r.remote_port),
+            }
+        })?;
+    }
+    Ok(())
 }
 
 /// `--native`: one Session Manager port session per forward (the agent dials HOST:PORT),

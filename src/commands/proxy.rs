@@ -47,7 +47,8 @@ pub async fn run(settings: &Settings, target: &str, port: u16) -> anyhow::Result
     let chain = client::connect(before, &trust, settings.connect_timeout, &client::FinalHop::default(), None)
         .await
         .map_err(|e| super::connect::ssh_error(e, target))?;
-    proxy::bridge(&chain, &last.address, port, tokio::io::stdin(), tokio::io::stdout())
+    let stdio = (tokio::io::stdin(), tokio::io::stdout());
+    proxy::bridge(&chain, &last.label, &last.address, port, settings.connect_timeout, stdio.0, stdio.1)
         .await
         .map_err(|e| super::connect::ssh_error(e, target))?;
     Ok(0)

@@ -7,9 +7,11 @@
 // once per failed connection, so its size does not matter.
 #![allow(clippy::result_large_err)]
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use russh::client::{self, Handle};
 use russh::keys::agent::AgentSessionBinding;
@@ -65,8 +67,11 @@ pub struct Trust {
 /// Why a connection failed; `hop` turns these into exit 255 with a hint.
 #[derive(Debug, thiserror::Error)]
 pub enum SshError {
-    #[error("cannot connect to {label} ({address}:{port}): {reason}")]
-    Connect { label: String, address: String, port: u16, reason: String },
+    /// `step` says what was under way ("TCP connect", "SSH handshake", "authentication",
+    /// "opening a connection to ADDRESS:PORT through HOP"), `reason` why it failed (the OS's
+    /// or the server's words, or the time limit).
+    #[error("cannot connect to {label} ({address}:{port}): {step}: {reason}")]
+    Connect { label: String, address: String, port: u16, step: String, reason: String },
     #[error("host key of {label} ({alias}) is not known: {fingerprint}")]
     UnknownHostKey { label: String, alias: String, fingerprint: String, file: PathBuf },
     #[error(
@@ -83,6 +88,20 @@ pub enum SshError {
     /// The Session Manager transport under the SSH connection failed.
     #[error("{message}")]
     Ssm { message: String, hints: Vec<String> },
+}
+
+impl SshError {
+    /// Whether trying again cannot help: a host key hop refuses, or keys the server refuses.
+    /// A reconnecting forwarder gives up on these instead of retrying them.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            SshError::UnknownHostKey { .. }
+                | SshError::ChangedHostKey { .. }
+                | SshError::RevokedHostKey { .. }
+                | SshError::Auth { .. }
+        )
+    }
 }
 
 /// The russh handler of one hop: verifies the host key, rejects every channel the server opens
@@ -102,6 +121,91 @@ pub struct HopHandler {
     /// side may take nothing while data waits.
     connect_timeout: Duration,
     forward_stall: Duration,
+    /// Why this server refused the channels hop asked it to open.
+    open_failures: OpenFailures,
+}
+
+/// The reasons a server gave for refusing channel opens ("connect failed: Connection timed
+/// out"). russh hands the opener only the reason code; the description reaches the handler,
+/// which records it here for the opener to claim.
+#[derive(Clone, Default)]
+pub struct OpenFailures(Arc<OpenFailuresInner>);
+
+#[derive(Default)]
+struct OpenFailuresInner {
+    list: Mutex<VecDeque<(u32, String)>>,
+    added: tokio::sync::Notify,
+}
+
+impl OpenFailures {
+    /// Unclaimed reasons kept at most (an opener that gave up never claims its own).
+    const KEEP: usize = 32;
+
+    fn record(&self, code: u32, description: &str) {
+        let mut list = self.0.list.lock().expect("not poisoned");
+        if list.len() == Self::KEEP {
+            list.pop_front();
+        }
+        list.push_back((code, description.to_string()));
+        drop(list);
+        self.0.added.notify_waiters();
+    }
+
+    /// The oldest unclaimed description for `code`. russh tells the opener before it calls the
+    /// handler, so wait (briefly) for the handler to record it. With several refusals of the same
+    /// code at once, two openers may swap descriptions; nothing else can mix them up.
+    async fn claim(&self, code: u32) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+        loop {
+            let added = self.0.added.notified();
+            tokio::pin!(added);
+            added.as_mut().enable();
+            {
+                let mut list = self.0.list.lock().expect("not poisoned");
+                if let Some(i) = list.iter().position(|(c, _)| *c == code) {
+                    return list.remove(i).map(|(_, d)| d);
+                }
+            }
+            if tokio::time::timeout_at(deadline, added).await.is_err() {
+                return None;
+            }
+        }
+    }
+}
+
+/// Open a direct-tcpip channel on `handle` to `host:port`; a refusal says the server's reason.
+async fn open_direct_tcpip(
+    handle: &Handle<HopHandler>,
+    failures: &OpenFailures,
+    host: &str,
+    port: u16,
+    originator: (&str, u32),
+) -> Result<russh::Channel<client::Msg>, String> {
+    match handle
+        .channel_open_direct_tcpip(host.to_string(), u32::from(port), originator.0.to_string(), originator.1)
+        .await
+    {
+        Ok(channel) => Ok(channel),
+        Err(russh::Error::ChannelOpenFailure(reason)) => {
+            Err(match failures.claim(reason.code()).await.filter(|d| !d.trim().is_empty()) {
+                Some(description) => format!("refused ({}): {description}", open_failure_name(&reason)),
+                None => format!("refused ({})", open_failure_name(&reason)),
+            })
+        }
+        Err(russh::Error::Disconnect | russh::Error::SendError) => Err("the connection was lost".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn open_failure_name(reason: &russh::ChannelOpenFailure) -> String {
+    use russh::ChannelOpenFailure::*;
+    match reason {
+        AdministrativelyProhibited => "administratively prohibited".into(),
+        ConnectFailed => "connect failed".into(),
+        UnknownChannelType => "unknown channel type".into(),
+        ResourceShortage => "resource shortage".into(),
+        Other { code, .. } => format!("reason code {code}"),
+    }
 }
 
 impl HopHandler {
@@ -198,6 +302,19 @@ fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
 
 impl client::Handler for HopHandler {
     type Error = russh::Error;
+
+    async fn channel_open_failure(
+        &mut self,
+        _channel: russh::ChannelId,
+        reason: russh::ChannelOpenFailure,
+        description: &str,
+        _language: &str,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        tracing::debug!("{}: channel open refused ({}): {description}", self.hop.label, open_failure_name(&reason));
+        self.open_failures.record(reason.code(), description);
+        Ok(())
+    }
 
     async fn check_server_key(&mut self, offered: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
         let verdict = self.verify(offered);
@@ -369,11 +486,147 @@ fn config() -> Arc<client::Config> {
 /// A connected, authenticated chain; the last handle is the target.
 pub struct Chain {
     pub handles: Vec<Handle<HopHandler>>,
+    /// The servers' reasons for refused channel opens, one per handle.
+    failures: Vec<OpenFailures>,
+    /// The hops' labels, one per handle.
+    labels: Vec<String>,
+    /// `--connect-timeout`, for the channels opened on the chain later.
+    pub open_timeout: Duration,
 }
 
 impl Chain {
     pub fn target(&self) -> &Handle<HopHandler> {
         self.handles.last().expect("a chain has at least one hop")
+    }
+
+    /// The label of the chain's last hop (the one that opens channels).
+    pub fn target_label(&self) -> &str {
+        self.labels.last().map_or("?", String::as_str)
+    }
+
+    /// Open a direct-tcpip channel from the last hop to `host:port`. Unbounded: callers bound
+    /// it (see `open_bounded`). The error is the server's reason, or what else went wrong.
+    pub async fn open(
+        &self,
+        host: &str,
+        port: u16,
+        originator: (&str, u32),
+    ) -> Result<russh::Channel<client::Msg>, String> {
+        let failures = self.failures.last().expect("a chain has at least one hop");
+        open_direct_tcpip(self.target(), failures, host, port, originator).await
+    }
+}
+
+/// `Chain::open` within `within`. The open runs in its own task: a channel the server
+/// confirms after the caller gave up is closed at once instead of lingering on the server.
+pub async fn open_bounded(
+    chain: Arc<Chain>,
+    host: String,
+    port: u16,
+    originator: (String, u32),
+    within: Duration,
+) -> Result<russh::Channel<client::Msg>, String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let opened = chain.open(&host, port, (&originator.0, originator.1)).await;
+        if let Err(Ok(late)) = tx.send(opened) {
+            let _ = late.close().await;
+        }
+    });
+    match tokio::time::timeout(within, rx).await {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(_)) => Err("the connection was lost".into()),
+        Err(_) => Err(format!("timed out after {}s (--connect-timeout)", within.as_secs())),
+    }
+}
+
+/// The time limits of one connect: each step (TCP, handshake, authentication, channel open)
+/// gets `step`, the whole connect `step` per hop. Time spent waiting for the user at a prompt
+/// (host key, passphrase) counts against neither.
+struct Clock {
+    step: Duration,
+    total: Duration,
+    started: Instant,
+    paused: Arc<Paused>,
+}
+
+/// Time spent at prompts: finished prompts, and the start of the one under way.
+#[derive(Default)]
+struct Paused(Mutex<(Duration, Option<Instant>)>);
+
+impl Paused {
+    fn total(&self) -> Duration {
+        let (done, since) = *self.0.lock().expect("not poisoned");
+        done + since.map_or(Duration::ZERO, |s| s.elapsed())
+    }
+
+    fn active(&self) -> bool {
+        self.0.lock().expect("not poisoned").1.is_some()
+    }
+
+    fn begin(&self) {
+        self.0.lock().expect("not poisoned").1 = Some(Instant::now());
+    }
+
+    fn end(&self) {
+        let mut p = self.0.lock().expect("not poisoned");
+        if let Some(since) = p.1.take() {
+            p.0 += since.elapsed();
+        }
+    }
+}
+
+impl Clock {
+    fn new(step: Duration, hops: usize) -> Clock {
+        Clock { step, total: step * hops.max(1) as u32, started: Instant::now(), paused: Arc::default() }
+    }
+
+    /// `trust` whose questions pause this clock while the user thinks.
+    fn pausing(&self, trust: &Trust) -> Trust {
+        let ask = trust.ask.clone().map(|inner| -> Ask {
+            let paused = self.paused.clone();
+            Arc::new(move |q: &Question| {
+                paused.begin();
+                let answer = inner(q);
+                paused.end();
+                answer
+            })
+        });
+        Trust { ask, ..trust.clone() }
+    }
+
+    /// Run one step within the limits; the error says which limit it hit.
+    async fn run<F: Future>(&self, step: F) -> Result<F::Output, String> {
+        tokio::pin!(step);
+        let begun = Instant::now();
+        let paused_before = self.paused.total();
+        loop {
+            let paused = self.paused.total();
+            let end = (begun + self.step + (paused - paused_before)).min(self.started + self.total + paused);
+            let wait = end.saturating_duration_since(Instant::now());
+            // While a prompt is open the limits move with the clock: look again later.
+            let wait = if self.paused.active() { wait.max(Duration::from_millis(100)) } else { wait };
+            tokio::select! {
+                biased;
+                out = &mut step => return Ok(out),
+                _ = tokio::time::sleep(wait) => {}
+            }
+            if self.paused.active() {
+                continue;
+            }
+            let paused = self.paused.total();
+            let now = Instant::now();
+            if now >= begun + self.step + (paused - paused_before) {
+                return Err(format!("timed out after {}s (--connect-timeout)", self.step.as_secs()));
+            }
+            if now >= self.started + self.total + paused {
+                return Err(format!(
+                    "timed out: the whole connection may take {}s ({}s per hop, --connect-timeout)",
+                    self.total.as_secs(),
+                    self.step.as_secs()
+                ));
+            }
+        }
     }
 }
 
@@ -395,7 +648,8 @@ impl Default for FinalHop {
 
 /// Connect through `hops` (the last is the target), verifying and authenticating each. The
 /// first hop is dialled over TCP, or runs over `first` when given (a Session Manager data
-/// channel).
+/// channel). Every step of every hop is bounded by `connect_timeout`, the whole connect by
+/// `connect_timeout` per hop (prompts excepted); errors name the hop, the step and the reason.
 pub async fn connect(
     hops: &[Hop],
     trust: &Trust,
@@ -403,11 +657,15 @@ pub async fn connect(
     last: &FinalHop,
     mut first: Option<tokio::io::DuplexStream>,
 ) -> Result<Chain, SshError> {
+    let clock = Clock::new(connect_timeout, hops.len());
+    let trust = &clock.pausing(trust);
     let mut handles: Vec<Handle<HopHandler>> = Vec::new();
+    let mut failures: Vec<OpenFailures> = Vec::new();
     for (n, hop) in hops.iter().enumerate() {
         let refusal = Arc::new(Mutex::new(None));
         let is_last = n + 1 == hops.len();
         let agent = (last.forward_agent && is_last).then(|| Arc::new(Mutex::new(None)));
+        let open_failures = OpenFailures::default();
         let handler = HopHandler {
             hop: hop.clone(),
             trust: trust.clone(),
@@ -416,56 +674,63 @@ pub async fn connect(
             remote_forwards: if is_last { last.remote_forwards.clone() } else { Vec::new() },
             connect_timeout,
             forward_stall: last.forward_stall,
+            open_failures: open_failures.clone(),
         };
-        let conn_err = |reason: String| SshError::Connect {
+        let conn_err = |step: &str, reason: String| SshError::Connect {
             label: hop.label.clone(),
             address: hop.address.clone(),
             port: hop.port,
+            step: step.to_string(),
             reason,
         };
+        const HANDSHAKE: &str = "SSH handshake";
         let connected = match handles.last() {
             None if first.is_some() => {
                 let stream = first.take().expect("checked");
-                tokio::time::timeout(connect_timeout, client::connect_stream(config(), stream, handler)).await
+                clock.run(client::connect_stream(config(), stream, handler)).await
             }
             None => {
-                let tcp = tokio::time::timeout(
-                    connect_timeout,
-                    tokio::net::TcpStream::connect((hop.address.as_str(), hop.port)),
-                )
-                .await
-                .map_err(|_| conn_err(format!("timed out after {}s", connect_timeout.as_secs())))?
-                .map_err(|e| conn_err(e.to_string()))?;
+                const TCP: &str = "TCP connect";
+                let tcp = clock
+                    .run(tokio::net::TcpStream::connect((hop.address.as_str(), hop.port)))
+                    .await
+                    .map_err(|limit| conn_err(TCP, limit))?
+                    .map_err(|e| conn_err(TCP, e.to_string()))?;
                 let _ = tcp.set_nodelay(true);
-                tokio::time::timeout(connect_timeout, client::connect_stream(config(), tcp, handler)).await
+                clock.run(client::connect_stream(config(), tcp, handler)).await
             }
             Some(prev) => {
-                let channel = prev
-                    .channel_open_direct_tcpip(hop.address.clone(), hop.port as u32, "127.0.0.1", 0)
+                let via = &hops[n - 1].label;
+                let step = format!("opening a connection to {}:{} through {via}", hop.address, hop.port);
+                let prev_failures = failures.last().expect("one per handle");
+                let channel = clock
+                    .run(open_direct_tcpip(prev, prev_failures, &hop.address, hop.port, ("127.0.0.1", 0)))
                     .await
-                    .map_err(|e| conn_err(format!("the previous hop could not open a connection: {e}")))?;
-                tokio::time::timeout(connect_timeout, client::connect_stream(config(), channel.into_stream(), handler))
-                    .await
+                    .map_err(|limit| conn_err(&step, limit))?
+                    .map_err(|reason| conn_err(&step, reason))?;
+                clock.run(client::connect_stream(config(), channel.into_stream(), handler)).await
             }
         };
         let handle = match connected {
-            Err(_) => return Err(conn_err("SSH handshake timed out".into())),
+            Err(limit) => return Err(conn_err(HANDSHAKE, limit)),
             Ok(Ok(h)) => h,
             Ok(Err(e)) => {
                 if let Some(refused) = refusal.lock().expect("not poisoned").take() {
                     return Err(refused);
                 }
-                return Err(conn_err(e.to_string()));
+                return Err(conn_err(HANDSHAKE, e.to_string()));
             }
         };
         if let Some(slot) = &agent {
             *slot.lock().expect("not poisoned") = handle.agent_session_binding().cloned();
         }
         let mut handle = handle;
-        authenticate(&mut handle, hop, trust).await?;
+        clock.run(authenticate(&mut handle, hop, trust)).await.map_err(|limit| conn_err("authentication", limit))??;
         handles.push(handle);
+        failures.push(open_failures);
     }
-    Ok(Chain { handles })
+    let labels = hops.iter().map(|h| h.label.clone()).collect();
+    Ok(Chain { handles, failures, labels, open_timeout: connect_timeout })
 }
 
 /// Public-key authentication: the hop's identity file if it has one (no agent probing, no
@@ -585,5 +850,66 @@ fn load_key(path: &Path, trust: &Trust) -> Result<russh::keys::PrivateKey, SshEr
             Err(SshError::Protocol { label, message: "wrong passphrase".into() })
         }
         Err(e) => Err(SshError::Protocol { label, message: format!("cannot load the key: {e}") }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trust_with(ask: Ask) -> Trust {
+        Trust { files: vec![], user_file: PathBuf::new(), accept_new: false, ask: Some(ask) }
+    }
+
+    /// A step that takes `d` on the clock.
+    async fn takes(d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn each_step_and_the_whole_connect_are_bounded() {
+        let clock = Clock::new(Duration::from_millis(300), 2);
+        assert!(clock.run(takes(Duration::from_millis(100))).await.is_ok());
+        let e = clock.run(takes(Duration::from_secs(5))).await.unwrap_err();
+        assert!(e.starts_with("timed out after "), "{e}");
+        // 100 + 300 spent of the 600 ms the whole connect may take: a step that would fit its
+        // own limit still meets the whole connect's.
+        let e = clock.run(takes(Duration::from_millis(290))).await.unwrap_err();
+        assert!(e.starts_with("timed out: the whole connection may take"), "{e}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn time_at_a_prompt_counts_against_no_limit() {
+        let clock = Clock::new(Duration::from_millis(300), 1);
+        // The user takes 500 ms to answer, blocking the thread as a terminal read does.
+        let ask: Ask = Arc::new(|_q: &Question| {
+            std::thread::sleep(Duration::from_millis(500));
+            Answer::Yes
+        });
+        let trust = clock.pausing(&trust_with(ask));
+        let question = Question::Passphrase { path: PathBuf::from("k") };
+        let step = async {
+            takes(Duration::from_millis(100)).await;
+            let answer = (trust.ask.as_ref().unwrap())(&question);
+            takes(Duration::from_millis(100)).await;
+            answer
+        };
+        assert!(matches!(clock.run(step).await, Ok(Answer::Yes)));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_refusal_is_told_with_the_servers_description() {
+        let failures = OpenFailures::default();
+        let later = failures.clone();
+        // russh tells the opener first; the handler records the description just after.
+        tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            later.record(1, "administratively prohibited: open failed");
+            later.record(2, "Connection timed out");
+        });
+        assert_eq!(failures.claim(2).await.as_deref(), Some("Connection timed out"));
+        assert_eq!(failures.claim(1).await.as_deref(), Some("administratively prohibited: open failed"));
+        // Nothing recorded: given up on quickly.
+        assert_eq!(failures.claim(2).await, None);
     }
 }

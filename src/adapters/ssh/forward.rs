@@ -14,7 +14,9 @@
 //! Supervision: one task owns the connection. When it dies (the bastion went away, keepalive
 //! failed), the listeners stay open, the task reconnects with backoff and logs one line per
 //! change; connections accepted meanwhile wait (up to `WAIT_FOR_LINK`) instead of being
-//! refused.
+//! refused. Only transient failures are retried (a refused host key or key ends the command),
+//! and after `REDISCOVER_AFTER` failures in a row the route is looked up again in EC2. Each
+//! connection's SOCKS request and channel open are bounded by `--connect-timeout`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -40,30 +42,46 @@ pub const WAIT_FOR_LINK: Duration = Duration::from_secs(30);
 /// The current SSH connection, None while (re)connecting.
 pub type Link = watch::Receiver<Option<Arc<Chain>>>;
 
-/// Keep a connection up: connect, publish it, wait for it to die, reconnect with backoff.
-/// Runs until its caller drops it.
-pub async fn supervise<F, Fut>(connect: F, link: watch::Sender<Option<Arc<Chain>>>)
+/// Consecutive failed reconnects after which the route is looked up again in EC2 (a stopped
+/// and started bastion has a new public IP), and again every as many failures after that.
+pub const REDISCOVER_AFTER: u32 = 3;
+
+/// Keep a connection up: publish `first`, wait for it to die, reconnect with backoff. `connect`
+/// is told when to re-discover the route instead of using the one it has. Only transient
+/// failures are retried: it returns the first permanent one (a host key or keys refused,
+/// which trying again cannot fix). Otherwise runs until its caller drops it.
+pub async fn supervise<F, Fut>(first: Chain, connect: F, link: watch::Sender<Option<Arc<Chain>>>) -> SshError
 where
-    F: Fn() -> Fut,
+    F: Fn(bool) -> Fut,
     Fut: Future<Output = Result<Chain, SshError>>,
 {
     let mut backoff = Duration::from_millis(250);
     let mut last_error: Option<String> = None;
+    let mut failures = 0u32;
+    let mut current = Some(first);
     loop {
-        match connect().await {
-            Ok(chain) => {
-                tracing::warn!("forward: connected");
-                backoff = Duration::from_millis(250);
-                last_error = None;
-                let chain = Arc::new(chain);
-                let _ = link.send(Some(chain.clone()));
-                while !chain.handles.iter().any(|h| h.is_closed()) {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                let _ = link.send(None);
-                tracing::warn!("forward: connection lost; reconnecting (listeners stay open)");
+        if let Some(chain) = current.take() {
+            tracing::warn!("forward: connected");
+            backoff = Duration::from_millis(250);
+            last_error = None;
+            failures = 0;
+            let chain = Arc::new(chain);
+            let _ = link.send(Some(chain.clone()));
+            while !chain.handles.iter().any(|h| h.is_closed()) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
+            let _ = link.send(None);
+            tracing::warn!("forward: connection lost; reconnecting (listeners stay open)");
+        }
+        let rediscover = failures > 0 && failures.is_multiple_of(REDISCOVER_AFTER);
+        if rediscover {
+            tracing::warn!("forward: {failures} reconnects failed; looking the route up again");
+        }
+        match connect(rediscover).await {
+            Ok(chain) => current = Some(chain),
+            Err(e) if e.is_permanent() => return e,
             Err(e) => {
+                failures += 1;
                 let msg = e.to_string();
                 if last_error.as_deref() != Some(msg.as_str()) {
                     tracing::warn!("forward: {msg}; retrying");
@@ -99,7 +117,16 @@ pub struct Stats {
 }
 
 /// Accept connections on `listener` until the task is dropped; each gets its own task.
-pub async fn serve(listener: TcpListener, destination: Destination, link: Link, stats: Arc<Stats>, stall: Duration) {
+/// `open_timeout` bounds a client's SOCKS request and the channel open on the target; `stall`
+/// is `forward_stall_timeout` (see `bridge`).
+pub async fn serve(
+    listener: TcpListener,
+    destination: Destination,
+    link: Link,
+    stats: Arc<Stats>,
+    open_timeout: Duration,
+    stall: Duration,
+) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -114,7 +141,7 @@ pub async fn serve(listener: TcpListener, destination: Destination, link: Link, 
         stats.connections.fetch_add(1, Ordering::Relaxed);
         stats.active.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            match connection(stream, peer, destination, link, stall).await {
+            match connection(stream, peer, destination, link, open_timeout, stall).await {
                 Ok((up, down)) => {
                     stats.bytes_up.fetch_add(up, Ordering::Relaxed);
                     stats.bytes_down.fetch_add(down, Ordering::Relaxed);
@@ -134,12 +161,15 @@ async fn connection(
     peer: SocketAddr,
     destination: Destination,
     mut link: Link,
+    open_timeout: Duration,
     stall: Duration,
 ) -> Result<(u64, u64), String> {
     let (host, port, socks) = match destination {
         Destination::Fixed { host, port } => (host, port, None),
         Destination::Socks => {
-            let (host, port, version) = socks_request(&mut stream).await?;
+            let (host, port, version) = tokio::time::timeout(open_timeout, socks_request(&mut stream))
+                .await
+                .map_err(|_| format!("SOCKS: no complete request within {}s", open_timeout.as_secs()))??;
             (host, port, Some(version))
         }
     };
@@ -149,17 +179,16 @@ async fn connection(
         .map_err(|_| "the forwarder is stopping".to_string())?
         .clone()
         .expect("waited for Some");
-    let opened = chain
-        .target()
-        .channel_open_direct_tcpip(host.clone(), port as u32, peer.ip().to_string(), peer.port() as u32)
-        .await;
+    let via = chain.target_label().to_string();
+    let originator = (peer.ip().to_string(), u32::from(peer.port()));
+    let opened = super::client::open_bounded(chain, host.clone(), port, originator, open_timeout).await;
     let channel = match opened {
         Ok(c) => c,
         Err(e) => {
             if let Some(v) = socks {
                 let _ = stream.write_all(&socks_reply(v, false)).await;
             }
-            return Err(format!("the target cannot open {host}:{port}: {e}"));
+            return Err(format!("{via} cannot open {host}:{port}: {e}"));
         }
     };
     if let Some(v) = socks {

@@ -2,23 +2,38 @@
 //! last SSH connection (the hop before the target), so OpenSSH's own `ssh`, `scp` and `rsync`
 //! can use hop's route with `ProxyCommand hop proxy %n`.
 
+use std::time::Duration;
+
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::client::{Chain, SshError};
 
-/// Open `address:port` from the last hop of `chain` and copy both ways until either side ends.
-pub async fn bridge<I, O>(chain: &Chain, address: &str, port: u16, mut input: I, mut output: O) -> Result<(), SshError>
+/// Open `address:port` from the last hop of `chain` (within `within`) and copy both ways until
+/// either side ends. `label` names the target in errors.
+pub async fn bridge<I, O>(
+    chain: &Chain,
+    label: &str,
+    address: &str,
+    port: u16,
+    within: Duration,
+    mut input: I,
+    mut output: O,
+) -> Result<(), SshError>
 where
     I: AsyncRead + Unpin + Send + 'static,
     O: AsyncWrite + Unpin,
 {
-    let channel =
-        chain.target().channel_open_direct_tcpip(address.to_string(), port as u32, "127.0.0.1", 0).await.map_err(
-            |e| SshError::Protocol {
-                label: address.to_string(),
-                message: format!("cannot open {address}:{port}: {e}"),
-            },
-        )?;
+    let error = |reason: String| SshError::Connect {
+        label: label.to_string(),
+        address: address.to_string(),
+        port,
+        step: format!("opening a connection to {address}:{port} through {}", chain.target_label()),
+        reason,
+    };
+    let channel = tokio::time::timeout(within, chain.open(address, port, ("127.0.0.1", 0)))
+        .await
+        .map_err(|_| error(format!("timed out after {}s (--connect-timeout)", within.as_secs())))?
+        .map_err(error)?;
     let (mut reader, writer) = channel.split();
     let mut remote_in = writer.make_writer();
     let up = tokio::spawn(async move {

@@ -73,7 +73,14 @@ async fn start(
     pty: Option<PtyRequest<'_>>,
 ) -> Result<russh::Channel<russh::client::Msg>, SshError> {
     let protocol = |e: russh::Error| SshError::Protocol { label: "target".into(), message: e.to_string() };
-    let channel = chain.target().channel_open_session().await.map_err(protocol)?;
+    let within = chain.open_timeout;
+    let channel = tokio::time::timeout(within, chain.target().channel_open_session())
+        .await
+        .map_err(|_| SshError::Protocol {
+            label: chain.target_label().to_string(),
+            message: format!("opening a session timed out after {}s (--connect-timeout)", within.as_secs()),
+        })?
+        .map_err(protocol)?;
     if let Some(PtyRequest { term, size: (cols, rows), modes }) = pty {
         channel.request_pty(true, term, cols, rows, 0, 0, modes).await.map_err(protocol)?;
     }
