@@ -1,5 +1,5 @@
 //! Errors callers branch on, each with its exit status (DESIGN §10) and `hint:` lines. Anything
-//! else travels as `anyhow` context and exits 1.
+//! else travels as `anyhow` context and exits 2 (`exit_code`).
 
 use std::path::PathBuf;
 
@@ -81,5 +81,42 @@ impl HopError {
                 h
             }
         }
+    }
+}
+
+/// The exit status of a command that failed with `e`. Anything unclassified is hop's own trouble
+/// with its environment (no HOME, an unwritable file): a usage/config problem (2), never
+/// "ls matched nothing" (1) nor a connection failure (255).
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<HopError>() {
+        Some(h) => h.exit_code(),
+        None => exit::USAGE,
+    }
+}
+
+/// Whether `e` is a closed stdout (`hop ls | head`): the reader's choice, not an error.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unclassified_errors_exit_2_like_main_says() {
+        let plain = anyhow::anyhow!("cannot find the home directory");
+        assert_eq!(exit_code(&plain), exit::USAGE);
+        assert_eq!(exit_code(&plain), 2, "DESIGN §10: usage and config problems exit 2");
+        let io: anyhow::Error = std::io::Error::other("disk full").into();
+        assert_eq!(exit_code(&io.context("cannot write the cache")), 2);
+        // Classified errors keep their own status, also under added context.
+        let ssh = HopError::Ssh { message: "connection refused".into(), hints: vec![] };
+        assert_eq!(exit_code(&anyhow::Error::from(ssh).context("web")), exit::CONNECT);
+        let unknown = HopError::UnknownTarget { target: "x".into(), regions: vec![], suggestions: vec![] };
+        assert_eq!(exit_code(&unknown.into()), exit::USAGE);
+        let pipe: anyhow::Error = std::io::Error::from(std::io::ErrorKind::BrokenPipe).into();
+        assert!(is_broken_pipe(&pipe.context("writing the table")));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("broken pipe")));
     }
 }

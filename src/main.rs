@@ -112,24 +112,15 @@ fn init_logging(verbose: u8) {
 
 /// Print `hop: error: …` and the hints; pick the exit status.
 fn report(e: anyhow::Error) -> ExitCode {
-    // A closed stdout (`hop ls | head`) is the reader's choice, not an error.
-    if e.chain()
-        .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
-    {
+    if error::is_broken_pipe(&e) {
         return ExitCode::SUCCESS;
     }
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "hop: error: {e:#}");
-    let code = match e.downcast_ref::<HopError>() {
-        Some(h) => {
-            for line in h.hints() {
-                let _ = if line.starts_with("  ") { writeln!(err, "{line}") } else { writeln!(err, "hint: {line}") };
-            }
-            h.exit_code()
+    if let Some(h) = e.downcast_ref::<HopError>() {
+        for line in h.hints() {
+            let _ = if line.starts_with("  ") { writeln!(err, "{line}") } else { writeln!(err, "hint: {line}") };
         }
-        // Anything unclassified is hop's own trouble with its environment (no HOME, an
-        // unwritable stdout): a usage/config problem, never "ls matched nothing".
-        None => exit::USAGE,
-    };
-    ExitCode::from(code)
+    }
+    ExitCode::from(error::exit_code(&e))
 }
