@@ -22,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use crate::error::{HopError, exit};
+use crate::error::exit;
 
 fn main() -> ExitCode {
     // Dynamic completion (`source <(COMPLETE=bash hop)`): answers and returns true when the
@@ -92,7 +92,8 @@ async fn hangup_or_term() -> u8 {
 
 /// Logs go to stderr. By default only hop's own warnings: the AWS SDK's are about things hop
 /// reports itself, as one line with a hint. `-v` adds hop's progress and the SDK's warnings,
-/// `-vv` everything at debug level; HOP_LOG takes an EnvFilter directive.
+/// `-vv` everything at debug level; HOP_LOG takes an EnvFilter directive. What the lines quote is
+/// escaped for the terminal.
 fn init_logging(verbose: u8) {
     let level = match verbose {
         0 => "hop=warn",
@@ -103,6 +104,7 @@ fn init_logging(verbose: u8) {
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .fmt_fields(adapters::term::log_fields())
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(ansi)
@@ -110,26 +112,14 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
-/// Print `hop: error: …` and the hints; pick the exit status.
+/// Print `hop: error: …` and the hints (escaped for the terminal); pick the exit status.
 fn report(e: anyhow::Error) -> ExitCode {
-    // A closed stdout (`hop ls | head`) is the reader's choice, not an error.
-    if e.chain()
-        .any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
-    {
+    if error::is_broken_pipe(&e) {
         return ExitCode::SUCCESS;
     }
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "hop: error: {e:#}");
-    let code = match e.downcast_ref::<HopError>() {
-        Some(h) => {
-            for line in h.hints() {
-                let _ = if line.starts_with("  ") { writeln!(err, "{line}") } else { writeln!(err, "hint: {line}") };
-            }
-            h.exit_code()
-        }
-        // Anything unclassified is hop's own trouble with its environment (no HOME, an
-        // unwritable stdout): a usage/config problem, never "ls matched nothing".
-        None => exit::USAGE,
-    };
-    ExitCode::from(code)
+    for line in error::report(&e) {
+        let _ = writeln!(err, "{line}");
+    }
+    ExitCode::from(error::exit_code(&e))
 }

@@ -116,3 +116,35 @@ fn dynamic_completion_offers_cached_names() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.lines().any(|l| l.trim() == "sample-web"), "completion output: {stdout:?}");
 }
+
+#[test]
+fn dynamic_completion_leaves_out_names_unsafe_for_a_terminal() {
+    let env = Env::bare();
+    // Tags are anyone's to write: a newline would forge a second candidate, U+009B and U+202E
+    // reach the terminal raw. Those names are left out; their ids are still offered.
+    let instance = |id: &str, name: &str| {
+        serde_json::json!({"id": id, "name": name, "state": "running", "region": "us-east-1", "az": null,
+            "vpc_id": null, "subnet_id": null, "private_ip": null, "public_ip": null, "key_name": null,
+            "launch_time": null, "instance_profile": null, "security_groups": [], "tags": {}})
+    };
+    let cache = serde_json::json!({"version": 1, "fetched_at": 0, "region": "us-east-1", "instances": [
+        instance("i-0aaa", "sam-web\nsam-forged"),
+        instance("i-0bbb", "sam-\u{9b}31m\u{202e}txt"),
+        instance("i-0ccc", "sam-本番-🚀"),
+    ]});
+    env.write(".cache/hop/default/us-east-1.json", cache.to_string().as_bytes());
+    let complete = |word: &str| {
+        let mut cmd = env.command(&["--", "hop", word]);
+        cmd.env("COMPLETE", "bash")
+            .env("_CLAP_COMPLETE_INDEX", "1")
+            .env("_CLAP_COMPLETE_COMP_TYPE", "9")
+            .env("_CLAP_IFS", "\n");
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut words: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+        words.sort();
+        words
+    };
+    assert_eq!(complete("sam"), ["sam-本番-🚀"]);
+    assert_eq!(complete("i-0"), ["i-0aaa", "i-0bbb", "i-0ccc"]);
+}

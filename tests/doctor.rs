@@ -345,3 +345,40 @@ fn probe_walks_the_route_and_stops_at_the_first_failure() {
     let steps: Vec<(&str, &str)> = got.iter().map(|(c, s, _)| (c.as_str(), s.as_str())).collect();
     assert_eq!(steps, [("probe.ssm", "ok"), ("probe.target", "ok")], "{got:?}");
 }
+
+#[test]
+fn the_checklist_escapes_the_tags_it_quotes() {
+    let lab = lab_or_skip!();
+    let hostile = crate::support::hostile(lab);
+    let env = Env::lab(lab);
+    let id = hostile["instances"]["newline"]["id"].as_str().unwrap();
+    let run = env.hop(&["--region", "sa-east-1", "doctor", id, "--my-ip", MY_IP]);
+    run.code(1);
+    // Nothing a terminal would obey: no control character but the line ends, no bidi control.
+    let obeyed = |c: char| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    assert!(!run.stdout.chars().any(obeyed), "{:?}", run.stdout);
+    // The tags are quoted escaped; no line is forged.
+    let shown = crate::support::redact_hostile(hostile, &run.stdout);
+    let lines: Vec<&str> = shown.lines().collect();
+    let name = r"web\nforged-row   i-0f0f0f0f0f0f0f0f0  running  10.9.1.99";
+    assert_eq!(
+        lines[..8],
+        [
+            format!(
+                r"hop doctor: {name} (<newline>__________) in <vpc>________________ (sa-east-1), route: via bastion\u{{2066}}-\u{{2069}}x"
+            ),
+            String::new(),
+            "hop".into(),
+            format!(r#"  ok       "<newline>__________" is {name} (<newline>__________, running) in sa-east-1"#),
+            r"  warning  no key file for bastion\u{2066}-\u{2069}x: hop will try ssh-agent and ~/.ssh/id_*".into(),
+            "           fix:  pass -i KEY, or set `identity` under [hosts.NAME] in ~/.config/hop/config.toml".into(),
+            format!(r"  warning  no key file for {name}: hop will try ssh-agent and ~/.ssh/id_*"),
+            "           fix:  pass -i KEY, or set `identity` under [hosts.NAME] in ~/.config/hop/config.toml".into(),
+        ],
+        "{shown}"
+    );
+    assert!(!shown.lines().any(|l| l.starts_with("forged-row")), "{shown}");
+}

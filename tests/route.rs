@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::lab_or_skip;
-use crate::support::{Env, redact};
+use crate::support::{Env, hostile, redact, redact_hostile};
 
 #[test]
 fn web_goes_through_the_bastion_with_the_tutorial_keys() {
@@ -195,4 +195,28 @@ fn a_stray_target_before_a_subcommand_is_a_usage_error() {
     let run = Env::bare().hop(&["sample-web", "ls"]);
     run.code(2);
     assert!(run.stderr.contains("hop connect NAME"), "{}", run.stderr);
+}
+
+#[test]
+fn route_escapes_the_tags_it_quotes() {
+    let lab = lab_or_skip!();
+    let hostile = hostile(lab);
+    let env = Env::lab(lab);
+    let id = hostile["instances"]["c1-bidi"]["id"].as_str().unwrap();
+    let run = env.hop(&["--region", "sa-east-1", "route", id]);
+    run.code(0);
+    assert_eq!(
+        redact_hostile(hostile, &run.stdout),
+        r"target   web\u{9b}31m\u{202e}gnp.exe (<c1-bidi>__________) in sa-east-1, <vpc>________________, sa-east-1a, running
+route    via bastion\u{2066}-\u{2069}x
+hop 1    ec2-user@<public>____:22  bastion\u{2066}-\u{2069}x (<bastion>__________)  key ssh-agent / default keys
+hop 2    ec2-user@10.9.1.11:22     web\u{9b}31m\u{202e}gnp.exe (<c1-bidi>__________)  key ssh-agent / default keys
+openssh  ssh -J ec2-user@<public>____ -o HostKeyAlias=<c1-bidi>__________ ec2-user@10.9.1.11
+"
+    );
+    // --json is exact.
+    let run = env.hop(&["--region", "sa-east-1", "route", id, "--json"]);
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["target"]["name"], "web\u{9b}31m\u{202e}gnp.exe");
+    assert_eq!(doc["route"]["bastion"]["name"], "bastion\u{2066}-\u{2069}x");
 }

@@ -51,18 +51,38 @@ pub fn paint(s: &str, code: &str, on: bool) -> String {
     if on { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
 }
 
+/// Log fields as tracing's default formatter writes them (`message` bare, the others as
+/// `name=value`), escaped like everything else hop prints: warnings quote tags, servers' reasons
+/// and Session Manager's messages, and a newline in one must not forge a log line.
+pub fn log_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let text = format!("{value:?}");
+        let text = crate::domain::display::escape(&text);
+        match field.name() {
+            "message" => write!(w, "{text}"),
+            name => write!(w, "{name}={text}"),
+        }
+    })
+    .delimited(" ")
+}
+
 /// Questions from the SSH transport answered on the controlling terminal (`/dev/tty`, as ssh
 /// does, so they work with stdin and stdout redirected). None when there is no terminal: the
 /// transport then refuses instead of asking.
 pub fn tty_asker() -> Option<crate::adapters::ssh::client::Ask> {
     use crate::adapters::ssh::client::{Answer, Question};
+    use crate::domain::display::escape;
     std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").ok()?;
     Some(std::sync::Arc::new(|q: &Question| {
         let Ok(mut tty) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty") else {
             return Answer::No;
         };
         match q {
+            // The label is a Name tag and the alias an id from EC2: escaped, so a tag cannot
+            // rewrite the question (the fingerprint is computed here).
             Question::UnknownHostKey { label, alias, fingerprint } => {
+                let (label, alias) = (escape(label), escape(alias));
                 let prompt = format!(
                     "The authenticity of host '{label}' ({alias}) can't be established.\r\n\
                      Key fingerprint is {fingerprint}.\r\n\
@@ -72,7 +92,8 @@ pub fn tty_asker() -> Option<crate::adapters::ssh::client::Ask> {
                 if answer.trim().eq_ignore_ascii_case("yes") { Answer::Yes } else { Answer::No }
             }
             Question::Passphrase { path } => {
-                let prompt = format!("Enter passphrase for key '{}': ", path.display());
+                // The file name may come from the instance's key pair name.
+                let prompt = format!("Enter passphrase for key '{}': ", escape(&path.display().to_string()));
                 let secret = read_line(&mut tty, &prompt, false).unwrap_or_default();
                 let _ = write!(tty, "\r\n");
                 Answer::Secret(secret)
@@ -176,4 +197,47 @@ pub fn window_size() -> Option<(u32, u32)> {
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     (unsafe { libc::ioctl(libc::STDIN_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_col > 0)
         .then_some((ws.ws_col as u32, ws.ws_row as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    /// What the subscriber wrote, shared with the test.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn log_lines_escape_what_they_quote() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .fmt_fields(super::log_fields())
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_target(false)
+            .without_time()
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let output = "bye\nWARN hop: forged line\u{9b}31m\u{202e}";
+            tracing::warn!("Session Manager ended session s-1: {output}");
+            tracing::warn!(reason = "a\rb", "plain");
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            text,
+            " WARN Session Manager ended session s-1: bye\\nWARN hop: forged line\\u{9b}31m\\u{202e}\n \
+             WARN plain reason=\"a\\rb\"\n"
+        );
+    }
 }

@@ -10,6 +10,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::adapters::ssh::{self, client};
 use crate::adapters::{ssm, term, vpc};
+use crate::domain::display;
 use crate::domain::doctor::{self, Check, Cidr, Path, Status, check};
 use crate::domain::inventory::Instance;
 use crate::domain::route::{Endpoint, Route, bastions};
@@ -257,15 +258,19 @@ async fn banner<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, within: Duratio
     }
 }
 
+/// The checklist. Summaries, evidence and fixes quote EC2 (tags, group names) and servers
+/// (banners, reasons): each is escaped for the terminal.
 fn render(instance: &Instance, route: &Route, checks: &[Check], via_ssm: bool, ok: bool, color: bool) -> String {
-    let mut s = format!(
-        "hop doctor: {} ({}) in {} ({}), route: {}\n",
+    let safe = |text: &str| display::escape(text).into_owned();
+    let mut s = safe(&format!(
+        "hop doctor: {} ({}) in {} ({}), route: {}",
         instance.label(),
         instance.id,
         instance.vpc_id.as_deref().unwrap_or("no VPC"),
         instance.region,
         route.summary()
-    );
+    ));
+    s.push('\n');
     for path in [Path::Hop, Path::Bastion, Path::Outbound, Path::Ssm, Path::Probe] {
         let group: Vec<&Check> = checks.iter().filter(|c| c.path == path).collect();
         if group.is_empty() {
@@ -279,12 +284,12 @@ fn render(instance: &Instance, route: &Route, checks: &[Check], via_ssm: bool, o
                 Status::Warning => ("warning", "33"),
                 Status::Unknown => ("unknown", "2"),
             };
-            s.push_str(&format!("  {} {}\n", term::paint(&format!("{word:<8}"), code, color), c.summary));
+            s.push_str(&format!("  {} {}\n", term::paint(&format!("{word:<8}"), code, color), safe(&c.summary)));
             for e in &c.evidence {
-                s.push_str(&format!("           seen: {e}\n"));
+                s.push_str(&format!("           seen: {}\n", safe(e)));
             }
             if let Some(f) = &c.fix {
-                s.push_str(&format!("           fix:  {f}\n"));
+                s.push_str(&format!("           fix:  {}\n", safe(f)));
             }
         }
     }

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::adapters::inventory::{self, Freshness};
 use crate::adapters::ssh::forward::{self, Destination, Stats};
 use crate::adapters::ssm;
+use crate::domain::display::escape;
 use crate::domain::forward::{Bind, DynamicForward, LocalForward, RemoteForward};
 use crate::domain::route::bastions;
 use crate::error::HopError;
@@ -65,10 +66,11 @@ pub async fn run(
     listen_remote(&first, &remotes, &instance).await.map_err(|e| super::connect::ssh_error(e, &target))?;
     for (l, _, to) in &listeners {
         let addr = l.local_addr()?;
-        eprintln!("hop: forwarding {addr} → {to} from {} ({})", instance.label(), instance.id);
+        eprintln!("hop: forwarding {addr} → {to} from {} ({})", escape(instance.label()), escape(&instance.id));
     }
     for r in &remotes {
-        eprintln!("hop: forwarding {}:{} on {} → {}:{} here", r.bind, r.remote_port, instance.label(), r.host, r.port);
+        let on = escape(instance.label());
+        eprintln!("hop: forwarding {}:{} on {on} → {}:{} here", r.bind, r.remote_port, r.host, r.port);
     }
     let (tx, rx) = tokio::sync::watch::channel(None);
     // Reconnects use the route that worked; after a few failures, the route EC2 gives now.
@@ -187,9 +189,9 @@ async fn run_native(
             listener.local_addr()?,
             f.host,
             f.port,
-            instance.label(),
-            instance.id,
-            channel.session_id,
+            escape(instance.label()),
+            escape(&instance.id),
+            escape(&channel.session_id),
             if channel.request.mux() { "smux" } else { "basic" }
         );
         sessions.push((listener, document, channel));
@@ -206,11 +208,11 @@ async fn run_native(
                 match open {
                     Ok(c) => {
                         let why = ssm::ports::serve(&listener, c).await;
-                        eprintln!("hop: {why}; opening a new session");
+                        eprintln!("hop: {}; opening a new session", escape(&why));
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     }
                     Err(e) => {
-                        eprintln!("hop: {e}; retrying in 5s");
+                        eprintln!("hop: {}; retrying in 5s", escape(&e.to_string()));
                         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
                     }
                 }

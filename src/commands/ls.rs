@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::adapters::inventory::{self, Freshness};
 use crate::adapters::term::paint;
+use crate::domain::display;
 use crate::domain::filter::{Pattern, TagFilter};
 use crate::domain::inventory::{Instance, State};
 use crate::domain::route::Route;
@@ -116,7 +117,7 @@ pub async fn run(settings: &Settings, pattern: Option<&str>, tags: &[TagFilter],
     // showing what was found), so scripts do not take a partial list for the whole.
     if !loaded.failed.is_empty() {
         for (region, e) in &loaded.failed {
-            eprintln!("hop: warning: {region} is not listed: {e}");
+            eprintln!("hop: warning: {region} is not listed: {}", display::escape(&e.to_string()));
         }
         return Ok(exit::CONNECT);
     }
@@ -155,7 +156,9 @@ fn table(rows: &[(&Instance, Route)], show_region: bool, color: bool) -> String 
         if show_region {
             row.insert(6, i.region.clone());
         }
-        cells.push(row);
+        // Tags and ids come from EC2: escaped before measuring, so a newline cannot add a row
+        // and the columns line up on what is shown.
+        cells.push(row.into_iter().map(|c| display::escape(&c).into_owned()).collect());
     }
     let widths: Vec<usize> =
         (0..cells[0].len()).map(|c| cells.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();

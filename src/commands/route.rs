@@ -5,6 +5,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use crate::domain::display;
 use crate::domain::inventory::Instance;
 use crate::domain::route::{Endpoint, Route, openssh_command};
 use crate::settings::Settings;
@@ -54,11 +55,15 @@ fn aws_cli(settings: &Settings, i: &Instance, route: &Route) -> Option<String> {
     }
 }
 
-/// `hop N` lines, the login column padded so the hops line up.
-fn hop_lines(hops: &[&Endpoint]) -> String {
-    let logins: Vec<String> = hops.iter().map(|e| format!("{}@{}:{}", e.login.user, e.address, e.login.port)).collect();
-    let width = logins.iter().map(String::len).max().unwrap_or(0);
-    let mut s = String::new();
+/// `hop N` lines, the login column padded so the hops line up. Each line is escaped: names,
+/// users and addresses come from EC2 tags.
+fn hop_lines(hops: &[&Endpoint]) -> Vec<String> {
+    let logins: Vec<String> = hops
+        .iter()
+        .map(|e| display::escape(&format!("{}@{}:{}", e.login.user, e.address, e.login.port)).into_owned())
+        .collect();
+    let width = logins.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let mut lines = Vec::new();
     for (n, (e, login)) in hops.iter().zip(&logins).enumerate() {
         let key = e
             .login
@@ -67,51 +72,50 @@ fn hop_lines(hops: &[&Endpoint]) -> String {
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "ssh-agent / default keys".into());
         let who = format!("{} ({})", e.name.as_deref().unwrap_or(&e.id), e.id);
-        s.push_str(&format!("hop {}    {login:width$}  {who}  key {key}\n", n + 1));
+        let rest = display::escape(&format!("{who}  key {key}")).into_owned();
+        lines.push(format!("hop {}    {login:width$}  {rest}", n + 1));
     }
-    s
+    lines
 }
 
-/// The text form: target, route, each hop, the equivalent command.
+/// The text form: target, route, each hop, the equivalent command. Every line is escaped for
+/// the terminal (tags, key names and reasons come from EC2).
 pub fn explain(settings: &Settings, i: &Instance, route: &Route) -> String {
-    let mut s = format!(
-        "target   {} ({}) in {}, {}, {}, {}\n",
+    let safe = |line: String| display::escape(&line).into_owned();
+    let mut lines = vec![safe(format!(
+        "target   {} ({}) in {}, {}, {}, {}",
         i.label(),
         i.id,
         i.region,
         i.vpc_id.as_deref().unwrap_or("no VPC"),
         i.az.as_deref().unwrap_or("-"),
         i.state.as_str()
-    );
+    ))];
     match route {
         Route::Direct { target } => {
-            s.push_str("route    direct (public IP)\n");
-            s.push_str(&hop_lines(&[target]));
+            lines.push("route    direct (public IP)".into());
+            lines.extend(hop_lines(&[target]));
         }
         Route::Jump { bastion, target, choice } => {
-            s.push_str(&format!("route    via {}\n", bastion.name.as_deref().unwrap_or(&bastion.id)));
+            lines.push(safe(format!("route    via {}", bastion.name.as_deref().unwrap_or(&bastion.id))));
             if let Some(c) = choice {
-                s.push_str(&format!("note     {c}\n"));
+                lines.push(safe(format!("note     {c}")));
             }
-            s.push_str(&hop_lines(&[bastion, target]));
+            lines.extend(hop_lines(&[bastion, target]));
         }
         Route::Chain { jumps, target } => {
-            s.push_str(&format!("route    {} (-J)\n", route.summary()));
+            lines.push(safe(format!("route    {} (-J)", route.summary())));
             let hops: Vec<&Endpoint> = jumps.iter().chain([target]).collect();
-            s.push_str(&hop_lines(&hops));
+            lines.extend(hop_lines(&hops));
         }
-        Route::Ssm { reason, .. } => {
-            s.push_str(&format!("route    ssm ({reason})\n"));
-        }
-        Route::Unreachable { reason } => {
-            s.push_str(&format!("route    unreachable: {reason}\n"));
-        }
+        Route::Ssm { reason, .. } => lines.push(safe(format!("route    ssm ({reason})"))),
+        Route::Unreachable { reason } => lines.push(safe(format!("route    unreachable: {reason}"))),
     }
     if let Some(cmd) = openssh_command(route) {
-        s.push_str(&format!("openssh  {cmd}\n"));
+        lines.push(safe(format!("openssh  {cmd}")));
     }
     if let Some(cmd) = aws_cli(settings, i, route) {
-        s.push_str(&format!("aws cli  {cmd}\n"));
+        lines.push(safe(format!("aws cli  {cmd}")));
     }
-    s
+    lines.into_iter().map(|l| l + "\n").collect()
 }

@@ -1,6 +1,8 @@
 //! The pure core: inventory, name resolution, route planning, ssh_config rendering and merging,
-//! filters. No I/O, no async, no AWS SDK: data in, data out, tested with tables.
+//! filters, text made safe for a terminal. No I/O, no async, no AWS SDK: data in, data out,
+//! tested with tables.
 
+pub mod display;
 pub mod doctor;
 pub mod filter;
 pub mod forward;

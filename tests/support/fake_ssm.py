@@ -1411,8 +1411,8 @@ class TestClient:
 
 
 def check_vectors() -> int:
-    # The spec lives beside the repository (../shared), as CI checks it out.
-    default = Path(__file__).resolve().parents[3] / "shared/specs/ssm-data-channel-vectors.json"
+    # The repository's copy of the spec's vectors (shared/specs/ssm-data-channel-vectors.json).
+    default = Path(__file__).resolve().parents[1] / "data/ssm-data-channel-vectors.json"
     path = os.environ.get("SSM_VECTORS", str(default))
     with open(path) as f:
         spec = json.load(f)

@@ -435,3 +435,35 @@ impl Env {
         c
     }
 }
+
+/// Instances whose Name tags try to take over a terminal (newline, C1 controls, bidi
+/// overrides), in a region of their own: tests/support/hostile_names.py, built once per run.
+pub fn hostile(lab: &Lab) -> &'static Value {
+    static HOSTILE: OnceLock<Value> = OnceLock::new();
+    HOSTILE.get_or_init(|| {
+        let out = Command::new(python().expect("the lab runs, so python is set"))
+            .arg(format!("{REPO}/tests/support/hostile_names.py"))
+            .args(["--endpoint", &lab.endpoint])
+            .output()
+            .expect("run hostile_names.py");
+        assert!(out.status.success(), "hostile_names.py: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("hostile_names.py prints JSON")
+    })
+}
+
+/// Replace each of the hostile lab's ids (and the bastion's public address, which depends on
+/// what other tests launched first) with `<key>` padded to the same width, so whole tables can
+/// be compared with their columns as hop aligned them.
+pub fn redact_hostile(hostile: &Value, text: &str) -> String {
+    let same_width = |value: &str, label: String| format!("{label:_<width$}", width = value.chars().count());
+    let mut out = text.to_string();
+    for (key, i) in hostile["instances"].as_object().expect("instances") {
+        let id = i["id"].as_str().expect("id");
+        out = out.replace(id, &same_width(id, format!("<{key}>")));
+        if let Some(ip) = i["public_ip"].as_str() {
+            out = out.replace(ip, &same_width(ip, "<public>".into()));
+        }
+    }
+    let vpc = hostile["vpc"].as_str().expect("vpc");
+    out.replace(vpc, &same_width(vpc, "<vpc>".into()))
+}

@@ -30,15 +30,31 @@ impl Rng {
     }
 }
 
-/// The spec's test vectors (shared/specs/ssm-data-channel-vectors.json, beside the repository
-/// as CI has it). None when the file is missing: said loudly, and a failure under `CI=true`.
+/// The spec's test vectors: tests/data/ssm-data-channel-vectors.json, a copy of
+/// shared/specs/ssm-data-channel-vectors.json kept in the repository so a plain clone tests
+/// itself (`copies_of_the_spec_vectors_match_the_spec` checks the copy when the spec is there).
 #[cfg(test)]
-pub(crate) fn spec_vectors() -> Option<serde_json::Value> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/specs/ssm-data-channel-vectors.json");
-    let Ok(text) = std::fs::read_to_string(path) else {
-        eprintln!("SKIPPED: {path} not found");
-        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "spec vectors missing under CI");
-        return None;
-    };
-    Some(serde_json::from_str(&text).unwrap())
+pub(crate) fn spec_vectors() -> serde_json::Value {
+    serde_json::from_str(include_str!("../../../tests/data/ssm-data-channel-vectors.json")).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The copies in tests/data are the spec's, byte for byte. The spec lives beside the
+    /// repository (../shared/specs), which a plain clone does not have: then this says so and
+    /// passes, CI included, as the tests themselves only read the copies.
+    #[test]
+    fn copies_of_the_spec_vectors_match_the_spec() {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let specs = repo.join("../shared/specs");
+        if !specs.is_dir() {
+            eprintln!("SKIPPED: {} not found: the copies in tests/data are not compared", specs.display());
+            return;
+        }
+        for name in ["ssm-data-channel-vectors.json", "ec2-instance-connect-vectors.json"] {
+            let spec = std::fs::read(specs.join(name)).unwrap_or_else(|e| panic!("{name} in {}: {e}", specs.display()));
+            let copy = std::fs::read(repo.join("tests/data").join(name)).unwrap();
+            assert!(copy == spec, "tests/data/{name} differs from the spec's: copy it again from {}", specs.display());
+        }
+    }
 }

@@ -123,7 +123,7 @@ mod tests {
     /// [`VECTOR`] is the spec's, byte for byte.
     #[test]
     fn vector_is_the_one_in_the_spec_file() {
-        let Some(doc) = crate::domain::ssm::spec_vectors() else { return };
+        let doc = crate::domain::ssm::spec_vectors();
         assert_eq!(doc["smux_v1_client_frames"]["wire_hex"], VECTOR);
     }
 
