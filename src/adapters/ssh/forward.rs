@@ -36,6 +36,9 @@ pub const STALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Unread bytes no client may leave behind: more than the windows hop granted (one before the
 /// channel switched to refill-on-consume, one after) means the peer ignores flow control.
 pub const HARD_LIMIT: usize = 64 * 1024 * 1024;
+/// Bytes the client takes before hop reports them to the session as consumed (sooner when
+/// nothing more waits): well under the eighth of a window at which russh refills it.
+const CONSUMED_BATCH: usize = 1024 * 1024;
 /// How long a connection accepted while reconnecting waits for the link.
 pub const WAIT_FOR_LINK: Duration = Duration::from_secs(30);
 
@@ -257,7 +260,7 @@ pub async fn bridge(
         let (mut from_client, mut to_client) = stream.split();
         // Down: to the client at its pace; what it takes goes back to the remote as window.
         let down = async {
-            let mut n = 0u64;
+            let (mut n, mut taken) = (0u64, 0usize);
             loop {
                 match rx.recv().await {
                     Some(Down::Data(data, deliver)) => {
@@ -276,7 +279,12 @@ pub async fn bridge(
                             n += data.len() as u64;
                         }
                         buffered.fetch_sub(data.len(), Ordering::Relaxed);
-                        let _ = writer.consumed(data.len()).await;
+                        // Reported in batches: each report is a message to the session task,
+                        // and one per packet halved the download rate (measured).
+                        taken += data.len();
+                        if taken >= CONSUMED_BATCH || rx.is_empty() {
+                            let _ = writer.consumed(std::mem::take(&mut taken)).await;
+                        }
                     }
                     Some(Down::End(Ok(()))) => {
                         // The remote's EOF, as a FIN.

@@ -512,11 +512,12 @@ pub(crate) struct ChannelParams {
     pending_data: std::collections::VecDeque<(bytes::Bytes, Option<u32>, usize)>,
     pending_eof: bool,
     pending_close: bool,
-    /// hop patch 0001: refill the receive window as the application consumes data
-    /// ([`crate::ChannelMsg::Consumed`]), not as it arrives.
+    /// hop patch 0001: stop refilling the receive window while the application has
+    /// more than a window of received data it has not consumed
+    /// ([`crate::ChannelMsg::Consumed`]).
     refill_on_consume: bool,
-    /// Bytes consumed by the application and not yet given back to the sender.
-    consumed: u32,
+    /// Bytes received since `refill_on_consume` was set and not yet reported consumed.
+    unconsumed: u32,
 }
 
 impl ChannelParams {

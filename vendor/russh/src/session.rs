@@ -335,8 +335,11 @@ impl Encrypted {
                 channel.sender_window_size -= data.len() as u32;
             }
             if channel.refill_on_consume {
-                // The window comes back in `consumed`, as the application reads.
-                return Ok(false);
+                channel.unconsumed = channel.unconsumed.saturating_add(data.len() as u32);
+                if channel.unconsumed > target {
+                    // The application is behind: the window comes back in `consumed`.
+                    return Ok(false);
+                }
             }
             if channel.sender_window_size < target / 2 {
                 debug!(
@@ -355,19 +358,22 @@ impl Encrypted {
         Ok(false)
     }
 
-    /// hop patch 0001: from now on, refill `channel`'s receive window only as the
-    /// application reports consumption ([`Self::consumed`]).
+    /// hop patch 0001: from now on, refill `channel`'s receive window only while the
+    /// application keeps up: see [`Self::consumed`].
     pub fn refill_window_on_consume(&mut self, channel: ChannelId) {
         if let Some(channel) = self.channels.get_mut(&channel) {
             channel.refill_on_consume = true;
         }
     }
 
-    /// hop patch 0001: the application consumed `bytes` of `channel`'s data. Once a
-    /// sizeable share of the window (an eighth of `target`) has been consumed, or the
-    /// sender has less than half a window left and anything at all was consumed, give
-    /// it back to the sender in one `SSH_MSG_CHANNEL_WINDOW_ADJUST`. Returns whether
-    /// one was sent. The sender's window never exceeds `target`.
+    /// hop patch 0001: the application consumed `bytes` of `channel`'s data. While it
+    /// keeps up (at most a window unconsumed) the window is refilled as data
+    /// arrives, as without the patch; when it falls behind by more than a window,
+    /// refills stop, and the window comes back here, in one
+    /// `SSH_MSG_CHANNEL_WINDOW_ADJUST` topping it up to `target`, once the application is
+    /// back within a window and the sender has less than half a window left. So at most
+    /// two windows of received data ever wait for the application. Returns whether an
+    /// adjust was sent.
     pub fn consumed(
         &mut self,
         channel: ChannelId,
@@ -380,19 +386,16 @@ impl Encrypted {
         if !channel.refill_on_consume {
             return Ok(false);
         }
-        let room = target.saturating_sub(channel.sender_window_size);
-        channel.consumed = channel.consumed.saturating_add(bytes).min(room);
-        let low = channel.sender_window_size < target / 2;
-        if channel.consumed == 0 || (channel.consumed < target / 8 && !low) {
+        channel.unconsumed = channel.unconsumed.saturating_sub(bytes);
+        if channel.unconsumed > target || channel.sender_window_size >= target / 2 {
             return Ok(false);
         }
-        let grant = std::mem::take(&mut channel.consumed);
         push_packet!(self.write, {
             self.write.push(msg::CHANNEL_WINDOW_ADJUST);
             channel.recipient_channel.encode(&mut self.write)?;
-            grant.encode(&mut self.write)?;
+            (target - channel.sender_window_size).encode(&mut self.write)?;
         });
-        channel.sender_window_size += grant;
+        channel.sender_window_size = target;
         Ok(true)
     }
 
@@ -845,7 +848,7 @@ impl Encrypted {
                     pending_eof: false,
                     pending_close: false,
                     refill_on_consume: false,
-                    consumed: 0,
+                    unconsumed: 0,
                 });
                 return ChannelId(self.last_channel_id.0);
             }

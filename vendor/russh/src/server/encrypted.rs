@@ -2135,7 +2135,7 @@ impl Session {
             pending_eof: false,
             pending_close: false,
             refill_on_consume: false,
-            consumed: 0,
+            unconsumed: 0,
         };
 
         let (channel, channel_ref) = Channel::new(
