@@ -118,6 +118,10 @@ fn report(e: anyhow::Error) -> ExitCode {
     {
         return ExitCode::SUCCESS;
     }
+    // Ctrl-C at a question: the ^C on the terminal says it all, as elsewhere.
+    if let Some(HopError::Interrupted) = e.downcast_ref::<HopError>() {
+        return ExitCode::from(exit::INTERRUPTED);
+    }
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "hop: error: {e:#}");
     let code = match e.downcast_ref::<HopError>() {

@@ -431,6 +431,45 @@ fn encrypted_keys_ask_for_the_passphrase_and_say_when_it_is_wrong() {
     assert!(run.stderr.contains("add it to ssh-agent"), "{}", run.stderr);
 }
 
+/// Ctrl-C at a question ends hop at once with 130, as Ctrl-C anywhere else, and leaves the
+/// terminal as it found it (echo back on after the passphrase question turned it off).
+#[test]
+fn ctrl_c_at_a_question_exits_130_at_once_with_the_terminal_restored() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    let check = |report: &serde_json::Value, what: &str| {
+        let transcript = report["transcript"].as_str().unwrap();
+        assert_eq!(
+            (&report["exit"], &report["prompts"]),
+            (&serde_json::json!(130), &serde_json::json!(1)),
+            "{what}: {transcript}"
+        );
+        let took = report["after_last_answer_s"].as_f64().unwrap();
+        assert!(took < 1.0, "{what}: exit {took:.2} s after Ctrl-C");
+        assert_eq!(report["echo_after"], true, "{what}: echo restored");
+        assert!(!transcript.contains("hop: error"), "{what}: Ctrl-C is no error: {transcript}");
+    };
+    // The host-key question (nothing trusted yet).
+    let prompt = r"continue connecting \(yes/no\)\? ";
+    let report = on_tty(net, &env, prompt, "^C", &["sample-web", "--", "hostname"]);
+    check(&report, "host key");
+    assert!(!env.path(".ssh/known_hosts").exists(), "nothing recorded");
+    // The passphrase question, with echo off while it waits.
+    env.trust_both(net);
+    let locked = env.path(".ssh/web-locked");
+    std::fs::copy(env.path(".ssh/sample-web.pem"), &locked).unwrap();
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-p", "-N", "s3cret", "-f"])
+        .arg(&locked)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let prompt = r"Enter passphrase for key '[^']*': ";
+    let report = on_tty(net, &env, prompt, "^C", &["-i", locked.to_str().unwrap(), "sample-web", "--", "hostname"]);
+    check(&report, "passphrase");
+}
+
 #[test]
 fn dash_j_overrides_the_jump_chain_like_ssh() {
     let net = netlab_or_skip!();
