@@ -431,6 +431,24 @@ fn encrypted_keys_ask_for_the_passphrase_and_say_when_it_is_wrong() {
     assert!(run.stderr.contains("add it to ssh-agent"), "{}", run.stderr);
 }
 
+/// `-vv` shows russh's own lines (it logs with the `log` crate, bridged to hop's log).
+#[test]
+fn dash_vv_shows_what_russh_logs() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    let run = env.hop_in(net, &["-vv", "sample-web", "--", "hostname"], b"");
+    run.code(0);
+    assert_eq!(run.stdout, "sample-web\n");
+    // russh's client, once per hop: the server accepted the key; then the session channel.
+    assert_eq!(run.stderr.matches("DEBUG userauth_success\n").count(), 2, "{}", run.stderr);
+    assert!(run.stderr.contains("DEBUG channel_open_confirmation\n"), "{}", run.stderr);
+    // Without -v, none of it.
+    let run = env.hop_in(net, &["sample-web", "--", "hostname"], b"");
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""));
+}
+
 /// Ctrl-C at a question ends hop at once with 130, as Ctrl-C anywhere else, and leaves the
 /// terminal as it found it (echo back on after the passphrase question turned it off).
 #[test]
