@@ -516,6 +516,89 @@ fn dash_j_overrides_the_jump_chain_like_ssh() {
     assert!(run.stderr.contains("invalid jump host \"bastion:0\""), "{}", run.stderr);
 }
 
+/// A TCP relay in the client namespace on 127.0.0.1:PORT to the bastion's sshd, for 30 s at
+/// most: a jump host on another port that is no instance. Killed (by PID) when dropped.
+struct Relay {
+    child: std::process::Child,
+    port: u16,
+}
+
+const RELAY: &str = r#"
+import socket, sys, threading, time
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(8)
+srv.settimeout(1)
+print(srv.getsockname()[1], flush=True)
+def pipe(a, b):
+    try:
+        while (d := a.recv(65536)):
+            b.sendall(d)
+    except OSError:
+        pass
+    try:
+        b.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+end = time.monotonic() + 30
+while time.monotonic() < end:
+    try:
+        c, _ = srv.accept()
+    except socket.timeout:
+        continue
+    u = socket.create_connection((sys.argv[1], 22), timeout=5)
+    u.settimeout(None)
+    c.settimeout(None)
+    for a, b in ((c, u), (u, c)):
+        threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+"#;
+
+impl Relay {
+    fn start(net: &crate::support::NetLab, env: &Env, to: &str) -> Relay {
+        use std::io::BufRead;
+        let py = crate::support::python().unwrap().display().to_string();
+        let mut child = env.command_in(net, &py, &["-c", RELAY, to]).stdin(Stdio::null()).spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().parse().unwrap_or_else(|e| panic!("relay port {line:?}: {e}"));
+        Relay { child, port }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `-J HOST:PORT` for a host that is no instance is known as `[HOST]:PORT`, as ssh records it:
+/// recorded that way with --accept-new, found that way next time.
+#[test]
+fn a_jump_host_on_another_port_is_known_as_host_and_port() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    let bastion = net.state["bastion"]["public_ip"].as_str().unwrap();
+    let relay = Relay::start(net, &env, bastion);
+    // Not an instance, so no key file of its own: the default identity is the bastion's key.
+    std::fs::copy(env.path(".ssh/sample-bastion.pem"), env.path(".ssh/id_ed25519")).unwrap();
+    let jump = format!("ec2-user@127.0.0.1:{}", relay.port);
+    let run = env.hop_in(net, &["--accept-new", "-J", &jump, "sample-web", "--", "hostname"], b"");
+    run.code(0);
+    assert_eq!(run.stdout, "sample-web\n");
+    let known = std::fs::read_to_string(env.path(".ssh/known_hosts")).unwrap();
+    let added: Vec<&str> = known.lines().skip(2).collect();
+    assert_eq!(added.len(), 1, "{known}");
+    assert!(added[0].starts_with(&format!("[127.0.0.1]:{} ssh-", relay.port)), "{known}");
+    assert_eq!(added[0].split(' ').nth(2), net.host_key("bastion").split(' ').nth(1), "the bastion's key: {known}");
+    // Found under that name: no question, no --accept-new needed.
+    let run = env.hop_in(net, &["-J", &jump, "sample-web", "--", "hostname"], b"");
+    run.code(0);
+    assert_eq!(std::fs::read_to_string(env.path(".ssh/known_hosts")).unwrap(), known);
+}
+
 #[test]
 fn a_stale_cached_address_is_refreshed_once_and_retried() {
     let net = netlab_or_skip!();
