@@ -39,6 +39,11 @@ pub enum HopError {
     /// SSH failed: connection, host key or authentication.
     #[error("{message}")]
     Ssh { message: String, hints: Vec<String> },
+
+    /// Ctrl-C where hop was waiting for an answer (a host-key or passphrase question): exit
+    /// 130 without a message, as for Ctrl-C anywhere else.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 fn in_regions(regions: &[String]) -> String {
@@ -54,6 +59,7 @@ impl HopError {
             | HopError::UnknownTarget { .. }
             | HopError::Ambiguous { .. } => exit::USAGE,
             HopError::Aws { .. } | HopError::Ssh { .. } => exit::CONNECT,
+            HopError::Interrupted => exit::INTERRUPTED,
         }
     }
 
@@ -63,6 +69,7 @@ impl HopError {
             HopError::Usage { hints, .. } | HopError::Aws { hints, .. } | HopError::Ssh { hints, .. } => {
                 hints.clone()
             }
+            HopError::Interrupted => vec![],
             HopError::ConfigFile { .. } => vec!["fix the file, or move it aside to use the defaults".into()],
             HopError::NoRegion { profile } => vec![
                 "pass --region REGION (repeatable), set AWS_REGION, add `regions = [\"…\"]` to ~/.config/hop/config.toml,".into(),

@@ -6,6 +6,7 @@
 //! - `commands`: one file per subcommand; orchestrates domain and adapters.
 //! - `domain`: pure inventory, name resolution, route planning, ssh_config rendering/merging.
 //! - `adapters`: AWS, cache, filesystem, terminal.
+//! - `logging`: the log on stderr (-v, -vv, HOP_LOG), secrets kept out of it.
 //!
 //! `main` parses, runs and reports: it is the only place that prints errors and picks the exit
 //! status.
@@ -15,9 +16,10 @@ mod cli;
 mod commands;
 mod domain;
 mod error;
+mod logging;
 mod settings;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -43,7 +45,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
-    init_logging(cli.global.verbose);
+    logging::init(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => return report(anyhow::anyhow!("cannot start the async runtime: {e}")),
@@ -90,32 +92,14 @@ async fn hangup_or_term() -> u8 {
     }
 }
 
-/// Logs go to stderr. By default only hop's own warnings: the AWS SDK's are about things hop
-/// reports itself, as one line with a hint. `-v` adds hop's progress and the SDK's warnings,
-/// `-vv` everything at debug level; HOP_LOG takes an EnvFilter directive. What the lines quote is
-/// escaped for the terminal.
-fn init_logging(verbose: u8) {
-    let level = match verbose {
-        0 => "hop=warn",
-        1 => "warn,hop=info",
-        _ => "debug,hyper=info,hyper_util=info,rustls=info,h2=info",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HOP_LOG").unwrap_or_else(|_| level.into());
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .fmt_fields(adapters::term::log_fields())
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(ansi)
-        .without_time()
-        .init();
-}
-
 /// Print `hop: error: …` and the hints (escaped for the terminal); pick the exit status.
 fn report(e: anyhow::Error) -> ExitCode {
     if error::is_broken_pipe(&e) {
         return ExitCode::SUCCESS;
+    }
+    // Ctrl-C at a question: the ^C on the terminal says it all, as elsewhere.
+    if let Some(error::HopError::Interrupted) = e.downcast_ref::<error::HopError>() {
+        return ExitCode::from(exit::INTERRUPTED);
     }
     let mut err = std::io::stderr().lock();
     for line in error::report(&e) {

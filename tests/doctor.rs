@@ -252,10 +252,57 @@ fn the_snapshot_costs_the_same_calls_for_a_small_vpc_and_a_150_instance_one() {
     let small = calls(REGION, s["healthy"]["target_name"].as_str().unwrap());
     let tutorial = calls("us-east-1", "sample-web");
     let fleet = calls("us-west-2", &lab.id("fleet-bastion"));
+    let lists = calls(REGION, s["prefix_lists"]["target_name"].as_str().unwrap());
     // Instances, subnets, route tables, internet gateways, NAT gateways, security groups, network
     // ACLs, VPC endpoints, the target's instance-profile associations, and Session Manager's
-    // DescribeInstanceInformation.
-    assert_eq!((small, tutorial, fleet), (10, 10, 10));
+    // DescribeInstanceInformation; and one GetManagedPrefixListEntries per prefix list an SSH
+    // rule names (two there; at most four in any VPC).
+    assert_eq!((small, tutorial, fleet, lists), (10, 10, 10, 12));
+}
+
+/// Rules that name managed prefix lists are resolved (the caller's range is in one, the
+/// bastion's subnet in another): a working bastion passes, no problem and no wrong fix. An IPv6
+/// caller is checked against the IPv6 ranges (and the NACL's ::/0 rules), never the IPv4 ones.
+#[test]
+fn prefix_list_and_ipv6_rules_are_understood() {
+    let lab = lab_or_skip!();
+    let s = &scenarios(lab)["prefix_lists"];
+    let env = Env::lab(lab);
+    let target = s["target_name"].as_str().unwrap();
+    let doctor = |my_ip: &str| {
+        let run = env.hop(&["--region", REGION, "doctor", target, "--json", "--my-ip", my_ip]);
+        let report: Value =
+            serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", run.stdout, run.stderr));
+        (run.code, report)
+    };
+    let (code, report) = doctor(MY_IP);
+    let you = find(&report, "bastion.ssh-from-you");
+    assert_eq!(you["status"], "ok", "{report:#}");
+    let evidence = you["evidence"][0].as_str().unwrap();
+    assert!(
+        evidence.starts_with("rule: tcp 22 from pl-") && evidence.ends_with(" (its entry 203.0.113.0/24)"),
+        "{you:#}"
+    );
+    let from_bastion = find(&report, "target.ssh-from-bastion");
+    assert_eq!(from_bastion["status"], "ok", "{report:#}");
+    assert!(from_bastion["evidence"][0].as_str().unwrap().ends_with(" (its entry 10.22.0.0/24)"), "{from_bastion:#}");
+    for c in report["checks"].as_array().unwrap().iter().filter(|c| c["path"] == "bastion") {
+        assert_eq!(c["status"], "ok", "{c:#}");
+    }
+    assert_eq!((code, &report["route_ok"]), (0, &json!(true)), "{report:#}");
+    // An IPv6 caller inside 2001:db8::/32.
+    let (code, report) = doctor("2001:db8::5");
+    let you = find(&report, "bastion.ssh-from-you");
+    assert_eq!(you["status"], "ok", "{report:#}");
+    assert_eq!(you["evidence"], json!(["rule: tcp 22 from 2001:db8::/32"]));
+    assert_eq!(find(&report, "bastion.nacl")["status"], "ok", "{report:#}");
+    assert_eq!(code, 0, "{report:#}");
+    // Outside it: a problem whose fix adds an IPv6 range (`--cidr` takes IPv4 only).
+    let (code, report) = doctor("2001:db9::5");
+    let you = find(&report, "bastion.ssh-from-you");
+    assert_eq!(you["status"], "problem", "{report:#}");
+    assert!(you["fix"].as_str().unwrap().contains("Ipv6Ranges=[{CidrIpv6=2001:db9::5/128}]"), "{you:#}");
+    assert_eq!(code, 1);
 }
 
 #[test]
@@ -278,7 +325,7 @@ fn the_checklist_is_readable_and_bad_input_is_a_usage_error() {
     assert!(run.stdout.contains("\n  \x1b[1;31mPROBLEM \x1b[0m the bastion's subnet"), "{:?}", run.stdout);
     let run = env.hop(&["--region", REGION, "doctor", target, "--my-ip", "my-laptop"]);
     run.code(2);
-    assert!(run.stderr.contains("--my-ip: \"my-laptop\" is not an IPv4 address or CIDR"), "{}", run.stderr);
+    assert!(run.stderr.contains("--my-ip: \"my-laptop\" is not an IP address or CIDR"), "{}", run.stderr);
     env.hop(&["--region", REGION, "doctor", "doc-nonexistent"]).code(2);
 }
 

@@ -437,6 +437,63 @@ fn encrypted_keys_ask_for_the_passphrase_and_say_when_it_is_wrong() {
     assert!(run.stderr.contains("add it to ssh-agent"), "{}", run.stderr);
 }
 
+/// `-vv` shows russh's own lines (it logs with the `log` crate, bridged to hop's log).
+#[test]
+fn dash_vv_shows_what_russh_logs() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    let run = env.hop_in(net, &["-vv", "sample-web", "--", "hostname"], b"");
+    run.code(0);
+    assert_eq!(run.stdout, "sample-web\n");
+    // russh's client, once per hop: the server accepted the key; then the session channel.
+    assert_eq!(run.stderr.matches("DEBUG userauth_success\n").count(), 2, "{}", run.stderr);
+    assert!(run.stderr.contains("DEBUG channel_open_confirmation\n"), "{}", run.stderr);
+    // Without -v, none of it.
+    let run = env.hop_in(net, &["sample-web", "--", "hostname"], b"");
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""));
+}
+
+/// Ctrl-C at a question ends hop at once with 130, as Ctrl-C anywhere else, and leaves the
+/// terminal as it found it (echo back on after the passphrase question turned it off).
+#[test]
+fn ctrl_c_at_a_question_exits_130_at_once_with_the_terminal_restored() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    let check = |report: &serde_json::Value, what: &str| {
+        let transcript = report["transcript"].as_str().unwrap();
+        assert_eq!(
+            (&report["exit"], &report["prompts"]),
+            (&serde_json::json!(130), &serde_json::json!(1)),
+            "{what}: {transcript}"
+        );
+        let took = report["after_last_answer_s"].as_f64().unwrap();
+        assert!(took < 1.0, "{what}: exit {took:.2} s after Ctrl-C");
+        assert_eq!(report["echo_after"], true, "{what}: echo restored");
+        assert!(!transcript.contains("hop: error"), "{what}: Ctrl-C is no error: {transcript}");
+    };
+    // The host-key question (nothing trusted yet).
+    let prompt = r"continue connecting \(yes/no\)\? ";
+    let report = on_tty(net, &env, prompt, "^C", &["sample-web", "--", "hostname"]);
+    check(&report, "host key");
+    assert!(!env.path(".ssh/known_hosts").exists(), "nothing recorded");
+    // The passphrase question, with echo off while it waits.
+    env.trust_both(net);
+    let locked = env.path(".ssh/web-locked");
+    std::fs::copy(env.path(".ssh/sample-web.pem"), &locked).unwrap();
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-p", "-N", "s3cret", "-f"])
+        .arg(&locked)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let prompt = r"Enter passphrase for key '[^']*': ";
+    let report = on_tty(net, &env, prompt, "^C", &["-i", locked.to_str().unwrap(), "sample-web", "--", "hostname"]);
+    check(&report, "passphrase");
+}
+
 #[test]
 fn dash_j_overrides_the_jump_chain_like_ssh() {
     let net = netlab_or_skip!();
@@ -463,6 +520,89 @@ fn dash_j_overrides_the_jump_chain_like_ssh() {
     let run = env.hop_in(net, &["-J", "bastion:0", "sample-web", "--", "true"], b"");
     run.code(2);
     assert!(run.stderr.contains("invalid jump host \"bastion:0\""), "{}", run.stderr);
+}
+
+/// A TCP relay in the client namespace on 127.0.0.1:PORT to the bastion's sshd, for 30 s at
+/// most: a jump host on another port that is no instance. Killed (by PID) when dropped.
+struct Relay {
+    child: std::process::Child,
+    port: u16,
+}
+
+const RELAY: &str = r#"
+import socket, sys, threading, time
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(8)
+srv.settimeout(1)
+print(srv.getsockname()[1], flush=True)
+def pipe(a, b):
+    try:
+        while (d := a.recv(65536)):
+            b.sendall(d)
+    except OSError:
+        pass
+    try:
+        b.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+end = time.monotonic() + 30
+while time.monotonic() < end:
+    try:
+        c, _ = srv.accept()
+    except socket.timeout:
+        continue
+    u = socket.create_connection((sys.argv[1], 22), timeout=5)
+    u.settimeout(None)
+    c.settimeout(None)
+    for a, b in ((c, u), (u, c)):
+        threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+"#;
+
+impl Relay {
+    fn start(net: &crate::support::NetLab, env: &Env, to: &str) -> Relay {
+        use std::io::BufRead;
+        let py = crate::support::python().unwrap().display().to_string();
+        let mut child = env.command_in(net, &py, &["-c", RELAY, to]).stdin(Stdio::null()).spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().parse().unwrap_or_else(|e| panic!("relay port {line:?}: {e}"));
+        Relay { child, port }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `-J HOST:PORT` for a host that is no instance is known as `[HOST]:PORT`, as ssh records it:
+/// recorded that way with --accept-new, found that way next time.
+#[test]
+fn a_jump_host_on_another_port_is_known_as_host_and_port() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    let bastion = net.state["bastion"]["public_ip"].as_str().unwrap();
+    let relay = Relay::start(net, &env, bastion);
+    // Not an instance, so no key file of its own: the default identity is the bastion's key.
+    std::fs::copy(env.path(".ssh/sample-bastion.pem"), env.path(".ssh/id_ed25519")).unwrap();
+    let jump = format!("ec2-user@127.0.0.1:{}", relay.port);
+    let run = env.hop_in(net, &["--accept-new", "-J", &jump, "sample-web", "--", "hostname"], b"");
+    run.code(0);
+    assert_eq!(run.stdout, "sample-web\n");
+    let known = std::fs::read_to_string(env.path(".ssh/known_hosts")).unwrap();
+    let added: Vec<&str> = known.lines().skip(2).collect();
+    assert_eq!(added.len(), 1, "{known}");
+    assert!(added[0].starts_with(&format!("[127.0.0.1]:{} ssh-", relay.port)), "{known}");
+    assert_eq!(added[0].split(' ').nth(2), net.host_key("bastion").split(' ').nth(1), "the bastion's key: {known}");
+    // Found under that name: no question, no --accept-new needed.
+    let run = env.hop_in(net, &["-J", &jump, "sample-web", "--", "hostname"], b"");
+    run.code(0);
+    assert_eq!(std::fs::read_to_string(env.path(".ssh/known_hosts")).unwrap(), known);
 }
 
 #[test]

@@ -113,6 +113,30 @@ fn exec_over_ssm_with_status_route_and_a_terminated_session() {
     }
 }
 
+/// Secrets never reach the log, whatever HOP_LOG asks for: at `trace` the AWS SDK would log
+/// StartSession's response (its TokenValue) and tungstenite the data channel's frames.
+#[test]
+fn the_session_token_never_reaches_the_log_even_at_trace() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let mut env = Env::net(net);
+    let id = target(net, &env, "ssm-trace", json!({}));
+    for directive in ["trace", "aws_smithy_runtime=trace,aws_sdk_ssm=trace,tungstenite=trace,hop=trace"] {
+        env.set("HOP_LOG", directive);
+        let run = hop(net, &env, &["ssm-trace", "--", "hostname"], b"");
+        run.code(0);
+        assert_eq!(run.stdout, "sample-web\n");
+        let session = sessions(net, &env, &id).pop().unwrap();
+        let token = session["token"].as_str().unwrap();
+        assert!(token.len() >= 32, "{session}");
+        assert!(!run.stderr.contains(token), "HOP_LOG={directive}: the token is in the log");
+        // Trace output is there: hop's own, for every frame from the agent.
+        assert!(run.stderr.contains("TRACE data channel: a "), "HOP_LOG={directive}: {}", run.stderr);
+        // And the SDK still says what it does, at debug.
+        assert!(run.stderr.contains("beginning attempt #1"), "HOP_LOG={directive}");
+    }
+}
+
 #[test]
 fn openssh_uses_the_ssm_route_through_hop_config_and_hop_proxy() {
     let net = netlab_or_skip!();

@@ -51,25 +51,10 @@ pub fn paint(s: &str, code: &str, on: bool) -> String {
     if on { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
 }
 
-/// Log fields as tracing's default formatter writes them (`message` bare, the others as
-/// `name=value`), escaped like everything else hop prints: warnings quote tags, servers' reasons
-/// and Session Manager's messages, and a newline in one must not forge a log line.
-pub fn log_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
-    use tracing_subscriber::field::MakeExt;
-    tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
-        let text = format!("{value:?}");
-        let text = crate::domain::display::escape(&text);
-        match field.name() {
-            "message" => write!(w, "{text}"),
-            name => write!(w, "{name}={text}"),
-        }
-    })
-    .delimited(" ")
-}
-
 /// Questions from the SSH transport answered on the controlling terminal (`/dev/tty`, as ssh
 /// does, so they work with stdin and stdout redirected). None when there is no terminal: the
-/// transport then refuses instead of asking.
+/// transport then refuses instead of asking. Ctrl-C at a question answers
+/// [`Answer::Interrupted`] at once, with the terminal restored.
 pub fn tty_asker() -> Option<crate::adapters::ssh::client::Ask> {
     use crate::adapters::ssh::client::{Answer, Question};
     use crate::domain::display::escape;
@@ -88,27 +73,78 @@ pub fn tty_asker() -> Option<crate::adapters::ssh::client::Ask> {
                      Key fingerprint is {fingerprint}.\r\n\
                      Are you sure you want to continue connecting (yes/no)? "
                 );
-                let answer = read_line(&mut tty, &prompt, true).unwrap_or_default();
-                if answer.trim().eq_ignore_ascii_case("yes") { Answer::Yes } else { Answer::No }
+                match read_line(&mut tty, &prompt, true) {
+                    Line::Interrupted => Answer::Interrupted,
+                    Line::Text(a) if a.trim().eq_ignore_ascii_case("yes") => Answer::Yes,
+                    Line::Text(_) | Line::Failed => Answer::No,
+                }
             }
             Question::Passphrase { path } => {
                 // The file name may come from the instance's key pair name.
                 let prompt = format!("Enter passphrase for key '{}': ", escape(&path.display().to_string()));
-                let secret = read_line(&mut tty, &prompt, false).unwrap_or_default();
-                let _ = write!(tty, "\r\n");
-                Answer::Secret(secret)
+                // Echo was off, so Enter moved nowhere: end the prompt's line (a Ctrl-C did).
+                match read_line(&mut tty, &prompt, false) {
+                    Line::Interrupted => Answer::Interrupted,
+                    Line::Text(secret) => {
+                        let _ = write!(tty, "\r\n");
+                        Answer::Secret(secret)
+                    }
+                    Line::Failed => {
+                        let _ = write!(tty, "\r\n");
+                        Answer::Secret(String::new())
+                    }
+                }
             }
         }
     }))
 }
 
+/// What reading an answer from the terminal gave.
+enum Line {
+    Text(String),
+    /// Ctrl-C (SIGINT) while waiting.
+    Interrupted,
+    Failed,
+}
+
+/// The read end of a pipe written to by a SIGINT handler (chained with the runtime's own, which
+/// still sees every SIGINT): a question waits on it beside the terminal. The runtime's handler
+/// cannot wake a question: the question blocks the runtime's only thread.
+fn interrupts() -> Option<i32> {
+    static PIPE: std::sync::OnceLock<Option<i32>> = std::sync::OnceLock::new();
+    *PIPE.get_or_init(|| {
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe2 fills two descriptors; both are ours for the life of the process.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+            return None;
+        }
+        let write_end = fds[1];
+        // SAFETY: the action only calls write(2) on a non-blocking pipe, which is
+        // async-signal-safe; a full pipe (many Ctrl-Cs) loses nothing that matters.
+        let registered = unsafe {
+            signal_hook_registry::register(libc::SIGINT, move || {
+                libc::write(write_end, b"i".as_ptr().cast(), 1);
+            })
+        };
+        registered.ok().map(|_| fds[0])
+    })
+}
+
 /// Show `prompt` and read one line from the terminal; with `echo` false, typed characters are
 /// not shown: echo goes off *before* the prompt appears, so a fast typist (or a script
-/// answering the prompt) never sees the secret echoed. The mode is restored before returning.
-fn read_line(tty: &mut std::fs::File, prompt: &str, echo: bool) -> std::io::Result<String> {
-    use std::io::BufRead;
+/// answering the prompt) never sees the secret echoed. The wait ends on Enter or on Ctrl-C;
+/// the mode is restored before returning, in every case.
+fn read_line(tty: &mut std::fs::File, prompt: &str, echo: bool) -> Line {
+    use std::io::Read;
     use std::os::fd::AsRawFd;
     let fd = tty.as_raw_fd();
+    let interrupt = interrupts();
+    // A Ctrl-C from before this question was the runtime's to handle: start afresh.
+    if let Some(r) = interrupt {
+        let mut sink = [0u8; 64];
+        // SAFETY: reads into a local buffer from our non-blocking pipe.
+        while unsafe { libc::read(r, sink.as_mut_ptr().cast(), sink.len()) } > 0 {}
+    }
     let mut saved: libc::termios = unsafe { std::mem::zeroed() };
     // SAFETY: fd is an open terminal; tcgetattr only writes into `saved`.
     let have_mode = unsafe { libc::tcgetattr(fd, &mut saved) } == 0;
@@ -120,13 +156,54 @@ fn read_line(tty: &mut std::fs::File, prompt: &str, echo: bool) -> std::io::Resu
     }
     let _ = tty.write_all(prompt.as_bytes());
     let _ = tty.flush();
-    let mut line = String::new();
-    let result = std::io::BufReader::new(&*tty).read_line(&mut line);
+    // The terminal stays in canonical mode (the kernel edits the line); a read returns a whole
+    // line. poll(2) waits for it or for the interrupt pipe.
+    let mut line = Vec::new();
+    let result = loop {
+        let mut fds = [
+            libc::pollfd { fd, events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: interrupt.unwrap_or(-1), events: libc::POLLIN, revents: 0 },
+        ];
+        // SAFETY: two valid pollfd entries (a negative fd is ignored by poll).
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            break Line::Failed;
+        }
+        if fds[1].revents != 0 {
+            break Line::Interrupted;
+        }
+        if fds[0].revents == 0 {
+            continue;
+        }
+        let mut chunk = [0u8; 1024];
+        match tty.read(&mut chunk) {
+            Ok(0) => break Line::Text(String::from_utf8_lossy(&line).into_owned()),
+            Ok(k) => {
+                line.extend_from_slice(&chunk[..k]);
+                if line.ends_with(b"\n") {
+                    break Line::Text(String::from_utf8_lossy(&line).into_owned());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break Line::Failed,
+        }
+    };
     if have_mode && !echo {
         // SAFETY: restores the mode read above.
         unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
     }
-    result.map(|_| line.trim_end_matches(['\r', '\n']).to_string())
+    match result {
+        Line::Text(t) => Line::Text(t.trim_end_matches(['\r', '\n']).to_string()),
+        Line::Interrupted => {
+            // The ^C the terminal echoed ends the prompt's line.
+            let _ = tty.write_all(b"\r\n");
+            Line::Interrupted
+        }
+        other => other,
+    }
 }
 
 /// The local terminal in raw mode for as long as this value lives: restored on drop, which
@@ -197,47 +274,4 @@ pub fn window_size() -> Option<(u32, u32)> {
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     (unsafe { libc::ioctl(libc::STDIN_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_col > 0)
         .then_some((ws.ws_col as u32, ws.ws_row as u32))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::{Arc, Mutex};
-
-    /// What the subscriber wrote, shared with the test.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn log_lines_escape_what_they_quote() {
-        let out = Captured::default();
-        let writer = out.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .fmt_fields(super::log_fields())
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_target(false)
-            .without_time()
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            let output = "bye\nWARN hop: forged line\u{9b}31m\u{202e}";
-            tracing::warn!("Session Manager ended session s-1: {output}");
-            tracing::warn!(reason = "a\rb", "plain");
-        });
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(
-            text,
-            " WARN Session Manager ended session s-1: bye\\nWARN hop: forged line\\u{9b}31m\\u{202e}\n \
-             WARN plain reason=\"a\\rb\"\n"
-        );
-    }
 }

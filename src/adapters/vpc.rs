@@ -1,18 +1,24 @@
 //! The VPC snapshot `hop doctor` reasons about: one call per kind of resource, filtered by the
 //! VPC (instances paginated by 1000) or by the target (its instance-profile association), all
-//! at once, plus Session Manager's view of the agent: ten calls. The number of calls does not
-//! grow with the VPC.
+//! at once, plus Session Manager's view of the agent: ten calls. Then, only when SSH rules name
+//! managed prefix lists, one GetManagedPrefixListEntries per distinct list, at most
+//! `PREFIX_LISTS` of them (the rest are reported unread). The number of calls does not grow
+//! with the VPC.
 
 use aws_sdk_ec2::types::Filter;
 
 use crate::adapters::aws;
 use crate::adapters::ssm::Control;
 use crate::domain::doctor::{
-    Agent, Endpoint, Host, Nacl, NaclEntry, NatGateway, Permission, ProfileAssociation, RouteEntry, RouteTable,
-    RouteTarget, SecurityGroup, Snapshot, Subnet,
+    Agent, Endpoint, Host, Nacl, NaclEntry, NatGateway, Permission, PrefixList, ProfileAssociation, RouteEntry,
+    RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet,
 };
 use crate::error::HopError;
 use crate::settings::Settings;
+
+/// Prefix lists resolved per snapshot, at most: a bound on the calls, not on correctness (an
+/// unread list makes its checks `unknown`, never a problem).
+const PREFIX_LISTS: usize = 4;
 
 fn by_vpc(vpc: &str) -> Filter {
     Filter::builder().name("vpc-id").values(vpc).build()
@@ -145,8 +151,18 @@ pub async fn snapshot(settings: &Settings, region: &str, vpc: &str, target: &str
                     protocol: p.ip_protocol().unwrap_or("-1").into(),
                     from: p.from_port(),
                     to: p.to_port(),
-                    cidrs: p.ip_ranges().iter().filter_map(|r| r.cidr_ip().map(str::to_string)).collect(),
+                    cidrs: p
+                        .ip_ranges()
+                        .iter()
+                        .filter_map(|r| r.cidr_ip().map(str::to_string))
+                        .chain(p.ipv6_ranges().iter().filter_map(|r| r.cidr_ipv6().map(str::to_string)))
+                        .collect(),
                     groups: p.user_id_group_pairs().iter().filter_map(|g| g.group_id().map(str::to_string)).collect(),
+                    prefix_lists: p
+                        .prefix_list_ids()
+                        .iter()
+                        .filter_map(|l| l.prefix_list_id().map(str::to_string))
+                        .collect(),
                 })
                 .collect()
         };
@@ -178,14 +194,14 @@ pub async fn snapshot(settings: &Settings, region: &str, vpc: &str, target: &str
                     entries: n
                         .entries()
                         .iter()
-                        .filter(|e| e.cidr_block().is_some())
+                        .filter(|e| e.cidr_block().or(e.ipv6_cidr_block()).is_some())
                         .map(|e| NaclEntry {
                             number: e.rule_number().unwrap_or(32767),
                             egress: e.egress().unwrap_or(false),
                             protocol: e.protocol().unwrap_or("-1").into(),
                             from: e.port_range().and_then(|r| r.from()),
                             to: e.port_range().and_then(|r| r.to()),
-                            cidr: e.cidr_block().unwrap_or_default().into(),
+                            cidr: e.cidr_block().or(e.ipv6_cidr_block()).unwrap_or_default().into(),
                             allow: e.rule_action().is_some_and(|a| a.as_str() == "allow"),
                         })
                         .collect(),
@@ -264,6 +280,8 @@ pub async fn snapshot(settings: &Settings, region: &str, vpc: &str, target: &str
     };
     let (instances, subnets, route_tables, igws, nat_gateways, security_groups, nacls, endpoints, associations, agent) =
         tokio::join!(instances, subnets, tables, igws, nats, groups, nacls, endpoints, associations, agent);
+    let security_groups = security_groups?;
+    let prefix_lists = prefix_lists(&ec2, &security_groups).await;
     Ok(Snapshot {
         region: region.into(),
         vpc_id: vpc.into(),
@@ -272,12 +290,58 @@ pub async fn snapshot(settings: &Settings, region: &str, vpc: &str, target: &str
         route_tables: route_tables?,
         igws: igws?,
         nat_gateways: nat_gateways?,
-        security_groups: security_groups?,
+        security_groups,
         nacls: nacls?,
         endpoints: endpoints?,
         profile_associations: associations,
         agent,
+        prefix_lists,
     })
+}
+
+/// The entries of the managed prefix lists that rules covering TCP 22 name (the only port the
+/// SSH checks read through a list), first `PREFIX_LISTS` by id, concurrently. A list that
+/// cannot be read (no permission, gone, over the bound) carries the reason instead.
+async fn prefix_lists(ec2: &aws_sdk_ec2::Client, groups: &[SecurityGroup]) -> Vec<PrefixList> {
+    let mut ids: Vec<&String> = groups
+        .iter()
+        .flat_map(|g| g.ingress.iter().chain(&g.egress))
+        .filter(|p| p.covers(22))
+        .flat_map(|p| &p.prefix_lists)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let read = ids.iter().take(PREFIX_LISTS).map(|id| async move {
+        let mut entries = Vec::new();
+        let mut token = None;
+        // A list holds at most 1000 entries (its max-entries): one page, or a few.
+        for _ in 0..10 {
+            let page = ec2
+                .get_managed_prefix_list_entries()
+                .prefix_list_id(id.as_str())
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| format!("GetManagedPrefixListEntries: {}", aws::error_chain(&e)))?;
+            entries.extend(page.entries().iter().filter_map(|e| e.cidr().map(str::to_string)));
+            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            if token.is_none() {
+                return Ok(entries);
+            }
+        }
+        Err("GetManagedPrefixListEntries: more pages than a prefix list can have".to_string())
+    });
+    let mut out: Vec<PrefixList> = futures_util::future::join_all(read)
+        .await
+        .into_iter()
+        .zip(&ids)
+        .map(|(entries, id)| PrefixList { id: id.to_string(), entries })
+        .collect();
+    out.extend(ids.iter().skip(PREFIX_LISTS).map(|id| PrefixList {
+        id: id.to_string(),
+        entries: Err(format!("not read: hop reads at most {PREFIX_LISTS} prefix lists per VPC")),
+    }));
+    out
 }
 
 fn route_target(r: &aws_sdk_ec2::types::Route) -> RouteTarget {

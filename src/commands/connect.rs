@@ -167,6 +167,7 @@ pub fn ssh_error(e: client::SshError, target: &str) -> HopError {
     use client::SshError::*;
     let doctor = format!("`hop doctor {target}` explains what stands in the way; `hop route {target}` shows the route");
     let hints = match &e {
+        Interrupted => return HopError::Interrupted,
         Connect { .. } => vec![doctor],
         UnknownHostKey { file, .. } => vec![
             "check the fingerprint with the instance's console output (aws ec2 get-console-output)".into(),

@@ -2,7 +2,7 @@
 //! VPC in, checks out (ok / problem / warning / unknown), each with the evidence seen and the
 //! exact fix. The adapter fetches the snapshot; the command prints the checks.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde::Serialize;
 
@@ -27,6 +27,16 @@ pub struct Snapshot {
     pub profile_associations: Vec<ProfileAssociation>,
     /// Session Manager's view of the target's agent: None when it could not be asked.
     pub agent: Option<Agent>,
+    /// The managed prefix lists security-group rules name, with their entries when read.
+    pub prefix_lists: Vec<PrefixList>,
+}
+
+/// A managed prefix list (`pl-…`) a security-group rule names as its source or destination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrefixList {
+    pub id: String,
+    /// Its CIDRs, or why hop could not read them.
+    pub entries: Result<Vec<String>, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -119,7 +129,8 @@ pub struct SecurityGroup {
     pub egress: Vec<Permission>,
 }
 
-/// One permission: protocol ("-1" for all, "tcp", …), port range, sources (or destinations).
+/// One permission: protocol ("-1" for all, "tcp", …), port range, sources (or destinations):
+/// IPv4 and IPv6 ranges, security groups, managed prefix lists.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Permission {
     pub protocol: String,
@@ -127,10 +138,11 @@ pub struct Permission {
     pub to: Option<i32>,
     pub cidrs: Vec<String>,
     pub groups: Vec<String>,
+    pub prefix_lists: Vec<String>,
 }
 
 impl Permission {
-    fn covers(&self, port: u16) -> bool {
+    pub fn covers(&self, port: u16) -> bool {
         match self.protocol.as_str() {
             "-1" | "all" => true,
             "tcp" | "6" => match (self.from, self.to) {
@@ -178,19 +190,27 @@ pub enum Agent {
     Registered { ping_status: String, agent_version: String },
 }
 
-/// An IPv4 network.
+/// An IPv4 or IPv6 network. The families never match each other: `::/0` says nothing about
+/// an IPv4 caller, `0.0.0.0/0` nothing about an IPv6 one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub len: u8,
 }
 
 impl std::str::FromStr for Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Cidr, String> {
-        let (a, l) = s.split_once('/').unwrap_or((s, "32"));
-        let addr: Ipv4Addr = a.parse().map_err(|_| format!("{s:?} is not an IPv4 address or CIDR"))?;
-        let len: u8 = l.parse().ok().filter(|l| *l <= 32).ok_or_else(|| format!("{s:?}: bad prefix length"))?;
+        let (a, l) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a.parse().map_err(|_| format!("{s:?} is not an IP address or CIDR"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len = match l {
+            None => max,
+            Some(l) => l.parse::<u8>().ok().filter(|l| *l <= max).ok_or_else(|| format!("{s:?}: bad prefix length"))?,
+        };
         Ok(Cidr { addr, len })
     }
 }
@@ -202,15 +222,27 @@ impl std::fmt::Display for Cidr {
 }
 
 impl Cidr {
-    fn mask(&self) -> u32 {
-        if self.len == 0 { 0 } else { u32::MAX << (32 - self.len) }
-    }
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        (u32::from(self.addr) & self.mask()) == (u32::from(ip) & self.mask())
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        // The address as 128 bits, left-aligned, so one mask serves both families.
+        fn bits(ip: IpAddr) -> u128 {
+            match ip {
+                IpAddr::V4(a) => u128::from(u32::from(a)) << 96,
+                IpAddr::V6(a) => u128::from(a),
+            }
+        }
+        if self.addr.is_ipv4() != ip.is_ipv4() {
+            return false;
+        }
+        // Left-aligned, a prefix of either family is the top `len` bits.
+        let mask = if self.len == 0 { 0 } else { u128::MAX << (128 - u32::from(self.len)) };
+        (bits(self.addr) & mask) == (bits(ip) & mask)
     }
     /// Whether every address of `other` is in `self`.
     pub fn covers(&self, other: &Cidr) -> bool {
         self.len <= other.len && self.contains(other.addr)
+    }
+    pub fn is_ipv6(&self) -> bool {
+        self.addr.is_ipv6()
     }
 }
 
@@ -343,27 +375,78 @@ impl Snapshot {
     }
 }
 
-/// Which ingress rule of `groups` lets TCP `port` in from `source` (an address, and the
-/// groups it belongs to).
+/// What the security groups say about one peer.
+#[derive(Debug)]
+enum Reach<'a> {
+    /// This group's rule lets it through, via this source (CIDR, group, or prefix list).
+    Allowed(&'a SecurityGroup, String),
+    /// No rule hop can read lets it through, but these rules name prefix lists hop could not
+    /// read (one line each): the answer depends on them.
+    Unknown(Vec<String>),
+    Denied,
+}
+
+/// Which rule of `groups` (ingress, or egress) lets TCP `port` through for `peer` (an
+/// address, and the groups it belongs to). Prefix lists count by their entries.
 fn sg_allows<'a>(
     groups: &[&'a SecurityGroup],
+    lists: &[PrefixList],
     egress: bool,
     port: u16,
     peer: Option<&Cidr>,
     peer_groups: &[String],
-) -> Option<(&'a SecurityGroup, String)> {
+) -> Reach<'a> {
+    let mut unread = Vec::new();
     for g in groups {
         let rules = if egress { &g.egress } else { &g.ingress };
         for p in rules.iter().filter(|p| p.covers(port)) {
             if let Some(c) = peer.and_then(|peer| p.cidrs.iter().find(|c| cidr_covers(c, peer))) {
-                return Some((g, c.clone()));
+                return Reach::Allowed(g, c.clone());
             }
             if let Some(s) = p.groups.iter().find(|s| peer_groups.contains(s)) {
-                return Some((g, s.clone()));
+                return Reach::Allowed(g, s.clone());
+            }
+            let Some(peer) = peer else { continue };
+            for id in &p.prefix_lists {
+                match lists.iter().find(|l| &l.id == id).map(|l| &l.entries) {
+                    Some(Ok(entries)) => {
+                        if let Some(c) = entries.iter().find(|c| cidr_covers(c, peer)) {
+                            return Reach::Allowed(g, format!("{id} (its entry {c})"));
+                        }
+                    }
+                    Some(Err(why)) => {
+                        unread.push(format!("{}: tcp {port} {} {id}: {why}", g.id, if egress { "to" } else { "from" }))
+                    }
+                    None => unread.push(format!(
+                        "{}: tcp {port} {} {id}: its entries were not read",
+                        g.id,
+                        if egress { "to" } else { "from" }
+                    )),
+                }
             }
         }
     }
-    None
+    if unread.is_empty() { Reach::Denied } else { Reach::Unknown(unread) }
+}
+
+/// The check for a rule that depends on prefix lists hop could not read: unknown, never a
+/// problem with a fix that would add a rule the list may already grant.
+fn unread_lists(p: Path, id: &'static str, summary: String, unread: Vec<String>) -> Check {
+    unread.into_iter().fold(check(p, id, Status::Unknown, summary), |c, e| c.evidence(e))
+}
+
+/// `aws ec2 authorize-security-group-ingress` for TCP 22 from `peer` (IPv6 ranges have no
+/// shorthand flag).
+fn authorize_ssh(region: &str, group: &str, peer: &str, ipv6: bool) -> String {
+    if ipv6 {
+        format!(
+            "aws ec2 authorize-security-group-ingress --region {region} --group-id {group} --ip-permissions 'IpProtocol=tcp,FromPort=22,ToPort=22,Ipv6Ranges=[{{CidrIpv6={peer}}}]'"
+        )
+    } else {
+        format!(
+            "aws ec2 authorize-security-group-ingress --region {region} --group-id {group} --protocol tcp --port 22 --cidr {peer}"
+        )
+    }
 }
 
 /// NACLs are stateless and ordered: the first entry that matches decides.
@@ -440,16 +523,32 @@ fn bastion_path(snap: &Snapshot, target: &Host, entry: &Host, my_ip: Option<Cidr
     let groups = snap.groups(&entry.security_groups);
     let sg_ids = entry.security_groups.join(", ");
     let c = match my_ip {
-        Some(me) => match sg_allows(&groups, false, 22, Some(&me), &[]) {
-            Some((g, via)) => check(p, "bastion.ssh-from-you", Status::Ok, format!("{} allows TCP 22 from {me}", g.id))
-                .evidence(format!("rule: tcp 22 from {via}")),
-            None => check(p, "bastion.ssh-from-you", Status::Problem, format!("no security group of the {role} ({sg_ids}) allows TCP 22 from {me}"))
-                .evidence(format!("22 is allowed from: {}", allowed_sources(&groups, 22)))
-                .fix(format!(
-                    "aws ec2 authorize-security-group-ingress --region {} --group-id {} --protocol tcp --port 22 --cidr {me}",
-                    snap.region,
-                    entry.security_groups.first().map_or("<sg-…>", String::as_str)
-                )),
+        Some(me) => match sg_allows(&groups, &snap.prefix_lists, false, 22, Some(&me), &[]) {
+            Reach::Allowed(g, via) => {
+                check(p, "bastion.ssh-from-you", Status::Ok, format!("{} allows TCP 22 from {me}", g.id))
+                    .evidence(format!("rule: tcp 22 from {via}"))
+            }
+            Reach::Unknown(unread) => unread_lists(
+                p,
+                "bastion.ssh-from-you",
+                format!(
+                    "whether the {role}'s security groups ({sg_ids}) allow TCP 22 from {me} depends on prefix lists hop could not read"
+                ),
+                unread,
+            ),
+            Reach::Denied => check(
+                p,
+                "bastion.ssh-from-you",
+                Status::Problem,
+                format!("no security group of the {role} ({sg_ids}) allows TCP 22 from {me}"),
+            )
+            .evidence(format!("22 is allowed from: {}", allowed_sources(&groups, 22)))
+            .fix(authorize_ssh(
+                &snap.region,
+                entry.security_groups.first().map_or("<sg-…>", String::as_str),
+                &me.to_string(),
+                me.is_ipv6(),
+            )),
         },
         None => {
             let sources = allowed_sources(&groups, 22);
@@ -461,7 +560,12 @@ fn bastion_path(snap: &Snapshot, target: &Host, entry: &Host, my_ip: Option<Cidr
                         entry.security_groups.first().map_or("<sg-…>", String::as_str)
                     ))
             } else {
-                check(p, "bastion.ssh-from-you", Status::Warning, format!("TCP 22 is allowed from {sources}; pass --my-ip to check yours"))
+                check(
+                    p,
+                    "bastion.ssh-from-you",
+                    Status::Warning,
+                    format!("TCP 22 is allowed from {sources}; pass --my-ip to check yours"),
+                )
             }
         }
     };
@@ -475,10 +579,16 @@ fn bastion_path(snap: &Snapshot, target: &Host, entry: &Host, my_ip: Option<Cidr
     // The target lets the bastion in, and the bastion may send to it.
     let target_groups = snap.groups(&target.security_groups);
     let bastion_ip = ip(&entry.private_ip);
-    let c = match sg_allows(&target_groups, false, 22, bastion_ip.as_ref(), &entry.security_groups) {
-        Some((g, via)) => check(p, "target.ssh-from-bastion", Status::Ok, format!("{} lets the bastion in on TCP 22", g.id))
+    let c = match sg_allows(&target_groups, &snap.prefix_lists, false, 22, bastion_ip.as_ref(), &entry.security_groups) {
+        Reach::Allowed(g, via) => check(p, "target.ssh-from-bastion", Status::Ok, format!("{} lets the bastion in on TCP 22", g.id))
             .evidence(format!("rule: tcp 22 from {via}")),
-        None => check(
+        Reach::Unknown(unread) => unread_lists(
+            p,
+            "target.ssh-from-bastion",
+            format!("whether {} lets the bastion in on TCP 22 depends on prefix lists hop could not read", target.label()),
+            unread,
+        ),
+        Reach::Denied => check(
             p,
             "target.ssh-from-bastion",
             Status::Problem,
@@ -500,10 +610,16 @@ fn bastion_path(snap: &Snapshot, target: &Host, entry: &Host, my_ip: Option<Cidr
     };
     out.push(c);
     let target_ip = ip(&target.private_ip);
-    let c = match sg_allows(&groups, true, 22, target_ip.as_ref(), &target.security_groups) {
-        Some((g, via)) => check(p, "bastion.egress", Status::Ok, format!("{} lets the bastion connect out to TCP 22", g.id))
+    let c = match sg_allows(&groups, &snap.prefix_lists, true, 22, target_ip.as_ref(), &target.security_groups) {
+        Reach::Allowed(g, via) => check(p, "bastion.egress", Status::Ok, format!("{} lets the bastion connect out to TCP 22", g.id))
             .evidence(format!("egress: tcp 22 to {via}")),
-        None => check(p, "bastion.egress", Status::Problem, format!("the bastion's security groups ({sg_ids}) allow no TCP 22 out to {}", target.label()))
+        Reach::Unknown(unread) => unread_lists(
+            p,
+            "bastion.egress",
+            format!("whether the bastion may connect out to {} on TCP 22 depends on prefix lists hop could not read", target.label()),
+            unread,
+        ),
+        Reach::Denied => check(p, "bastion.egress", Status::Problem, format!("the bastion's security groups ({sg_ids}) allow no TCP 22 out to {}", target.label()))
             .fix(format!(
                 "aws ec2 authorize-security-group-egress --region {} --group-id {} --ip-permissions IpProtocol=tcp,FromPort=22,ToPort=22,UserIdGroupPairs=[{{GroupId={}}}]",
                 snap.region,
@@ -522,7 +638,7 @@ fn allowed_sources(groups: &[&SecurityGroup], port: u16) -> String {
     let mut from: Vec<String> = groups
         .iter()
         .flat_map(|g| g.ingress.iter().filter(|p| p.covers(port)))
-        .flat_map(|p| p.cidrs.iter().chain(p.groups.iter()).cloned())
+        .flat_map(|p| p.cidrs.iter().chain(p.groups.iter()).chain(p.prefix_lists.iter()).cloned())
         .collect();
     from.sort();
     from.dedup();
@@ -618,12 +734,13 @@ fn nacl_check(snap: &Snapshot, subnet: &str, peer: &Cidr, id: &'static str, role
             check(p, id, Status::Problem, format!("network ACL {} of the {role}'s subnet blocks {what}", nacl.id))
                 .evidence(format!("inbound: {inb:?}, outbound: {outb:?} (first matching rule: allow?, number)"))
                 .fix(format!(
-                    "aws ec2 create-network-acl-entry --region {} --network-acl-id {} --rule-number <n> {} --protocol tcp --port-range From={},To={} --cidr-block {peer} --rule-action allow",
+                    "aws ec2 create-network-acl-entry --region {} --network-acl-id {} --rule-number <n> {} --protocol tcp --port-range From={},To={} {} {peer} --rule-action allow",
                     snap.region,
                     nacl.id,
                     if matches!(inb, Some((true, _))) { "--egress" } else { "--ingress" },
                     if matches!(inb, Some((true, _))) { 1024 } else { 22 },
                     if matches!(inb, Some((true, _))) { 65535 } else { 22 },
+                    if peer.is_ipv6() { "--ipv6-cidr-block" } else { "--cidr-block" },
                 ))
         }
     }
@@ -799,7 +916,10 @@ fn nat_instance(snap: &Snapshot, target: &Host, id: &str) -> (Check, bool) {
     let target_ip = ip(&target.private_ip);
     let groups = snap.groups(&nat.security_groups);
     for port in [443, 80] {
-        if sg_allows(&groups, false, port, target_ip.as_ref(), &target.security_groups).is_none() {
+        // A rule naming a prefix list hop could not read is not reported as missing.
+        if let Reach::Denied =
+            sg_allows(&groups, &snap.prefix_lists, false, port, target_ip.as_ref(), &target.security_groups)
+        {
             problems.push(format!("its security groups do not allow TCP {port} from the target"));
             fixes.push(format!(
                 "aws ec2 authorize-security-group-ingress --region {r} --group-id {} --protocol tcp --port {port} --source-group {}",
@@ -848,7 +968,10 @@ fn ssm_path(snap: &Snapshot, target: &Host, nat: bool, out: &mut Vec<Check>) {
             None => missing.push(service),
             Some(e) => {
                 let groups = snap.groups(&e.groups);
-                let https = sg_allows(&groups, false, 443, target_ip.as_ref(), &target.security_groups).is_some();
+                let https = !matches!(
+                    sg_allows(&groups, &snap.prefix_lists, false, 443, target_ip.as_ref(), &target.security_groups),
+                    Reach::Denied
+                );
                 if !e.private_dns {
                     // The public name still works through NAT; without NAT it leads nowhere.
                     let (status, then) = if nat {

@@ -37,6 +37,10 @@ Scenarios (the one thing changed from healthy):
   ssm_no_endpoints_no_nat       no bastion (web-sg: no ingress), no NAT, no endpoints at all
   ssm_missing_profile           no bastion, no NAT; endpoints present; target has no profile
   ssm_healthy                   no bastion, no NAT; endpoints present; target has the profile
+  prefix_lists                  bastion-sg allows 22 from managed prefix list doc-admins
+                                (203.0.113.0/24) and from 2001:db8::/32; web-sg from list
+                                doc-public-subnet (10.x.0.0/24), not from bastion-sg; the default
+                                NACL also allows ::/0 (rules 101 in and out)
 fake_ssm.py knows none of these targets until a test registers them (/__fake_ssm/target).
 
 What moto 5.2.5 fakes or lacks here:
@@ -99,6 +103,7 @@ class Scenario:
     interface_endpoints: bool = True
     s3_endpoint: bool = True
     profile: bool = True
+    prefix_lists: bool = False
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -115,6 +120,7 @@ SCENARIOS: dict[str, Scenario] = {
         bastion=False, nat=None, interface_endpoints=False, s3_endpoint=False),
     "ssm_missing_profile": Scenario(bastion=False, nat=None, profile=False),
     "ssm_healthy": Scenario(bastion=False, nat=None),
+    "prefix_lists": Scenario(prefix_lists=True),
 }
 
 
@@ -172,6 +178,13 @@ class _Builder:
             kwargs["IamInstanceProfile"] = {"Name": PROFILE}
         return str(self.ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"])
 
+    def prefix_list(self, suffix: str, cidrs: list[str]) -> str:
+        """A customer-managed IPv4 prefix list of these CIDRs; returns its id."""
+        return str(self.ec2.create_managed_prefix_list(
+            PrefixListName=f"{suffix}-{self.name}", MaxEntries=10, AddressFamily="IPv4",
+            Entries=[{"Cidr": c} for c in cidrs],
+            TagSpecifications=self.tags("prefix-list", suffix, suffix))["PrefixList"]["PrefixListId"])
+
     def map_public_ip(self, subnet: str, on: bool) -> None:
         self.ec2.modify_subnet_attribute(SubnetId=subnet, MapPublicIpOnLaunch={"Value": on})
 
@@ -202,13 +215,29 @@ class _Builder:
             self.default_route(rtb["public"], GatewayId=igw)
 
         bastion_sg = None
-        if s.bastion:
-            bastion_sg = self.sg("bastion_sg", "bastion-sg", vpc,
-                                 [_tcp(22, IpRanges=[{"CidrIp": s.bastion_ssh_from}])])
-        if s.web_ssh_from_cidr:
-            web_rules = [_tcp(22, IpRanges=[{"CidrIp": s.web_ssh_from_cidr}])]
+        if s.prefix_lists:
+            admins = self.prefix_list("doc-admins", [s.bastion_ssh_from])
+            subnet_list = self.prefix_list("doc-public-subnet", [f"{net}.0.0/24"])
+            bastion_sg = self.sg("bastion_sg", "bastion-sg", vpc, [_tcp(
+                22, PrefixListIds=[{"PrefixListId": admins}],
+                Ipv6Ranges=[{"CidrIpv6": "2001:db8::/32"}])])
+            web_rules = [_tcp(22, PrefixListIds=[{"PrefixListId": subnet_list}])]
+            acl = ec2.describe_network_acls(Filters=[
+                {"Name": "vpc-id", "Values": [vpc]}, {"Name": "default", "Values": ["true"]},
+            ])["NetworkAcls"][0]["NetworkAclId"]
+            for egress in (False, True):
+                ec2.create_network_acl_entry(
+                    NetworkAclId=acl, RuleNumber=101, Protocol="-1", RuleAction="allow",
+                    Egress=egress, Ipv6CidrBlock="::/0")
         else:
-            web_rules = [_tcp(22, UserIdGroupPairs=[{"GroupId": bastion_sg}])] if bastion_sg else []
+            if s.bastion:
+                bastion_sg = self.sg("bastion_sg", "bastion-sg", vpc,
+                                     [_tcp(22, IpRanges=[{"CidrIp": s.bastion_ssh_from}])])
+            if s.web_ssh_from_cidr:
+                web_rules = [_tcp(22, IpRanges=[{"CidrIp": s.web_ssh_from_cidr}])]
+            else:
+                web_rules = ([_tcp(22, UserIdGroupPairs=[{"GroupId": bastion_sg}])]
+                             if bastion_sg else [])
         web_sg = self.sg("target_sg", "web-sg", vpc, web_rules)
 
         if s.nat == "gateway":

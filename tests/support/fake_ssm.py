@@ -396,7 +396,8 @@ class Session:
     def snapshot(self) -> dict[str, Any]:
         return {**self.rec, "mode": self.mode, "handshake": self.hs_state,
                 "handshake_response": self.hs_response, "ended": self.ended,
-                "next_out_seq": self.out_seq, "expected_in_seq": self.in_expected}
+                "next_out_seq": self.out_seq, "expected_in_seq": self.in_expected,
+                "token": self.token}
 
     def violation(self, text: str) -> None:
         if text not in self.rec["violations"] and len(self.rec["violations"]) < MAX_VIOLATIONS:

@@ -48,6 +48,8 @@ pub enum Answer {
     Yes,
     No,
     Secret(String),
+    /// Ctrl-C at the question: stop connecting (exit 130).
+    Interrupted,
 }
 
 pub type Ask = Arc<dyn Fn(&Question) -> Answer + Send + Sync>;
@@ -88,6 +90,9 @@ pub enum SshError {
     /// The Session Manager transport under the SSH connection failed.
     #[error("{message}")]
     Ssm { message: String, hints: Vec<String> },
+    /// Ctrl-C at a question (host key, passphrase).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl SshError {
@@ -250,8 +255,15 @@ impl HopHandler {
                     alias: alias.clone(),
                     fingerprint: fingerprint.clone(),
                 };
-                let trusted = self.trust.accept_new
-                    || self.trust.ask.as_ref().is_some_and(|ask| matches!(ask(&question), Answer::Yes));
+                let answer = match &self.trust.ask {
+                    _ if self.trust.accept_new => Answer::Yes,
+                    Some(ask) => ask(&question),
+                    None => Answer::No,
+                };
+                if let Answer::Interrupted = answer {
+                    return Err(SshError::Interrupted);
+                }
+                let trusted = matches!(answer, Answer::Yes);
                 if !trusted {
                     return Err(SshError::UnknownHostKey {
                         label,
@@ -841,7 +853,11 @@ fn load_key(path: &Path, trust: &Trust) -> Result<russh::keys::PrivateKey, SshEr
                 });
             };
             for _ in 0..2 {
-                let Answer::Secret(pass) = ask(&Question::Passphrase { path: path.to_path_buf() }) else { break };
+                let pass = match ask(&Question::Passphrase { path: path.to_path_buf() }) {
+                    Answer::Secret(pass) => pass,
+                    Answer::Interrupted => return Err(SshError::Interrupted),
+                    _ => break,
+                };
                 match russh::keys::load_secret_key(path, Some(&pass)) {
                     Ok(k) => return Ok(k),
                     Err(e) => tracing::warn!("wrong passphrase for {label}: {e}"),

@@ -326,6 +326,7 @@ impl Driver {
                 }
                 frame = self.ws.next(), if user_keeps_up => match frame {
                     Some(Ok(Message::Binary(bytes))) => {
+                        tracing::trace!("data channel: a {}-byte frame from the agent", bytes.len());
                         let now = self.now();
                         self.engine.on_frame(&bytes, now).map_err(|e| self.engine_error(e))
                     }

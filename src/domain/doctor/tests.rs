@@ -10,6 +10,7 @@ fn perm(port: i32, cidrs: &[&str], groups: &[&str]) -> Permission {
         to: Some(port),
         cidrs: cidrs.iter().map(|s| s.to_string()).collect(),
         groups: groups.iter().map(|s| s.to_string()).collect(),
+        prefix_lists: vec![],
     }
 }
 
@@ -143,6 +144,7 @@ fn healthy() -> Snapshot {
             state: "associated".into(),
         }],
         agent: Some(Agent::Registered { ping_status: "Online".into(), agent_version: "3.3.1142.0".into() }),
+        prefix_lists: vec![],
     }
 }
 
@@ -540,4 +542,173 @@ fn cidr_arithmetic() {
     assert!("0.0.0.0/0".parse::<Cidr>().unwrap().contains("198.51.100.7".parse().unwrap()));
     assert_eq!("1.2.3.4".parse::<Cidr>().unwrap().to_string(), "1.2.3.4/32");
     assert!("1.2.3.4/33".parse::<Cidr>().is_err() && "host".parse::<Cidr>().is_err());
+}
+
+fn from_list(port: i32, list: &str) -> Permission {
+    Permission { prefix_lists: vec![list.into()], ..perm(port, &[], &[]) }
+}
+
+fn list(id: &str, entries: &[&str]) -> PrefixList {
+    PrefixList { id: id.into(), entries: Ok(entries.iter().map(|e| e.to_string()).collect()) }
+}
+
+/// Rules whose source is a managed prefix list: resolved, the list's entries decide; unread,
+/// the check is `unknown` naming the list, never a problem with a fix.
+#[test]
+fn security_group_rules_naming_prefix_lists() {
+    let unread = || PrefixList { id: "pl-admin".into(), entries: Err("AccessDenied".into()) };
+    // (bastion's 22 rule, target's 22 rule, the lists in the snapshot, my IP) →
+    // (bastion.ssh-from-you, target.ssh-from-bastion, evidence of the first)
+    type Case = (Permission, Permission, Vec<PrefixList>, &'static str, Status, Status, &'static str);
+    let cases: Vec<Case> = vec![
+        // The list holds the caller's range: ok, naming the list and the entry.
+        (
+            from_list(22, "pl-admin"),
+            perm(22, &[], &["sg-bastion"]),
+            vec![list("pl-admin", &["192.0.2.0/24", "203.0.113.0/24"])],
+            "203.0.113.5/32",
+            Status::Ok,
+            Status::Ok,
+            "rule: tcp 22 from pl-admin (its entry 203.0.113.0/24)",
+        ),
+        // It does not: a problem, as with a CIDR rule, the list named where 22 is allowed from.
+        (
+            from_list(22, "pl-admin"),
+            perm(22, &[], &["sg-bastion"]),
+            vec![list("pl-admin", &["192.0.2.0/24"])],
+            "203.0.113.5/32",
+            Status::Problem,
+            Status::Ok,
+            "22 is allowed from: pl-admin",
+        ),
+        // Its entries could not be read: unknown, with the list as evidence.
+        (
+            from_list(22, "pl-admin"),
+            perm(22, &[], &["sg-bastion"]),
+            vec![unread()],
+            "203.0.113.5/32",
+            Status::Unknown,
+            Status::Ok,
+            "sg-bastion: tcp 22 from pl-admin: AccessDenied",
+        ),
+        // The target lets the bastion in through a list of the public subnet's range.
+        (
+            perm(22, &["203.0.113.0/24"], &[]),
+            from_list(22, "pl-subnets"),
+            vec![list("pl-subnets", &["10.0.0.0/24"])],
+            "203.0.113.5/32",
+            Status::Ok,
+            Status::Ok,
+            "rule: tcp 22 from 203.0.113.0/24",
+        ),
+        // IPv6: a ::/0 or 2001:db8::/32 rule admits an IPv6 caller…
+        (
+            perm(22, &["::/0"], &[]),
+            perm(22, &[], &["sg-bastion"]),
+            vec![],
+            "2001:db8::5",
+            Status::Ok,
+            Status::Ok,
+            "rule: tcp 22 from ::/0",
+        ),
+        (
+            perm(22, &["2001:db8::/32"], &[]),
+            perm(22, &[], &["sg-bastion"]),
+            vec![],
+            "2001:db8:1::5/128",
+            Status::Ok,
+            Status::Ok,
+            "rule: tcp 22 from 2001:db8::/32",
+        ),
+        // …and never an IPv4 one, nor does 0.0.0.0/0 admit an IPv6 caller.
+        (
+            perm(22, &["::/0"], &[]),
+            perm(22, &[], &["sg-bastion"]),
+            vec![],
+            "203.0.113.5/32",
+            Status::Problem,
+            Status::Ok,
+            "22 is allowed from: ::/0",
+        ),
+        (
+            perm(22, &["0.0.0.0/0", "2001:db9::/32"], &[]),
+            perm(22, &[], &["sg-bastion"]),
+            vec![],
+            "2001:db8::5",
+            Status::Problem,
+            Status::Ok,
+            "22 is allowed from: 0.0.0.0/0, 2001:db9::/32",
+        ),
+        // A list of IPv6 ranges for an IPv6 caller.
+        (
+            from_list(22, "pl-v6"),
+            perm(22, &[], &["sg-bastion"]),
+            vec![list("pl-v6", &["2001:db8::/48"])],
+            "2001:db8:0:1::9",
+            Status::Ok,
+            Status::Ok,
+            "rule: tcp 22 from pl-v6 (its entry 2001:db8::/48)",
+        ),
+    ];
+    for (n, (bastion_rule, target_rule, lists, my_ip, want_you, want_target, evidence)) in cases.into_iter().enumerate()
+    {
+        let mut s = healthy();
+        sg_mut(&mut s, "sg-bastion").ingress = vec![bastion_rule];
+        sg_mut(&mut s, "sg-web").ingress = vec![target_rule];
+        s.prefix_lists = lists;
+        // The subnets' NACL admits IPv6 too, as AWS's default one does in an IPv6 VPC.
+        for (egress, number) in [(false, 101), (true, 101)] {
+            s.nacls[0].entries.push(NaclEntry {
+                number,
+                egress,
+                protocol: "-1".into(),
+                from: None,
+                to: None,
+                cidr: "::/0".into(),
+                allow: true,
+            });
+        }
+        let my_ip: Cidr = my_ip.parse().unwrap();
+        let checks = diagnose(&s, &Input { target: "i-web", entry: Some("i-bastion"), my_ip: Some(my_ip) });
+        let you = the(&checks, "bastion.ssh-from-you");
+        assert_eq!(you.status, want_you, "case {n}: {you:#?}");
+        assert_eq!(you.evidence, [evidence], "case {n}: {you:#?}");
+        assert_eq!(status(&checks, "target.ssh-from-bastion"), want_target, "case {n}");
+        assert_eq!(status(&checks, "bastion.nacl"), Status::Ok, "case {n}: {checks:#?}");
+        match want_you {
+            Status::Problem => {
+                let fix = you.fix.unwrap();
+                if my_ip.is_ipv6() {
+                    assert!(fix.contains(&format!("Ipv6Ranges=[{{CidrIpv6={my_ip}}}]")), "case {n}: {fix}");
+                } else {
+                    assert!(fix.ends_with(&format!("--cidr {my_ip}")), "case {n}: {fix}");
+                }
+            }
+            _ => assert_eq!(you.fix, None, "case {n}: no fix for what may work"),
+        }
+        assert_eq!(route_ok(&checks, false), want_you != Status::Problem, "case {n}");
+    }
+    // The target's rule through a list hop could not read: unknown, and the route is not
+    // declared broken.
+    let mut s = healthy();
+    sg_mut(&mut s, "sg-web").ingress = vec![from_list(22, "pl-subnets")];
+    let checks = run(&s);
+    let c = the(&checks, "target.ssh-from-bastion");
+    assert_eq!((c.status, c.fix.as_deref()), (Status::Unknown, None), "{c:#?}");
+    assert_eq!(c.evidence, ["sg-web: tcp 22 from pl-subnets: its entries were not read"]);
+    assert!(route_ok(&checks, false));
+}
+
+#[test]
+fn cidr_arithmetic_ipv6() {
+    let c: Cidr = "2001:db8::/32".parse().unwrap();
+    assert!(c.contains("2001:db8:ffff::1".parse().unwrap()));
+    assert!(!c.contains("2001:db9::1".parse().unwrap()));
+    assert!(!c.contains("32.1.13.184".parse().unwrap()), "the same leading bits in IPv4 are not in it");
+    assert!(!"0.0.0.0/0".parse::<Cidr>().unwrap().contains("::1".parse().unwrap()));
+    assert!(!"::/0".parse::<Cidr>().unwrap().contains("10.0.0.1".parse().unwrap()));
+    assert!("::/0".parse::<Cidr>().unwrap().covers(&"2001:db8::5".parse().unwrap()));
+    assert_eq!("2001:db8::5".parse::<Cidr>().unwrap().to_string(), "2001:db8::5/128");
+    assert!("2001:db8::/129".parse::<Cidr>().is_err());
+    assert!("10.0.0.0/0".parse::<Cidr>().unwrap().contains("192.0.2.1".parse().unwrap()));
 }

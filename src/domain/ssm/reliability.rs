@@ -61,23 +61,38 @@ pub struct Received {
     pub ack: bool,
 }
 
+/// Payload bytes the out-of-order buffer holds at most. Agents send ~1 KiB messages, but a
+/// message may be up to 1 MiB (`engine::MAX_PAYLOAD`): a bound in messages alone would let a
+/// peer park gigabytes here.
+pub const PENDING_BYTES: usize = 4 * 1024 * 1024;
+
 /// The receiving side of one stream (§5.2): expected sequence number and the out-of-order
-/// buffer, bounded.
+/// buffer, bounded in messages and in payload bytes.
 #[derive(Debug)]
 pub struct Receiver {
     pub expected: i64,
     pending: BTreeMap<i64, AgentMessage>,
     capacity: usize,
+    /// Payload bytes in `pending`, and their bound.
+    pending_bytes: usize,
+    max_bytes: usize,
 }
 
 impl Receiver {
     pub fn new(capacity: usize) -> Receiver {
-        Receiver { expected: 0, pending: BTreeMap::new(), capacity }
+        Receiver { expected: 0, pending: BTreeMap::new(), capacity, pending_bytes: 0, max_bytes: PENDING_BYTES }
+    }
+
+    /// Payload bytes held out of order.
+    #[cfg(test)]
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
     }
 
     /// Accept `msg`: in order → deliver (and drain); ahead → store and ack (or drop without
-    /// ack when the buffer is full, so the sender retransmits); behind → re-ack only (hop
-    /// re-acks duplicates, so a lost ack does not cause endless retransmission).
+    /// ack when the buffer is full, in messages or bytes, so the sender retransmits it later);
+    /// behind → re-ack only (hop re-acks duplicates, so a lost ack does not cause endless
+    /// retransmission). The message that fills the gap is never stored, so it always gets in.
     pub fn receive(&mut self, msg: AgentMessage) -> Received {
         let seq = msg.sequence_number;
         if seq < self.expected {
@@ -87,15 +102,17 @@ impl Receiver {
             if self.pending.contains_key(&seq) {
                 return Received { deliver: vec![], ack: true };
             }
-            if self.pending.len() >= self.capacity {
+            if self.pending.len() >= self.capacity || self.pending_bytes + msg.payload.len() > self.max_bytes {
                 return Received::default();
             }
+            self.pending_bytes += msg.payload.len();
             self.pending.insert(seq, msg);
             return Received { deliver: vec![], ack: true };
         }
         let mut deliver = vec![msg];
         self.expected += 1;
         while let Some(next) = self.pending.remove(&self.expected) {
+            self.pending_bytes -= next.payload.len();
             deliver.push(next);
             self.expected += 1;
         }
@@ -253,6 +270,32 @@ mod tests {
         rx.receive(data(5, b""));
         rx.receive(data(6, b""));
         assert_eq!(rx.receive(data(7, b"")), Received::default());
+    }
+
+    #[test]
+    fn the_out_of_order_buffer_is_bounded_in_bytes_not_only_in_messages() {
+        // Room for 10 000 messages, but 1 MiB ones (the largest the engine accepts): only
+        // PENDING_BYTES of them are kept; the rest are dropped unacked and come back later.
+        let mut rx = Receiver::new(10_000);
+        let big = vec![7u8; 1024 * 1024];
+        let mut acked = Vec::new();
+        for seq in 1..=64 {
+            let r = rx.receive(data(seq, &big));
+            assert!(r.deliver.is_empty());
+            if r.ack {
+                acked.push(seq);
+            }
+            assert!(rx.pending_bytes() <= PENDING_BYTES, "{} bytes held", rx.pending_bytes());
+        }
+        assert_eq!(acked, vec![1, 2, 3, 4], "4 MiB kept, everything beyond dropped without an ack");
+        // The gap filled: the stored ones are delivered and their bytes released.
+        let r = rx.receive(data(0, b"a"));
+        assert_eq!(r.deliver.iter().map(|m| m.sequence_number).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(rx.pending_bytes(), 0);
+        // The dropped ones, retransmitted, now fit (and 5 is delivered at once).
+        assert_eq!(rx.receive(data(6, &big)), Received { deliver: vec![], ack: true });
+        assert_eq!(rx.receive(data(5, &big)).deliver.len(), 2);
+        assert_eq!((rx.expected, rx.pending_bytes()), (7, 0));
     }
 
     #[test]
