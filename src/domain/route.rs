@@ -41,6 +41,14 @@ pub struct Endpoint {
     pub login: Login,
 }
 
+impl Endpoint {
+    /// Whether this is an EC2 instance. Route planning gives a host that is none (a `-J` host
+    /// hop does not know) its own name as both id and address.
+    pub fn is_instance(&self) -> bool {
+        self.id != self.address || self.id.starts_with("i-")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Route {
@@ -361,7 +369,12 @@ pub fn openssh_command(route: &Route) -> Option<String> {
         if let Some(id) = &e.login.identity {
             s.push_str(&format!("-i {} ", shell_quote(&id.display().to_string())));
         }
-        s.push_str(&format!("-o HostKeyAlias={} {}", e.id, shell_quote(&format!("{}@{}", e.login.user, e.address))));
+        // A host that is no instance is known as ssh knows it (`[HOST]:PORT` off port 22), as hop
+        // records it too: no alias.
+        if e.is_instance() {
+            s.push_str(&format!("-o HostKeyAlias={} ", e.id));
+        }
+        s.push_str(&shell_quote(&format!("{}@{}", e.login.user, e.address)));
         s
     }
     match route {
@@ -568,6 +581,15 @@ mod tests {
             "ssh -i /home/u/.ssh/sample-bastion.pem -o HostKeyAlias=i-b ec2-user@203.0.113.10"
         );
         assert_eq!(openssh_command(&route_of(&inv, "i-s", &pem)), None);
+        // A host that is no instance gets no alias: ssh then records it as `[HOST]:PORT`, as hop.
+        let jump = Endpoint {
+            id: "jump.example".into(),
+            name: None,
+            address: "jump.example".into(),
+            login: Login { user: "me".into(), identity: None, port: 2222 },
+        };
+        assert!(!jump.is_instance());
+        assert_eq!(openssh_command(&Route::Direct { target: jump }).unwrap(), "ssh -p 2222 me@jump.example");
         // The same key file on both hops still needs the ProxyCommand form: `-J` would not pass it.
         let mut same = tutorial();
         same[0].key_name = Some("sample-web".into());

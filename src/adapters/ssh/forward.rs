@@ -4,9 +4,9 @@
 //! Flow control, per channel (DESIGN §5): every channel has a task that moves what russh
 //! receives into that connection's own queue at once, so russh, whose per-channel queues are
 //! bounded and would otherwise wait (stalling every other forward, keepalives and inner hops),
-//! never waits on one slow client. The channel's SSH window is refilled only as the local client
-//! takes the data (vendor/russh patch 0001), so a slow reader slows its own channel's sender and
-//! no other, and at most one window waits in hop for it. A client that takes nothing for the
+//! never waits on one slow client. Once the local client is a window behind, the channel's SSH
+//! window is refilled only as it takes the data (vendor/russh patch 0001), so a slow reader slows
+//! its own channel's sender and no other, and at most two windows wait in hop for it. A client that takes nothing for the
 //! stall timeout (`forward_stall_timeout`) while data waits is cut with a reset, never a clean
 //! end: a truncated stream must never look complete. So is every other abnormal end (the SSH
 //! connection lost mid-stream, a peer that overruns its window).

@@ -14,9 +14,7 @@ use crate::domain::route::{Endpoint, Route};
 /// port to an alias). Any other host (a `-J` host that is no instance): as ssh records it,
 /// `HOST` on port 22, `[HOST]:PORT` elsewhere.
 fn host_key_alias(e: &Endpoint) -> String {
-    // Route planning gives a non-instance host its own name as both id and address.
-    let instance = e.id != e.address || e.id.starts_with("i-");
-    if instance || e.login.port == 22 { e.id.clone() } else { format!("[{}]:{}", e.id, e.login.port) }
+    if e.is_instance() || e.login.port == 22 { e.id.clone() } else { format!("[{}]:{}", e.id, e.login.port) }
 }
 
 /// The hops of a planned route, bastion first. None for unreachable routes.
