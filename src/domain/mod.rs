@@ -1,6 +1,7 @@
 //! The pure core: inventory, name resolution, route planning, ssh_config rendering and merging,
 //! filters. No I/O, no async, no AWS SDK: data in, data out, tested with tables.
 
+pub mod claims;
 pub mod doctor;
 pub mod filter;
 pub mod forward;
