@@ -500,7 +500,7 @@ fn names_the_user_already_uses_are_never_captured() {
     }
     assert_eq!(ssh_g(&user, "ok-web").unwrap()["hostkeyalias"], *web);
 
-    let mut skipped = vec![
+    let mut skipped = [
         ("build-7".to_string(), ids["build-7"].clone(), "collides with ~/.ssh/conf.d/work line 1".to_string()),
         ("jenkins".into(), ids["jenkins"].clone(), "collides with ~/.ssh/config line 3".into()),
         ("legacy-db".into(), ids["legacy-db"].clone(), "collides with ~/etc/ssh_config line 3".into()),
@@ -545,7 +545,8 @@ fn an_existing_include_in_tilde_or_relative_form_is_not_doubled() {
         assert_eq!(std::fs::read_to_string(&user).unwrap(), original, "{form}");
         assert!(!env.path(".ssh/config.hop-backup").exists(), "{form}: nothing to back up");
         // ssh reads `~` in an Include from $HOME.
-        let out = Command::new("ssh").arg("-G").arg("-F").arg(&user).arg("sample-web").env("HOME", env.home.path()).output();
+        let out =
+            Command::new("ssh").arg("-G").arg("-F").arg(&user).arg("sample-web").env("HOME", env.home.path()).output();
         let Ok(out) = out else {
             crate::support::unavailable("ssh (openssh-client) cannot run");
             return;

@@ -177,7 +177,10 @@ pub fn loopback_names(names: &[String], budget: Duration) -> BTreeSet<String> {
     if answered < names.len() {
         // Not a warning: a loaded or unreachable DNS server is common and not the user's
         // problem here (/etc/hosts, where this machine's names live, answers at once).
-        tracing::info!("{} host name lookups did not finish in {budget:?}: taken as not loopback", names.len() - answered);
+        tracing::info!(
+            "{} host name lookups did not finish in {budget:?}: taken as not loopback",
+            names.len() - answered
+        );
     }
     out
 }

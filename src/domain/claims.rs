@@ -102,13 +102,20 @@ pub enum Collision {
     /// Resolves to a loopback address, i.e. names this machine.
     Loopback,
     /// Shaped like an instance id; `of` when it is the id of an instance in the inventory.
-    InstanceId { of: Option<String> },
+    InstanceId {
+        of: Option<String>,
+    },
     /// An IPv4 address in one of the forms `inet_aton` accepts (`2130706433`, `0x7f000001`).
     Address,
     /// Another instance has the same alias (its Name, or its `NAME-ID`).
-    Instance { id: String },
+    Instance {
+        id: String,
+    },
     /// A `Host` or `Match host` line of an ssh config.
-    Config { file: String, line: usize },
+    Config {
+        file: String,
+        line: usize,
+    },
 }
 
 impl fmt::Display for Collision {
@@ -174,9 +181,7 @@ impl Claims<'_> {
 /// `i-` followed by hex digits, in any case: what EC2 instance ids look like (8 or 17 digits
 /// today; any length here, so no future length slips through).
 pub fn is_instance_id(name: &str) -> bool {
-    name.len() > 2
-        && name[..2].eq_ignore_ascii_case("i-")
-        && name[2..].bytes().all(|b| b.is_ascii_hexdigit())
+    name.len() > 2 && name[..2].eq_ignore_ascii_case("i-") && name[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// An IP address as `ssh` would take it: IPv6, or IPv4 in any form `inet_aton` accepts (one to

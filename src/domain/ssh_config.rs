@@ -329,8 +329,7 @@ pub fn glob_matches<'a>(pattern: &'a str, path: &'a str) -> bool {
     // `a//b` and `a/./b` name the same file as `a/b`.
     let components = |s: &'a str| s.split('/').filter(|c| !c.is_empty() && *c != ".").collect::<Vec<&'a str>>();
     let (pattern, path) = (components(pattern), components(path));
-    pattern.len() == path.len()
-        && pattern.iter().zip(&path).all(|(p, c)| glob_component(p, c))
+    pattern.len() == path.len() && pattern.iter().zip(&path).all(|(p, c)| glob_component(p, c))
 }
 
 /// Whether one `/`-free component of a glob pattern matches a directory entry's name (see
@@ -1222,7 +1221,9 @@ Host sample-web i-0123
             match classify(&bytes[line.start..line.end]) {
                 LineKind::Block => return false,
                 LineKind::Include(args)
-                    if args.iter().any(|a| [HOP, "hop/config", "~/.ssh/hop/config"].map(str::as_bytes).contains(&&a[..])) =>
+                    if args
+                        .iter()
+                        .any(|a| [HOP, "hop/config", "~/.ssh/hop/config"].map(str::as_bytes).contains(&&a[..])) =>
                 {
                     return true;
                 }

@@ -79,14 +79,11 @@ pub fn aliases<'a>(
             let mut hosts = Vec::new();
             if let Some(alias) = candidates.get(&i.id) {
                 let other = owners[&alias.to_lowercase()].iter().find(|o| **o != i.id);
-                let collision = claims
-                    .collision(alias)
-                    .or_else(|| other.map(|o| Collision::Instance { id: o.to_string() }));
+                let collision =
+                    claims.collision(alias).or_else(|| other.map(|o| Collision::Instance { id: o.to_string() }));
                 match collision {
                     None => hosts.push(alias.clone()),
-                    Some(collision) => {
-                        skipped.push(SkippedAlias { alias: alias.clone(), id: i.id.clone(), collision })
-                    }
+                    Some(collision) => skipped.push(SkippedAlias { alias: alias.clone(), id: i.id.clone(), collision }),
                 }
             }
             hosts.push(i.id.clone());
@@ -185,9 +182,9 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::domain::claims::HostLine;
     use crate::domain::inventory::State;
     use crate::domain::inventory::fixture::{instance, public};
-    use crate::domain::claims::HostLine;
     use crate::domain::route::{BastionRule, LoginPolicy, bastions, plan};
     use crate::domain::ssh_config::{parse_lenient, render};
 
@@ -223,7 +220,10 @@ mod tests {
         files
             .iter()
             .flat_map(|(file, text)| {
-                parse_lenient(text.as_bytes()).into_iter().filter_map(|e| HostLine::from_entry(file, &e)).collect::<Vec<_>>()
+                parse_lenient(text.as_bytes())
+                    .into_iter()
+                    .filter_map(|e| HostLine::from_entry(file, &e))
+                    .collect::<Vec<_>>()
             })
             .collect()
     }
@@ -276,8 +276,11 @@ mod tests {
             assert_eq!(&claims.collision(alias), want, "{alias:?}");
         }
         // The same rows through `aliases`: one instance per row.
-        let inv: Vec<Instance> =
-            rows.iter().enumerate().map(|(n, (name, _))| instance(&format!("i-{n:04}"), Some(name), "vpc-1", "a")).collect();
+        let inv: Vec<Instance> = rows
+            .iter()
+            .enumerate()
+            .map(|(n, (name, _))| instance(&format!("i-{n:04}"), Some(name), "vpc-1", "a"))
+            .collect();
         let (hosts, skipped) = aliases(&inv, &claims);
         for (n, (name, want)) in rows.iter().enumerate() {
             let id = format!("i-{n:04}");
