@@ -108,6 +108,11 @@ pub struct Settings {
     pub forward_stall_timeout: Duration,
     pub cache_dir: PathBuf,
     pub ssh_dir: PathBuf,
+    /// OpenSSH's system-wide client config, whose `Host` names `hop config` leaves alone:
+    /// `HOP_SYSTEM_SSH_CONFIG` (for an OpenSSH built with another sysconfdir, e.g. Homebrew's
+    /// `/opt/homebrew/etc/ssh/ssh_config`; tests point it at their own file), else
+    /// `/etc/ssh/ssh_config`.
+    pub system_ssh_config: PathBuf,
     pub refresh: bool,
     pub newest: bool,
     pub accept_new: bool,
@@ -343,6 +348,9 @@ pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<
             .unwrap_or(crate::adapters::ssh::forward::STALL_TIMEOUT),
         cache_dir: world.cache_dir.join("hop"),
         ssh_dir,
+        system_ssh_config: world
+            .var("HOP_SYSTEM_SSH_CONFIG")
+            .map_or_else(|| PathBuf::from("/etc/ssh/ssh_config"), PathBuf::from),
         refresh: args.refresh,
         newest: args.newest,
         accept_new: args.accept_new,

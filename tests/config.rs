@@ -117,7 +117,7 @@ Host sample-web <sample-web>
 Host sample-worker <sample-worker>
   HostName <sample-worker>
   User ssm-user
-  ProxyCommand HOP --region us-east-1 proxy %n %p
+  ProxyCommand HOP --region us-east-1 proxy %h %p
   HostKeyAlias <sample-worker>
 
 # skipped sample-old (<sample-old>): instance is stopped (start it: aws ec2 start-instances --region us-east-1 --instance-ids <sample-old>)
@@ -169,7 +169,7 @@ fn write_installs_an_include_that_real_ssh_follows() {
     assert_eq!(worker["hostname"], lab.id("sample-worker"));
     assert_eq!(
         worker["proxycommand"],
-        format!("{} --region us-east-1 proxy %n %p", env!("CARGO_BIN_EXE_hop")),
+        format!("{} --region us-east-1 proxy %h %p", env!("CARGO_BIN_EXE_hop")),
         "{worker:?}"
     );
 }
@@ -232,9 +232,16 @@ fn user_bytes_are_preserved_exactly_and_backed_up_once() {
         "{}",
         run.stderr
     );
-    // hop's stanza wins over the user's later `Host sample-web` (first match wins) while the
-    // user's `Host *` still applies to what hop does not set.
+    // The user's `Match host sample-*` and `Host sample-web` keep those names theirs: hop
+    // writes these instances under their ids only, where hop's values win (first match wins)
+    // and the user's `Host *` still applies to what hop does not set.
+    let hop_text = std::fs::read_to_string(&hop_file).unwrap();
+    assert!(hop_text.contains("\n# skipped sample-web (") && !hop_text.contains("Host sample-web"), "{hop_text}");
     if let Some(web) = ssh_g(&user, "sample-web") {
+        assert_eq!(web["hostname"], "192.0.2.99");
+        assert_eq!(web["user"], "me");
+    }
+    if let Some(web) = ssh_g(&user, &lab.id("sample-web")) {
         assert_eq!(web["hostname"], "10.0.1.10");
         assert_eq!(web["user"], "ec2-user");
         assert_eq!(web["serveraliveinterval"], "30");
@@ -404,4 +411,172 @@ fn hostile_tags_cannot_capture_hosts_or_inject_options() {
         assert_eq!(gh["hostname"], "github.com");
         assert!(!gh.contains_key("proxyjump") && !gh.contains_key("proxycommand"), "{gh:?}");
     }
+}
+
+/// Launch, in a region of their own (eu-north-1), instances whose Name tags ask for names the
+/// user already uses; returns key → instance id.
+fn launch_claimed(lab: &Lab) -> BTreeMap<String, String> {
+    let script = r#"
+import boto3, json, sys
+ec2 = boto3.client("ec2", region_name="eu-north-1", endpoint_url=sys.argv[1],
+                   aws_access_key_id="testing", aws_secret_access_key="testing")
+def ids():
+    out = {}
+    for r in ec2.describe_instances()["Reservations"]:
+        for i in r["Instances"]:
+            key = [t["Value"] for t in i.get("Tags", []) if t["Key"] == "test-key"]
+            if key:
+                out[key[0]] = i["InstanceId"]
+    return out
+if not ec2.describe_instances()["Reservations"]:
+    vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    pub = ec2.create_subnet(VpcId=vpc, CidrBlock="10.8.0.0/24")["Subnet"]["SubnetId"]
+    ec2.modify_subnet_attribute(SubnetId=pub, MapPublicIpOnLaunch={"Value": True})
+    priv = ec2.create_subnet(VpcId=vpc, CidrBlock="10.8.1.0/24")["Subnet"]["SubnetId"]
+    ami = ec2.describe_images()["Images"][0]["ImageId"]
+    def run(key, subnet, name):
+        tags = [{"Key": "test-key", "Value": key}] + ([{"Key": "Name", "Value": name}] if name else [])
+        return ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, TagSpecifications=[
+            {"ResourceType": "instance", "Tags": tags}])["Instances"][0]["InstanceId"]
+    run("bastion", pub, "ci-bastion")
+    for name in ["jenkins", "localhost", "build-7", "legacy-db", "ok-web"]:
+        run(name, priv, name)
+    old = run("old-box", priv, "old-box")
+    ec2.stop_instances(InstanceIds=[old])
+    web = ids()["ok-web"]
+    run("as-old-id", priv, old)
+    run("as-web-id", priv, web)
+print(json.dumps(ids()))
+"#;
+    let py = crate::support::python().unwrap();
+    let out = Command::new(py).arg("-c").arg(script).arg(&lab.endpoint).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `ssh -G -F CONFIG HOST`, the whole output.
+fn ssh_g_text(config: &Path, host: &str) -> String {
+    let out = Command::new("ssh").arg("-G").arg("-F").arg(config).arg(host).output().unwrap();
+    assert!(out.status.success(), "ssh -G {host}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The user's `Host jenkins` (with `ForwardAgent yes`), a `Host build-*` of an included file,
+/// the system config's `Host legacy-db`, `localhost`, and another instance's id: after
+/// `--write`, ssh resolves each of them exactly as before, and hop says what it skipped.
+#[test]
+fn names_the_user_already_uses_are_never_captured() {
+    let lab = lab_or_skip!();
+    if !have_ssh() {
+        return;
+    }
+    let ids = launch_claimed(lab);
+    let mut env = with_keys(lab);
+    let system = env.write("etc/ssh_config", b"Host *\n  SendEnv LANG\nHost legacy-db\n  User dba\n");
+    env.set("HOP_SYSTEM_SSH_CONFIG", &system.display().to_string());
+    env.write(".ssh/conf.d/work", b"Host build-*\n  User builder\n");
+    let user = env.write(
+        ".ssh/config",
+        b"Include conf.d/*\n\nHost jenkins\n  HostName jenkins.ci.example\n  User ci\n  ForwardAgent yes\n\n\
+          Host *\n  ServerAliveInterval 30\n",
+    );
+    let (old, web) = (&ids["old-box"], &ids["ok-web"]);
+    let watched = ["jenkins", "localhost", "build-7", old.as_str()];
+    let before: Vec<String> = watched.iter().map(|h| ssh_g_text(&user, h)).collect();
+    assert!(before[0].contains("\nforwardagent yes\n"), "{}", before[0]);
+
+    let run = env.hop(&["--region", "eu-north-1", "config", "--write"]);
+    run.code(0);
+    for (host, was) in watched.iter().zip(&before) {
+        assert_eq!(&ssh_g_text(&user, host), was, "ssh -G {host} changed");
+    }
+    // The other instance's id still reaches that instance, not the one tagged with it.
+    let by_id = ssh_g(&user, web).unwrap();
+    assert_eq!(by_id["hostkeyalias"], *web);
+    assert_eq!(by_id["proxyjump"], "ci-bastion");
+    // Instances whose alias was skipped keep their id alias; a free name is used.
+    for key in ["jenkins", "localhost", "build-7", "legacy-db", "as-old-id", "as-web-id"] {
+        assert_eq!(ssh_g(&user, &ids[key]).unwrap()["hostkeyalias"], ids[key], "{key}");
+    }
+    assert_eq!(ssh_g(&user, "ok-web").unwrap()["hostkeyalias"], *web);
+
+    let mut skipped = [
+        ("build-7".to_string(), ids["build-7"].clone(), "collides with ~/.ssh/conf.d/work line 1".to_string()),
+        ("jenkins".into(), ids["jenkins"].clone(), "collides with ~/.ssh/config line 3".into()),
+        ("legacy-db".into(), ids["legacy-db"].clone(), "collides with ~/etc/ssh_config line 3".into()),
+        ("localhost".into(), ids["localhost"].clone(), "collides with localhost".into()),
+        (old.clone(), ids["as-old-id"].clone(), format!("collides with the instance id of {old}")),
+        (web.clone(), ids["as-web-id"].clone(), format!("collides with the instance id of {web}")),
+    ];
+    skipped.sort();
+    let warnings: String = skipped
+        .iter()
+        .map(|(name, id, why)| format!("hop: warning: skipped alias {name} ({id}): {why}; use `ssh {id}`\n"))
+        .collect();
+    assert_eq!(
+        redact(lab, &env, &run.stderr),
+        format!(
+            "{warnings}hop: wrote ~/.ssh/hop/config (8 hosts, 1 skipped)\n\
+             hop: added `Include ~/.ssh/hop/config` to ~/.ssh/config\n\
+             hop: backup of the previous file: ~/.ssh/config.hop-backup\n"
+        )
+    );
+    let written = std::fs::read_to_string(env.path(".ssh/hop/config")).unwrap();
+    let comments: Vec<&str> = written.lines().filter(|l| l.starts_with("# skipped")).collect();
+    let mut want = vec![format!(
+        "# skipped old-box ({old}): instance is stopped (start it: aws ec2 start-instances --region eu-north-1 --instance-ids {old})"
+    )];
+    want.extend(skipped.iter().map(|(name, id, why)| format!("# skipped {name} ({id}): {why}")));
+    assert_eq!(comments, want, "{written}");
+}
+
+/// An `Include` of hop's file that the user wrote in tilde or relative form is hop's line:
+/// not added a second time.
+#[test]
+fn an_existing_include_in_tilde_or_relative_form_is_not_doubled() {
+    let lab = lab_or_skip!();
+    let env = with_keys(lab);
+    for form in ["~/.ssh/hop/config", "hop/config"] {
+        let original = format!("# mine\nInclude {form}\nHost *\n  User me\n");
+        let user = env.write(".ssh/config", original.as_bytes());
+        let run = env.hop(&["config", "--write"]);
+        run.code(0);
+        assert!(!run.stderr.contains("added `Include"), "{form}: {}", run.stderr);
+        assert_eq!(std::fs::read_to_string(&user).unwrap(), original, "{form}");
+        assert!(!env.path(".ssh/config.hop-backup").exists(), "{form}: nothing to back up");
+        // ssh reads `~` in an Include from $HOME.
+        let out =
+            Command::new("ssh").arg("-G").arg("-F").arg(&user).arg("sample-web").env("HOME", env.home.path()).output();
+        let Ok(out) = out else {
+            crate::support::unavailable("ssh (openssh-client) cannot run");
+            return;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.lines().any(|l| l == "hostname 10.0.1.10"), "{form}: ssh follows the user's line: {text}");
+    }
+}
+
+/// hop run as `hop` from a PATH directory that links to the binary (like ~/.cargo/bin, or a
+/// package manager's bin directory linking into a versioned one) writes that path into
+/// ProxyCommand, so an upgrade that replaces the versioned directory does not break it.
+#[test]
+fn proxy_command_uses_the_path_hop_was_invoked_by() {
+    let lab = lab_or_skip!();
+    let env = with_keys(lab);
+    let bin = env.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_hop"), bin.join("hop")).unwrap();
+    let path = format!("{}:{}", bin.display(), env.vars["PATH"]);
+    let out = Command::new("hop")
+        .arg("config")
+        .env_clear()
+        .envs(&env.vars)
+        .env("PATH", &path)
+        .current_dir(env.home.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().find(|l| l.trim_start().starts_with("ProxyCommand")).expect("an SSM host");
+    assert_eq!(line, format!("  ProxyCommand {}/hop --region us-east-1 proxy %h %p", bin.display()));
 }

@@ -149,7 +149,7 @@ fn openssh_uses_the_ssm_route_through_hop_config_and_hop_proxy() {
     let written = std::fs::read_to_string(env.path(".ssh/hop/config")).unwrap();
     let stanza = written.split("\n\n").find(|s| s.contains("Host ssm-openssh ")).expect("a stanza for the SSM host");
     assert!(stanza.contains(&format!("HostName {id}")), "{stanza}");
-    assert!(stanza.contains(" proxy %n %p"), "{stanza}");
+    assert!(stanza.contains(" proxy %h %p"), "{stanza}");
     assert!(stanza.contains(&format!("HostKeyAlias {id}")), "{stanza}");
     let config = env.path(".ssh/config").display().to_string();
     let key = env.path(".ssh/sample-web.pem").display().to_string();

@@ -219,6 +219,9 @@ pub struct InstallRequest<'a> {
     pub hop_file: &'a Path,
     /// Rendered stanzas.
     pub hop_text: &'a str,
+    /// `$HOME`: an existing `Include ~/.ssh/hop/config` or `Include hop/config` (relative to
+    /// `~/.ssh`) is recognised against it, as OpenSSH reads those.
+    pub home: &'a Path,
     /// Extra validation of a candidate file (the caller runs `ssh -G -F candidate host`);
     /// called for the candidate hop file and for the candidate user config. `Err` carries the
     /// reason shown to the user.
@@ -419,7 +422,7 @@ fn update_user_config(req: &InstallRequest, hop_str: &str, progress: &mut UserUp
         let target = resolve_symlinks(user_config).map_err(io_error(user_config, "cannot resolve symlinks of"))?;
         let mut snapshot = Snapshot::take(&target).map_err(io_error(&target, "cannot read"))?;
         let base = pending.base(&snapshot.bytes);
-        let new = match ssh_config::merge_include(&base, hop_str) {
+        let new = match ssh_config::merge_include(&base, hop_str, &req.home.to_string_lossy()) {
             Merge::Unchanged => base,
             Merge::Changed(merged) => {
                 // Independent check that the merge only added our line.
@@ -771,6 +774,7 @@ mod tests {
             user_config: &h.user_config,
             hop_file: &h.hop_file,
             hop_text: text,
+            home: &h.root,
             validate: &accept,
         })
     }
@@ -999,6 +1003,7 @@ mod tests {
             user_config: &h.user_config,
             hop_file: &h.hop_file,
             hop_text: HOP_TEXT,
+            home: &h.root,
             validate: &reject,
         })
         .unwrap_err();
@@ -1027,6 +1032,7 @@ mod tests {
             user_config: &h.user_config,
             hop_file: &h.hop_file,
             hop_text: HOP_TEXT,
+            home: &h.root,
             validate: &reject_user,
         })
         .unwrap_err();
@@ -1038,6 +1044,7 @@ mod tests {
             user_config: &h.user_config,
             hop_file: &h.hop_file,
             hop_text: HOP_TEXT,
+            home: &h.root,
             validate: &echo,
         })
         .unwrap_err();
@@ -1143,6 +1150,7 @@ mod tests {
             user_config: &h.user_config,
             hop_file: &h.hop_file,
             hop_text: HOP_TEXT,
+            home: &h.root,
             validate: &meddle,
         })
         .unwrap();
@@ -1174,6 +1182,7 @@ mod tests {
             user_config: &h.user_config,
             hop_file: &h.hop_file,
             hop_text: HOP_TEXT,
+            home: &h.root,
             validate: &meddle,
         })
         .unwrap_err();
@@ -1306,6 +1315,7 @@ mod tests {
             user_config: &h.user_config,
             hop_file: &h.hop_file.with_file_name("other"),
             hop_text: HOP_TEXT,
+            home: &h.root,
             validate: &accept,
         })
         .unwrap_err();
@@ -1384,6 +1394,7 @@ mod tests {
                         user_config: &h.user_config,
                         hop_file: &hop_file,
                         hop_text: HOP_TEXT,
+                        home: &h.root,
                         validate: &accept,
                     })
                     .unwrap();

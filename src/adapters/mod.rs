@@ -6,6 +6,7 @@ pub mod cache;
 pub mod fs;
 pub mod inventory;
 pub mod ssh;
+pub mod ssh_configs;
 pub mod ssm;
 pub mod term;
 pub mod vpc;

@@ -2,6 +2,7 @@
 //! filters, text made safe for a terminal. No I/O, no async, no AWS SDK: data in, data out,
 //! tested with tables.
 
+pub mod claims;
 pub mod display;
 pub mod doctor;
 pub mod filter;

@@ -250,15 +250,17 @@ impl Insertion {
 /// Ensures the user's config includes `hop_file` at top level, i.e. before the first
 /// `Host`/`Match` line: OpenSSH uses the first value it finds for each option, and an `Include`
 /// inside a block only applies when that block matches. See [`plan_include`] for the placement.
-pub fn merge_include(user_config: &[u8], hop_file: &str) -> Merge {
-    match plan_include(user_config, hop_file) {
+pub fn merge_include(user_config: &[u8], hop_file: &str, home: &str) -> Merge {
+    match plan_include(user_config, hop_file, home) {
         None => Merge::Unchanged,
         Some(insertion) => Merge::Changed(insertion.apply(user_config)),
     }
 }
 
 /// Where hop's include line has to go, or `None` when an `Include` naming `hop_file` (any of its
-/// arguments, after unquoting) already appears before the first `Host`/`Match` line.
+/// arguments, after unquoting) already appears before the first `Host`/`Match` line. An argument
+/// names it the way OpenSSH reads it: absolute, `~/…` (against `home`, i.e. `$HOME`), relative
+/// (against `~/.ssh`), or a glob that matches it (see [`include_pattern`], [`glob_matches`]).
 ///
 /// - An `Include` of `hop_file` that appears only after the first `Host`/`Match` (inside a block)
 ///   does not count: it is conditional. A top-level one is inserted anyway and the user's line
@@ -268,7 +270,7 @@ pub fn merge_include(user_config: &[u8], hop_file: &str) -> Merge {
 ///   would silently override what hop generated for its own hosts. Options hop does not set
 ///   still apply from the user's globals.
 /// - It uses the file's line ending: CRLF if the first line ending in the file is CRLF.
-pub fn plan_include(user_config: &[u8], hop_file: &str) -> Option<Insertion> {
+pub fn plan_include(user_config: &[u8], hop_file: &str, home: &str) -> Option<Insertion> {
     let bom = if user_config.starts_with(BOM) { BOM.len() } else { 0 };
     let eol: &[u8] = match user_config.iter().position(|&b| b == b'\n') {
         Some(i) if i > 0 && user_config[i - 1] == b'\r' => b"\r\n",
@@ -276,7 +278,15 @@ pub fn plan_include(user_config: &[u8], hop_file: &str) -> Option<Insertion> {
     };
     let ours = include_line(hop_file);
     let escaped = glob_escape(hop_file);
-    let names_hop_file = |arg: &[u8]| arg == hop_file.as_bytes() || arg == escaped.as_bytes();
+    let ssh_dir = format!("{}/.ssh", home.trim_end_matches('/'));
+    let names_hop_file = |arg: &[u8]| {
+        arg == hop_file.as_bytes()
+            || arg == escaped.as_bytes()
+            || std::str::from_utf8(arg)
+                .ok()
+                .and_then(|a| include_pattern(a, home, &ssh_dir))
+                .is_some_and(|pattern| glob_matches(&pattern, hop_file))
+    };
 
     let mut line_with_eol = ours.clone().into_bytes();
     line_with_eol.extend_from_slice(eol);
@@ -289,6 +299,94 @@ pub fn plan_include(user_config: &[u8], hop_file: &str) -> Option<Insertion> {
         }
     }
     Some(Insertion { at: bom, bytes: line_with_eol })
+}
+
+/// The glob(3) pattern OpenSSH (`readconf.c`) makes of an `Include` argument: `~` and `~/…`
+/// against `home` (glibc's `GLOB_TILDE` uses `$HOME`), any other relative path against `dir`
+/// (`~/.ssh` for the user's configs and what they include, `/etc/ssh` for the system's).
+/// `None` for `~user/…`, which hop does not look up.
+pub fn include_pattern(arg: &str, home: &str, dir: &str) -> Option<String> {
+    let home = home.trim_end_matches('/');
+    if arg == "~" {
+        return Some(home.to_string());
+    }
+    if let Some(rest) = arg.strip_prefix("~/") {
+        return Some(format!("{home}/{rest}"));
+    }
+    if arg.starts_with('~') {
+        return None;
+    }
+    if arg.starts_with('/') {
+        return Some(arg.to_string());
+    }
+    Some(format!("{}/{arg}", dir.trim_end_matches('/')))
+}
+
+/// Whether glob(3) (no flags but the defaults OpenSSH uses) would find `path` for `pattern`:
+/// matched per `/`-separated component, `*`, `?` and `[…]` (with `!` or `^` to negate, and
+/// ranges) never match a `/` nor a component's leading `.`, and `\` escapes the next character.
+pub fn glob_matches<'a>(pattern: &'a str, path: &'a str) -> bool {
+    // `a//b` and `a/./b` name the same file as `a/b`.
+    let components = |s: &'a str| s.split('/').filter(|c| !c.is_empty() && *c != ".").collect::<Vec<&'a str>>();
+    let (pattern, path) = (components(pattern), components(path));
+    pattern.len() == path.len() && pattern.iter().zip(&path).all(|(p, c)| glob_component(p, c))
+}
+
+/// Whether one `/`-free component of a glob pattern matches a directory entry's name (see
+/// [`glob_matches`]).
+pub fn glob_component(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    component_matches(&p, &n, true)
+}
+
+fn component_matches(p: &[char], s: &[char], at_start: bool) -> bool {
+    let hidden = at_start && s.first() == Some(&'.');
+    match p.first() {
+        None => s.is_empty(),
+        Some('*') => {
+            if hidden {
+                return false;
+            }
+            (0..=s.len()).any(|skip| component_matches(&p[1..], &s[skip..], false))
+        }
+        Some('?') => !s.is_empty() && !hidden && component_matches(&p[1..], &s[1..], false),
+        Some('[') => match (bracket(&p[1..], s.first().copied()), s.first()) {
+            (Some((true, len)), Some(_)) if !hidden => component_matches(&p[1 + len..], &s[1..], false),
+            (Some(_), _) => false,
+            // An unclosed `[` is a literal.
+            (None, Some('[')) => component_matches(&p[1..], &s[1..], false),
+            (None, _) => false,
+        },
+        Some('\\') if p.len() > 1 => s.first() == Some(&p[1]) && component_matches(&p[2..], &s[1..], false),
+        Some(c) => s.first() == Some(c) && component_matches(&p[1..], &s[1..], false),
+    }
+}
+
+/// A bracket expression after its `[`: whether `c` is in it, and its length including the `]`.
+fn bracket(p: &[char], c: Option<char>) -> Option<(bool, usize)> {
+    let mut i = 0;
+    let negate = matches!(p.first(), Some('!' | '^'));
+    if negate {
+        i += 1;
+    }
+    let mut found = false;
+    let mut first = true;
+    while i < p.len() {
+        if p[i] == ']' && !first {
+            return Some((found != negate, i + 1));
+        }
+        first = false;
+        let lo = p[i];
+        if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
+            found |= c.is_some_and(|c| lo <= c && c <= p[i + 2]);
+            i += 3;
+        } else {
+            found |= c == Some(lo);
+            i += 1;
+        }
+    }
+    None
 }
 
 /// Undoes [`merge_include`] from the merged bytes alone, as an independent check that the
@@ -438,6 +536,20 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<Vec<Entry>, ParseError> {
         }
     }
     Ok(entries)
+}
+
+/// The directives of a config as far as they parse: a line [`parse_bytes`] would reject is left
+/// out instead of failing the file. For reading configs hop does not write (which names they
+/// claim), where one bad line must not hide the rest.
+pub fn parse_lenient(bytes: &[u8]) -> Vec<Entry> {
+    let bom = if bytes.starts_with(BOM) { BOM.len() } else { 0 };
+    lines(bytes, bom)
+        .enumerate()
+        .filter_map(|(index, line)| {
+            let entry = parse_line(&bytes[line.start..line.end]).ok()??;
+            Some(Entry { line: index + 1, ..entry })
+        })
+        .collect()
 }
 
 fn parse_line(line: &[u8]) -> Result<Option<Entry>, String> {
@@ -850,9 +962,10 @@ Host sample-web i-0123
     }
 
     const HOP: &str = "/home/u/.ssh/hop/config";
+    const HOME: &str = "/home/u";
 
     fn merged(input: &str) -> String {
-        match merge_include(input.as_bytes(), HOP) {
+        match merge_include(input.as_bytes(), HOP, HOME) {
             Merge::Changed(bytes) => String::from_utf8(bytes).unwrap(),
             Merge::Unchanged => panic!("unchanged: {input:?}"),
         }
@@ -901,20 +1014,115 @@ Host sample-web i-0123
             "User x\nInclude /home/u/.ssh/hop/config\nHost a\n",
         ];
         for input in unchanged {
-            assert_eq!(merge_include(input.as_bytes(), HOP), Merge::Unchanged, "{input:?}");
+            assert_eq!(merge_include(input.as_bytes(), HOP, HOME), Merge::Unchanged, "{input:?}");
         }
         let spaced = "/home/a b/hop/config";
         let line = format!("{}\nHost x\n", include_line(spaced));
-        assert_eq!(merge_include(line.as_bytes(), spaced), Merge::Unchanged);
+        assert_eq!(merge_include(line.as_bytes(), spaced, HOME), Merge::Unchanged);
         let globby = "/home/u/[x]/config";
         let line = format!("{}\n", include_line(globby));
-        assert_eq!(merge_include(line.as_bytes(), globby), Merge::Unchanged);
+        assert_eq!(merge_include(line.as_bytes(), globby, HOME), Merge::Unchanged);
+    }
+
+    /// OpenSSH reads `~/…` against $HOME and a relative path against ~/.ssh: a line that
+    /// names hop's file that way already includes it, and a second one must not be added.
+    #[test]
+    fn merge_recognises_tilde_relative_and_glob_includes() {
+        let unchanged = [
+            "Include ~/.ssh/hop/config\nHost a\n",
+            "Include hop/config\nHost a\n",
+            "Include ./hop/config\n",
+            "include \"~/.ssh/hop/config\"\r\nMatch all\r\n",
+            "Include ~/.ssh/config.d/* hop/config\n",
+            "Include ~/.ssh/*/config\n",
+            "Include ~/.ssh/h?p/conf[a-z]g\n",
+            "Include /home/u/.ssh/hop/*\n",
+        ];
+        for input in unchanged {
+            assert_eq!(merge_include(input.as_bytes(), HOP, HOME), Merge::Unchanged, "{input:?}");
+        }
+        // Not hop's file (or not at top level): the line is added, once.
+        let changed = [
+            "Include ~/hop/config\n",
+            "Include .ssh/hop/config\n",
+            "Include ~other/.ssh/hop/config\n",
+            "Include ~/.ssh/*\n",
+            "Include ~/*/hop/config\n",
+            "Host a\n  Include hop/config\n",
+        ];
+        for input in changed {
+            let out = merged(input);
+            assert_eq!(out, format!("Include {HOP}\n{input}"), "{input:?}");
+            assert_eq!(merge_include(out.as_bytes(), HOP, HOME), Merge::Unchanged, "{input:?}");
+        }
+        // A home with a trailing slash changes nothing.
+        assert_eq!(merge_include(b"Include hop/config\n", HOP, "/home/u/"), Merge::Unchanged);
+    }
+
+    #[test]
+    fn include_pattern_like_openssh() {
+        let cases = [
+            ("~", Some("/h")),
+            ("~/x/y", Some("/h/x/y")),
+            ("hop/config", Some("/h/.ssh/hop/config")),
+            ("./a", Some("/h/.ssh/./a")),
+            ("/etc/x", Some("/etc/x")),
+            ("~bob/x", None),
+        ];
+        for (arg, want) in cases {
+            assert_eq!(include_pattern(arg, "/h", "/h/.ssh").as_deref(), want, "{arg}");
+        }
+        assert_eq!(include_pattern("conf.d/*.conf", "/h", "/etc/ssh").as_deref(), Some("/etc/ssh/conf.d/*.conf"));
+    }
+
+    #[test]
+    fn glob_matches_table() {
+        let yes = [
+            ("/a/b", "/a/b"),
+            ("/a/*", "/a/b"),
+            ("/a/*.conf", "/a/x.conf"),
+            ("/a/?", "/a/b"),
+            ("/a/[bc]", "/a/c"),
+            ("/a/[a-c]x", "/a/bx"),
+            ("/a/[!x]", "/a/b"),
+            ("/a/[^x]", "/a/b"),
+            ("/a/[]]", "/a/]"),
+            ("/a/\\*", "/a/*"),
+            ("/a/[x", "/a/[x"),
+            ("/a/.*", "/a/.b"),
+            ("/*/b", "/a/b"),
+            ("/a//b", "/a/b"),
+        ];
+        for (p, s) in yes {
+            assert!(glob_matches(p, s), "{p} should match {s}");
+        }
+        let no = [
+            ("/a/*", "/a/b/c"),
+            ("/a/*", "/a/.b"),
+            ("/a/?b", "/a/.b"),
+            ("/a/[.]b", "/a/.b"),
+            ("/a/\\*", "/a/b"),
+            ("/a/[!b]", "/a/b"),
+            ("/a/[a-c]", "/a/d"),
+            ("/a/?", "/a/bc"),
+            ("/a/b", "/a/c"),
+        ];
+        for (p, s) in no {
+            assert!(!glob_matches(p, s), "{p} should not match {s}");
+        }
+    }
+
+    #[test]
+    fn parse_lenient_keeps_what_parses() {
+        let entries = parse_lenient(b"Host a\n  User \"\n\"Host b\nMatch host c\n");
+        let got: Vec<(usize, &str)> = entries.iter().map(|e| (e.line, e.keyword.as_str())).collect();
+        assert_eq!(got, [(1, "host"), (4, "match")]);
     }
 
     #[test]
     fn merge_keeps_invalid_bytes() {
         let input = b"# caf\xE9\nHost \"broken\n\xFF\xFE\n";
-        let Merge::Changed(out) = merge_include(input, HOP) else { panic!() };
+        let Merge::Changed(out) = merge_include(input, HOP, HOME) else { panic!() };
         assert_eq!(strip_inserted(&out, HOP, input.len()).unwrap(), input);
     }
 
@@ -957,6 +1165,9 @@ Host sample-web i-0123
             b"Include ~/.ssh/config.d/*",
             b"Include /home/u/.ssh/hop/config",
             b"Include=\"/home/u/.ssh/hop/config\"",
+            b"Include hop/config",
+            b"Include ~/.ssh/hop/config",
+            b"Include ~/hop/config",
             b"Hostname x",
             b"\"unterminated",
             b"User \"unterminated",
@@ -982,7 +1193,7 @@ Host sample-web i-0123
             if rng.below(3) == 0 {
                 input.extend_from_slice(pieces[rng.below(pieces.len())]);
             }
-            match merge_include(&input, HOP) {
+            match merge_include(&input, HOP, HOME) {
                 Merge::Unchanged => {
                     assert!(top_level_include(&input), "case {case}: {:?}", String::from_utf8_lossy(&input));
                 }
@@ -994,8 +1205,8 @@ Host sample-web i-0123
                         Some(input.as_slice()),
                         "case {case}: {show:?}"
                     );
-                    assert!(out.starts_with(&input[..plan_include(&input, HOP).unwrap().at]));
-                    assert_eq!(merge_include(&out, HOP), Merge::Unchanged, "case {case}: {show:?}");
+                    assert!(out.starts_with(&input[..plan_include(&input, HOP, HOME).unwrap().at]));
+                    assert_eq!(merge_include(&out, HOP, HOME), Merge::Unchanged, "case {case}: {show:?}");
                     assert!(top_level_include(&out), "case {case}: {show:?}");
                     assert_eq!(out.starts_with(BOM), input.starts_with(BOM));
                 }
@@ -1009,7 +1220,13 @@ Host sample-web i-0123
         for line in lines(bytes, bom) {
             match classify(&bytes[line.start..line.end]) {
                 LineKind::Block => return false,
-                LineKind::Include(args) if args.iter().any(|a| a == HOP.as_bytes()) => return true,
+                LineKind::Include(args)
+                    if args
+                        .iter()
+                        .any(|a| [HOP, "hop/config", "~/.ssh/hop/config"].map(str::as_bytes).contains(&&a[..])) =>
+                {
+                    return true;
+                }
                 _ => {}
             }
         }
@@ -1019,7 +1236,7 @@ Host sample-web i-0123
     #[test]
     fn strip_inserted_rejects_other_changes() {
         let original = b"User x\nHost a\n";
-        let Merge::Changed(mut out) = merge_include(original, HOP) else { panic!() };
+        let Merge::Changed(mut out) = merge_include(original, HOP, HOME) else { panic!() };
         assert_eq!(strip_inserted(&out, HOP, original.len()).unwrap(), original);
         out.push(b'#');
         assert_eq!(strip_inserted(&out, HOP, original.len()), None);

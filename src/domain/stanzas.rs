@@ -1,12 +1,15 @@
 //! Which ssh_config stanzas `hop config` generates for an inventory: host aliases (duplicates
-//! get `NAME-ID`), bastions first, ProxyJump by alias, HostKeyAlias = instance id.
+//! get `NAME-ID`, names something else claims get none), bastions first, ProxyJump by alias,
+//! HostKeyAlias = instance id.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::claims::{Claims, Collision};
+use super::display::escape;
 use super::inventory::Instance;
 use super::resolve::duplicate_alias;
 use super::route::Route;
-use super::ssh_config::{Skipped, Stanza, is_plain_alias};
+use super::ssh_config::{Skipped, Stanza};
 
 /// An instance and its planned route.
 pub struct Planned<'a> {
@@ -14,11 +17,31 @@ pub struct Planned<'a> {
     pub route: Route,
 }
 
-/// Host patterns per instance id: `[NAME, ID]`, `[NAME-ID, ID]` when the name is shared, `[ID]`
-/// when untagged or when the name is not a safe alias: spaces, `*`, `?`, `!` and `,` would turn
-/// it into a pattern, and a `.` or `:` could make it a real host name or address (a Name tag of
-/// `github.com` must not capture `ssh github.com`, since hop's Include comes first).
-pub fn aliases<'a>(instances: impl IntoIterator<Item = &'a Instance> + Clone) -> BTreeMap<String, Vec<String>> {
+/// A Name-tag alias hop did not write, and why. The instance keeps its id alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedAlias {
+    /// As the tag has it (unescaped).
+    pub alias: String,
+    pub id: String,
+    pub collision: Collision,
+}
+
+impl SkippedAlias {
+    /// `NAME (ID)` with the tag text escaped: safe on one comment line or one terminal line.
+    pub fn label(&self) -> String {
+        format!("{} ({})", escape(&self.alias), escape(&self.id))
+    }
+
+    /// The `# skipped NAME (ID): REASON` line of hop's file.
+    pub fn as_skipped(&self) -> Skipped {
+        Skipped { label: self.label(), reason: self.collision.to_string() }
+    }
+}
+
+/// The alias a named instance asks for before anything is checked: its Name, or `NAME-ID` when
+/// another instance has the same Name. Keyed by instance id; untagged instances (and an empty
+/// Name) have none.
+pub fn candidates<'a>(instances: impl IntoIterator<Item = &'a Instance> + Clone) -> BTreeMap<String, String> {
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
     for i in instances.clone() {
         if let Some(n) = i.name.as_deref() {
@@ -27,24 +50,76 @@ pub fn aliases<'a>(instances: impl IntoIterator<Item = &'a Instance> + Clone) ->
     }
     instances
         .into_iter()
+        .filter_map(|i| {
+            let n = i.name.as_deref().filter(|n| !n.is_empty())?;
+            let alias = if count[n] > 1 { duplicate_alias(n, &i.id) } else { n.to_string() };
+            Some((i.id.clone(), alias))
+        })
+        .collect()
+}
+
+/// Host patterns per instance id: `[ALIAS, ID]` when the instance's [`candidates`] alias is
+/// free, else `[ID]` and a [`SkippedAlias`]. Free means: nothing in `claims` has it (see
+/// [`Claims::collision`]: an ssh config's `Host`/`Match host`, localhost, loopback names,
+/// instance ids, addresses, names that are not plain aliases or could be real host names) and
+/// no other instance's alias is the same name up to case (ssh lowercases what it is given);
+/// in that case neither instance gets it.
+pub fn aliases<'a>(
+    instances: impl IntoIterator<Item = &'a Instance> + Clone,
+    claims: &Claims,
+) -> (BTreeMap<String, Vec<String>>, Vec<SkippedAlias>) {
+    let candidates = candidates(instances.clone());
+    let mut owners: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    for (id, alias) in &candidates {
+        owners.entry(alias.to_lowercase()).or_default().insert(id);
+    }
+    let mut skipped = Vec::new();
+    let hosts = instances
+        .into_iter()
         .map(|i| {
             let mut hosts = Vec::new();
-            if let Some(n) = i.name.as_deref().filter(|n| is_plain_alias(n) && !n.contains(['.', ':'])) {
-                hosts.push(if count[n] > 1 { duplicate_alias(n, &i.id) } else { n.to_string() });
+            if let Some(alias) = candidates.get(&i.id) {
+                let other = owners[&alias.to_lowercase()].iter().find(|o| **o != i.id);
+                let collision =
+                    claims.collision(alias).or_else(|| other.map(|o| Collision::Instance { id: o.to_string() }));
+                match collision {
+                    None => hosts.push(alias.clone()),
+                    Some(collision) => skipped.push(SkippedAlias { alias: alias.clone(), id: i.id.clone(), collision }),
+                }
             }
             hosts.push(i.id.clone());
             (i.id.clone(), hosts)
         })
-        .collect()
+        .collect();
+    skipped.sort_by(|a: &SkippedAlias, b| (&a.alias, &a.id).cmp(&(&b.alias, &b.id)));
+    (hosts, skipped)
+}
+
+/// What [`build`] makes of an inventory.
+#[derive(Debug)]
+pub struct Built {
+    pub stanzas: Vec<Stanza>,
+    /// Instances without a stanza.
+    pub skipped: Vec<Skipped>,
+    /// Aliases not written, of instances that have a stanza (under their id).
+    pub skipped_aliases: Vec<SkippedAlias>,
+}
+
+impl Built {
+    /// Every `# skipped` line of hop's file: instances first, then aliases.
+    pub fn skipped_lines(&self) -> Vec<Skipped> {
+        self.skipped.iter().cloned().chain(self.skipped_aliases.iter().map(SkippedAlias::as_skipped)).collect()
+    }
 }
 
 /// Stanzas in a deterministic order: bastions that some route uses first (by alias), then every
 /// other reachable instance (by alias). Instances hop cannot write a stanza for are `Skipped`.
 ///
 /// SSM targets get `ProxyCommand` = `ssm_proxy` (hop's own `proxy` subcommand, with the
-/// instance's region) followed by `%n %p`.
-pub fn build(planned: &[Planned], ssm_proxy: &dyn Fn(&Instance) -> Vec<String>) -> (Vec<Stanza>, Vec<Skipped>) {
-    let aliases = aliases(planned.iter().map(|p| p.instance));
+/// instance's region) followed by `%h %p`: `%h` is the stanza's HostName, the instance id,
+/// which `hop proxy` resolves exactly, whatever alias the user typed (`%n`).
+pub fn build(planned: &[Planned], claims: &Claims, ssm_proxy: &dyn Fn(&Instance) -> Vec<String>) -> Built {
+    let (aliases, mut skipped_aliases) = aliases(planned.iter().map(|p| p.instance), claims);
     let primary = |id: &str| aliases[id][0].clone();
     let used_bastions: BTreeSet<&str> = planned
         .iter()
@@ -73,12 +148,13 @@ pub fn build(planned: &[Planned], ssm_proxy: &dyn Fn(&Instance) -> Vec<String>) 
             Route::Chain { target, .. } => (target, None),
             Route::Ssm { target, .. } => {
                 let mut words = ssm_proxy(i);
-                words.extend(["%n".to_string(), "%p".to_string()]);
+                words.extend(["%h".to_string(), "%p".to_string()]);
                 proxy_command = Some(words);
                 (target, None)
             }
             Route::Unreachable { reason } => {
                 skipped.push(Skipped { label: format!("{} ({})", i.label(), i.id), reason: reason.clone() });
+                skipped_aliases.retain(|a| a.id != i.id);
                 continue;
             }
         };
@@ -99,7 +175,7 @@ pub fn build(planned: &[Planned], ssm_proxy: &dyn Fn(&Instance) -> Vec<String>) 
     rest.sort_by(|a, b| a.hosts.cmp(&b.hosts));
     skipped.sort_by(|a, b| a.label.cmp(&b.label));
     first.extend(rest);
-    (first, skipped)
+    Built { stanzas: first, skipped, skipped_aliases }
 }
 
 #[cfg(test)]
@@ -107,17 +183,168 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::domain::claims::HostLine;
     use crate::domain::inventory::State;
     use crate::domain::inventory::fixture::{instance, public};
     use crate::domain::route::{BastionRule, LoginPolicy, bastions, plan};
+    use crate::domain::ssh_config::{parse_lenient, render};
 
     fn planned(inv: &[Instance]) -> (Vec<Stanza>, Vec<Skipped>) {
+        let built = planned_with(inv, &[]);
+        let skipped = built.skipped_lines();
+        (built.stanzas, skipped)
+    }
+
+    fn planned_with(inv: &[Instance], host_lines: &[HostLine]) -> Built {
         let b = bastions(inv, &BastionRule::default());
         let policy = LoginPolicy { user_tag: "hop:user".into(), ssh_dir: "/h/.ssh".into(), ..Default::default() };
         let exists = |p: &Path| p.extension().is_some_and(|e| e == "pem");
         let planned: Vec<Planned> =
             inv.iter().map(|i| Planned { instance: i, route: plan(i, &b, &policy, &exists) }).collect();
-        build(&planned, &|i| vec!["/bin/hop".into(), "--region".into(), i.region.clone(), "proxy".into()])
+        let ids: BTreeSet<String> = inv.iter().map(|i| i.id.clone()).collect();
+        let claims = Claims { host_lines, loopback: &|_| false, instance_ids: &ids };
+        build(&planned, &claims, &|i| vec!["/bin/hop".into(), "--region".into(), i.region.clone(), "proxy".into()])
+    }
+
+    /// The files of the table below, as the config adapter would hand them over: the user's
+    /// config with an included file inline, then the system's.
+    fn claimants() -> Vec<HostLine> {
+        let files = [
+            (
+                "~/.ssh/config",
+                "Host *\n  User me\nHost jenkins\n  ForwardAgent yes\nHost build-* !bastion-old\n\
+                 Match host db-?,cache exec \"true\"\nMatch originalhost legacy\nMatch all\n",
+            ),
+            ("~/.ssh/config.d/work", "Host work-box\n"),
+            ("/etc/ssh/ssh_config", "Host *\n  SendEnv LANG\nHost corp-gw\n"),
+        ];
+        files
+            .iter()
+            .flat_map(|(file, text)| {
+                parse_lenient(text.as_bytes())
+                    .into_iter()
+                    .filter_map(|e| HostLine::from_entry(file, &e))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The collision rule, one row per kind of claimant: the alias a Name tag asks for, and
+    /// why it is skipped (`None`: written).
+    #[test]
+    fn alias_collision_table() {
+        let host_lines = claimants();
+        let ids: BTreeSet<String> = ["i-0aa", "i-0bb"].map(String::from).into();
+        let loopback = |n: &str| n == "vm" || n == "runner-7";
+        let claims = Claims { host_lines: &host_lines, loopback: &loopback, instance_ids: &ids };
+        let config = |file: &str, line| Some(Collision::Config { file: file.into(), line });
+        let rows: Vec<(&str, Option<Collision>)> = vec![
+            ("sample-web", None),
+            // Only a bare `*` claims nothing: these match it and are still written.
+            ("anything", None),
+            ("jenkins", config("~/.ssh/config", 3)),
+            ("JENKINS", config("~/.ssh/config", 3)),
+            ("build-42", config("~/.ssh/config", 5)),
+            ("build-", config("~/.ssh/config", 5)),
+            ("bastion-old", config("~/.ssh/config", 5)),
+            ("db-1", config("~/.ssh/config", 6)),
+            ("db-12", None),
+            ("cache", config("~/.ssh/config", 6)),
+            ("legacy", config("~/.ssh/config", 7)),
+            ("work-box", config("~/.ssh/config.d/work", 1)),
+            ("corp-gw", config("/etc/ssh/ssh_config", 3)),
+            ("localhost", Some(Collision::Localhost)),
+            ("LocalHost", Some(Collision::Localhost)),
+            ("vm", Some(Collision::Loopback)),
+            ("runner-7", Some(Collision::Loopback)),
+            ("i-0bb", Some(Collision::InstanceId { of: Some("i-0bb".into()) })),
+            ("I-0BB", Some(Collision::InstanceId { of: Some("i-0bb".into()) })),
+            ("i-0123456789abcdef0", Some(Collision::InstanceId { of: None })),
+            ("10.0.0.5", Some(Collision::Address)),
+            ("2130706433", Some(Collision::Address)),
+            ("0x7f000001", Some(Collision::Address)),
+            ("fe80::1", Some(Collision::Address)),
+            ("github.com", Some(Collision::HostName)),
+            ("*", Some(Collision::NotAlias)),
+            ("bad name", Some(Collision::NotAlias)),
+            ("a\nHost *", Some(Collision::NotAlias)),
+            ("x#y", Some(Collision::NotAlias)),
+            ("a,b", Some(Collision::NotAlias)),
+            ("!x", Some(Collision::NotAlias)),
+            ("w?b", Some(Collision::NotAlias)),
+        ];
+        for (alias, want) in &rows {
+            assert_eq!(&claims.collision(alias), want, "{alias:?}");
+        }
+        // The same rows through `aliases`: one instance per row.
+        let inv: Vec<Instance> = rows
+            .iter()
+            .enumerate()
+            .map(|(n, (name, _))| instance(&format!("i-{n:04}"), Some(name), "vpc-1", "a"))
+            .collect();
+        let (hosts, skipped) = aliases(&inv, &claims);
+        for (n, (name, want)) in rows.iter().enumerate() {
+            let id = format!("i-{n:04}");
+            let expected = if want.is_none() { vec![name.to_string(), id.clone()] } else { vec![id.clone()] };
+            assert_eq!(hosts[&id], expected, "{name:?}");
+            let got = skipped.iter().find(|s| s.id == id).map(|s| s.collision.clone());
+            assert_eq!(&got, want, "{name:?}");
+        }
+    }
+
+    /// Another instance's alias, `NAME-ID` or id: nobody gets a name two instances answer to.
+    #[test]
+    fn aliases_never_shared_between_instances() {
+        let ids: BTreeSet<String> = BTreeSet::new();
+        let claims = Claims { host_lines: &[], loopback: &|_| false, instance_ids: &ids };
+        let inv = vec![
+            instance("i-a1", Some("api"), "vpc-1", "a"),
+            instance("i-a2", Some("api"), "vpc-1", "a"),
+            instance("i-c1", Some("api-i-a1"), "vpc-1", "a"),
+            instance("i-d1", Some("Web"), "vpc-1", "a"),
+            instance("i-d2", Some("web"), "vpc-1", "a"),
+            instance("i-e1", Some("i-a2"), "vpc-1", "a"),
+            instance("i-f1", Some("solo"), "vpc-1", "a"),
+            instance("i-f2", None, "vpc-1", "a"),
+            instance("i-f3", Some(""), "vpc-1", "a"),
+        ];
+        let (hosts, skipped) = aliases(&inv, &claims);
+        let got: Vec<String> = hosts.values().map(|h| h.join(" ")).collect();
+        assert_eq!(got, ["i-a1", "api-i-a2 i-a2", "i-c1", "i-d1", "i-d2", "i-e1", "solo i-f1", "i-f2", "i-f3"]);
+        let got: Vec<(String, String)> = skipped.iter().map(|s| (s.label(), s.collision.to_string())).collect();
+        let want = [
+            ("Web (i-d1)", "collides with an alias of i-d2"),
+            ("api-i-a1 (i-a1)", "collides with an alias of i-c1"),
+            ("api-i-a1 (i-c1)", "collides with an alias of i-a1"),
+            // Shaped like an id: the instance-id rule names the instance when it is known.
+            ("i-a2 (i-e1)", "collides with an instance id"),
+            ("web (i-d2)", "collides with an alias of i-d1"),
+        ];
+        assert_eq!(got, want.map(|(a, b)| (a.to_string(), b.to_string())));
+    }
+
+    /// The comment and warning text: one line, tag text escaped.
+    #[test]
+    fn skipped_alias_lines_are_escaped() {
+        let host_lines = claimants();
+        let inv = vec![
+            instance("i-j", Some("jenkins"), "vpc-1", "a"),
+            instance("i-n", Some("a\n  ProxyCommand evil\u{9b}"), "vpc-1", "a"),
+            instance("i-l", Some("localhost"), "vpc-1", "a"),
+        ];
+        let built = planned_with(&inv, &host_lines);
+        let hosts: Vec<String> = built.stanzas.iter().map(|s| s.hosts.join(" ")).collect();
+        assert_eq!(hosts, ["i-j", "i-l", "i-n"]);
+        let text = render(&built.stanzas, &built.skipped_lines());
+        let tail: Vec<&str> = text.lines().filter(|l| l.starts_with("# skipped")).collect();
+        assert_eq!(
+            tail,
+            [
+                "# skipped a\\n  ProxyCommand evil\\u{9b} (i-n): not usable as a host alias (only ASCII letters, digits and `-_@+` are)",
+                "# skipped jenkins (i-j): collides with ~/.ssh/config line 3",
+                "# skipped localhost (i-l): collides with localhost",
+            ]
+        );
     }
 
     #[test]
@@ -152,14 +379,14 @@ mod tests {
         assert_eq!(stanzas[0].host_name, "203.0.113.10");
         assert_eq!(stanzas[0].proxy_jump, None);
         let labels: Vec<&str> = skipped.iter().map(|s| s.label.as_str()).collect();
-        assert_eq!(labels, ["sample-old (i-o)"]);
+        assert_eq!(labels, ["sample-old (i-o)", "bad name* (i-x)", "github.com (i-g)"]);
         // The SSM-only worker: hop itself is the ProxyCommand, with the instance's region.
         let worker = &stanzas[6];
         assert_eq!(worker.host_name, "i-s");
         assert_eq!(worker.proxy_jump, None);
         assert_eq!(
             worker.proxy_command.as_deref(),
-            Some(&["/bin/hop", "--region", "us-east-1", "proxy", "%n", "%p"].map(String::from)[..])
+            Some(&["/bin/hop", "--region", "us-east-1", "proxy", "%h", "%p"].map(String::from)[..])
         );
         // Same input in another order: same output.
         let mut rev = inv.clone();

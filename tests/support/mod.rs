@@ -144,6 +144,8 @@ impl Env {
         vars.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
         vars.insert("AWS_MAX_ATTEMPTS".into(), "1".into());
         vars.insert("TERM".into(), "dumb".into());
+        // `hop config` leaves the names of the system's ssh config alone: not this machine's.
+        vars.insert("HOP_SYSTEM_SSH_CONFIG".into(), "/dev/null".into());
         Env { home, vars }
     }
 
