@@ -10,6 +10,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use super::filter::glob;
 use super::ssh_config::{Entry, is_plain_alias};
 
 /// The host patterns one `Host` or `Match` line of an ssh config names.
@@ -72,21 +73,9 @@ impl HostLine {
     /// Whether `name` matches one of the patterns. Case-insensitive: ssh lowercases the host
     /// it is given.
     pub fn claims(&self, name: &str) -> bool {
-        let name: Vec<char> = name.to_lowercase().chars().collect();
-        self.patterns.iter().any(|p| {
-            let p: Vec<char> = p.to_lowercase().chars().collect();
-            wildcard(&p, &name)
-        })
-    }
-}
-
-/// OpenSSH's `match_pattern`: `*` is any sequence, `?` any one character, nothing else special.
-fn wildcard(p: &[char], s: &[char]) -> bool {
-    match p.first() {
-        None => s.is_empty(),
-        Some('*') => (0..=s.len()).any(|skip| wildcard(&p[1..], &s[skip..])),
-        Some('?') => !s.is_empty() && wildcard(&p[1..], &s[1..]),
-        Some(c) => s.first() == Some(c) && wildcard(&p[1..], &s[1..]),
+        // OpenSSH's `match_pattern`: `*` any run of bytes, `?` one byte, nothing else special.
+        let name = name.to_lowercase();
+        self.patterns.iter().any(|p| glob(p.to_lowercase().as_bytes(), name.as_bytes()))
     }
 }
 
