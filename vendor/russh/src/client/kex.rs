@@ -133,6 +133,12 @@ impl ClientKex {
         }
     }
 
+    /// The server's identification, when the KEXINIT went out before it was
+    /// read (`Config::kexinit_with_id`): it enters the exchange hash only.
+    pub fn set_server_id(&mut self, server_sshid: &[u8]) {
+        self.exchange.server_id = server_sshid.into();
+    }
+
     /// `Created` is "our KEXINIT is out, the peer's has not arrived".
     pub fn peer_kexinit_received(&self) -> bool {
         !matches!(self.state, ClientKexState::Created)

@@ -1221,11 +1221,10 @@ where
     debug!("ssh id = {:?}", config.as_ref().client_id);
 
     write_buffer.send_ssh_id(&config.as_ref().client_id);
-    map_err!(stream.write_all(&write_buffer.buffer).await)?;
-
-    // Reading SSH id and allocating a session if correct.
-    let mut stream = SshRead::new(stream);
-    let sshid = stream.read_ssh_id().await?;
+    let kexinit_with_id = config.kexinit_with_id;
+    if !kexinit_with_id {
+        map_err!(stream.write_all(&write_buffer.buffer).await)?;
+    }
 
     let (handle_sender, session_receiver) = channel(10);
     let (session_sender, handle_receiver) = unbounded_channel();
@@ -1252,12 +1251,32 @@ where
             strict_kex: false,
             alive_timeouts: 0,
             received_data: false,
-            remote_sshid: sshid.into(),
+            // Known once the server's identification is read, below.
+            remote_sshid: Vec::new(),
         },
         session_receiver,
         session_sender,
     );
-    session.begin_rekey()?;
+    if kexinit_with_id {
+        // The KEXINIT does not depend on the server's identification (only
+        // the exchange hash does): send both in one write.
+        session.begin_rekey()?;
+        let kexinit = session.common.packet_writer.buffer();
+        write_buffer.buffer.extend_from_slice(&kexinit.buffer);
+        kexinit.buffer.clear();
+        map_err!(stream.write_all(&write_buffer.buffer).await)?;
+    }
+    // Reading SSH id.
+    let mut stream = SshRead::new(stream);
+    let sshid = stream.read_ssh_id().await?;
+    session.common.remote_sshid = sshid.into();
+    if kexinit_with_id {
+        if let SessionKexState::InProgress(kex) = &mut session.kex {
+            kex.set_server_id(&session.common.remote_sshid);
+        }
+    } else {
+        session.begin_rekey()?;
+    }
     let (kex_done_signal, kex_done_signal_rx) = oneshot::channel();
     let join = russh_util::runtime::spawn(session.run(stream, handler, Some(kex_done_signal)));
 
@@ -2796,6 +2815,11 @@ pub struct Config {
     pub gex: GexParams,
     /// If active, invoke `set_nodelay(true)` on the ssh socket; disabled by default (i.e. Nagle's algorithm is active).
     pub nodelay: bool,
+    /// Send the KEXINIT together with the identification string instead of
+    /// after reading the server's (RFC 4253 §4.2: key exchange begins right
+    /// after sending the identifier): one round trip less. Disabled by
+    /// default.
+    pub kexinit_with_id: bool,
 }
 
 impl Default for Config {
@@ -2818,6 +2842,7 @@ impl Default for Config {
             anonymous: false,
             gex: Default::default(),
             nodelay: false,
+            kexinit_with_id: false,
         }
     }
 }
