@@ -91,6 +91,7 @@ impl Session {
         // If we've successfully read a packet.
         trace!("process_packet buf = {:?} bytes", buf.len());
         let mut is_authenticated = false;
+        let mut write_auth_request = false;
         if let Some(ref mut enc) = self.common.encrypted {
             match enc.state {
                 EncryptedState::WaitingAuthServiceRequest {
@@ -106,13 +107,8 @@ impl Session {
                             if map_err!(Bytes::decode(&mut r))?.as_ref() == b"ssh-userauth" {
                                 map_err!(ensure_end(&r))?;
                                 *accepted = true;
-                                if let Some(ref meth) = self.common.auth_method {
-                                    let auth_request = AuthRequest::new(meth);
-                                    if enc.write_auth_request(&self.common.auth_user, meth)? {
-                                        debug!("enc: auth request written");
-                                        self.pending_auth_requests += 1;
-                                        enc.state = EncryptedState::WaitingAuthRequest(auth_request)
-                                    }
+                                if self.common.auth_method.is_some() {
+                                    write_auth_request = true;
                                 } else {
                                     debug!("no auth method")
                                 }
@@ -130,6 +126,16 @@ impl Session {
                 EncryptedState::WaitingAuthRequest(ref mut auth_request) => {
                     trace!("waiting auth request, {:?}", buf.first(),);
                     match buf.split_first() {
+                        // The answer to a SERVICE_REQUEST the first USERAUTH_REQUEST
+                        // was pipelined behind (Config::pipeline_userauth).
+                        Some((&msg::SERVICE_ACCEPT, mut r)) if self.service_accept_pending => {
+                            if map_err!(Bytes::decode(&mut r))?.as_ref() != b"ssh-userauth" {
+                                return Err(crate::Error::Inconsistent.into());
+                            }
+                            map_err!(ensure_end(&r))?;
+                            self.service_accept_pending = false;
+                            return Ok(());
+                        }
                         Some((&msg::USERAUTH_SUCCESS, r)) => {
                             map_err!(ensure_end(&r))?;
                             debug!("userauth_success");
@@ -444,6 +450,10 @@ impl Session {
                 EncryptedState::InitCompression => unreachable!(),
                 EncryptedState::Authenticated => is_authenticated = true,
             }
+        }
+        if write_auth_request {
+            self.write_userauth_request()?;
+            debug!("enc: auth request written");
         }
         if is_authenticated {
             self.client_read_authenticated(client, buf).await
@@ -1114,6 +1124,7 @@ impl Session {
         user: &str,
         meth: auth::Method,
     ) -> Result<bool, crate::Error> {
+        let pipeline = self.common.config.pipeline_userauth;
         let mut is_waiting = false;
         if let Some(ref mut enc) = self.common.encrypted {
             is_waiting = match enc.state {
@@ -1129,24 +1140,130 @@ impl Session {
                             "ssh-userauth".encode(w)?;
                             Ok(())
                         })?;
-                        *sent = true
+                        *sent = true;
+                        // The server reads the request right after the
+                        // SERVICE_REQUEST, in order: no need to wait.
+                        if pipeline && !accepted {
+                            self.service_accept_pending = true;
+                        }
                     }
-                    accepted
+                    accepted || self.service_accept_pending
                 }
                 EncryptedState::InitCompression | EncryptedState::Authenticated => false,
             };
             debug!("write_auth_request_if_needed: is_waiting = {is_waiting:?}");
-            if is_waiting {
-                enc.write_auth_request(user, &meth)?;
-                self.pending_auth_requests += 1;
-                let auth_request = AuthRequest::new(&meth);
-                enc.state = EncryptedState::WaitingAuthRequest(auth_request);
-            }
         }
         self.common.auth_user.clear();
         self.common.auth_user.push_str(user);
         self.common.auth_method = Some(meth);
+        if is_waiting {
+            self.write_userauth_request()?;
+        }
         Ok(is_waiting)
+    }
+
+    /// Writes the USERAUTH_REQUEST of `self.common.auth_method`: a probe, or
+    /// with [`Config::sign_publickey_first`] the signed request at once. A
+    /// signature from a [`Signer`][auth::Signer] is asked for here and the
+    /// request goes out when it arrives ([`Session::send_signed_first`]).
+    fn write_userauth_request(&mut self) -> Result<(), crate::Error> {
+        let sign_first = self.common.config.sign_publickey_first;
+        let (Some(enc), Some(meth)) = (
+            self.common.encrypted.as_mut(),
+            self.common.auth_method.as_ref(),
+        ) else {
+            return Ok(());
+        };
+        let auth_request = AuthRequest::new(meth);
+        let not_sk = |a: &Algorithm| !matches!(a, Algorithm::SkEd25519 | Algorithm::SkEcdsaSha2NistP256);
+        match meth {
+            auth::Method::PublicKey { .. } | auth::Method::OpenSshCertificate { .. }
+                if sign_first =>
+            {
+                debug!("enc: signed publickey request, no probe");
+                self.common.buffer.clear();
+                enc.client_send_signature(&self.common.auth_user, meth, &mut self.common.buffer)?;
+                self.pending_auth_requests += 1;
+            }
+            auth::Method::FuturePublicKey { key, hash_alg }
+                if sign_first && not_sk(&key.algorithm()) =>
+            {
+                debug!("enc: asking the signer first, no probe");
+                self.common.buffer.clear();
+                let key_or_cert = PublicKeyOrCertificate::PublicKey {
+                    key: key.clone(),
+                    hash_alg: *hash_alg,
+                };
+                let i = enc.client_make_to_sign(
+                    &self.common.auth_user,
+                    &key_or_cert,
+                    None,
+                    &mut self.common.buffer,
+                )?;
+                let data = std::mem::take(&mut self.common.buffer);
+                self.pending_signature = Some((i, data.len()));
+                self.sender
+                    .send(Reply::SignRequest {
+                        key: key.clone(),
+                        data,
+                    })
+                    .map_err(|_| crate::Error::SendError)?;
+            }
+            auth::Method::FutureCertificate { cert, hash_alg }
+                if sign_first && not_sk(&cert.algorithm()) =>
+            {
+                debug!("enc: asking the signer first (certificate), no probe");
+                self.common.buffer.clear();
+                let i = enc.client_make_to_sign(
+                    &self.common.auth_user,
+                    &PublicKeyOrCertificate::Certificate(cert.clone()),
+                    *hash_alg,
+                    &mut self.common.buffer,
+                )?;
+                let data = std::mem::take(&mut self.common.buffer);
+                self.pending_signature = Some((i, data.len()));
+                self.sender
+                    .send(Reply::SignRequestCert {
+                        cert: cert.clone(),
+                        hash_alg: *hash_alg,
+                        data,
+                    })
+                    .map_err(|_| crate::Error::SendError)?;
+            }
+            _ => {
+                enc.write_auth_request(&self.common.auth_user, meth)?;
+                self.pending_auth_requests += 1;
+            }
+        }
+        enc.state = EncryptedState::WaitingAuthRequest(auth_request);
+        Ok(())
+    }
+
+    /// The [`Signer`][auth::Signer]'s signature for a signed-first request:
+    /// send the request. A signer that appended nothing gets a failure back.
+    pub(crate) fn send_signed_first(&mut self, data: Vec<u8>) -> Result<(), crate::Error> {
+        let Some((i, len)) = self.pending_signature.take() else {
+            return Ok(());
+        };
+        let Some(enc) = self.common.encrypted.as_mut() else {
+            return Ok(());
+        };
+        if data.len() == len || data.len() < i {
+            self.common.auth_method = None;
+            self.sender
+                .send(Reply::AuthFailure {
+                    proceed_with_methods: MethodSet::client_supported(),
+                    partial_success: false,
+                })
+                .map_err(|_| crate::Error::SendError)?;
+            return Ok(());
+        }
+        push_packet!(enc.write, {
+            #[allow(clippy::indexing_slicing)] // length checked
+            enc.write.extend_from_slice(&data[i..]);
+        });
+        self.pending_auth_requests += 1;
+        Ok(())
     }
 }
 

@@ -105,6 +105,13 @@ pub struct Session {
     ext_info_count: u8,
     /// USERAUTH_REQUESTs sent and not yet answered with success or failure
     pending_auth_requests: usize,
+    /// A signed-first USERAUTH_REQUEST waiting for its signature from the
+    /// [`Signer`][auth::Signer]: where the request starts in the signed data,
+    /// and the data's length before the signature was appended.
+    pending_signature: Option<(usize, usize)>,
+    /// A USERAUTH_REQUEST went out right behind the SERVICE_REQUEST
+    /// ([`Config::pipeline_userauth`]): the SERVICE_ACCEPT is still to come.
+    service_accept_pending: bool,
 }
 
 impl Drop for Session {
@@ -1356,6 +1363,8 @@ impl Session {
             server_sig_algs: None,
             ext_info_count: 0,
             pending_auth_requests: 0,
+            pending_signature: None,
+            service_accept_pending: false,
         }
     }
 
@@ -1646,7 +1655,12 @@ impl Session {
             Msg::Authenticate { user, method } => {
                 self.write_auth_request_if_needed(&user, method)?;
             }
-            Msg::Signed { .. } | Msg::SignFailed => {}
+            Msg::Signed { data } => self.send_signed_first(data)?,
+            Msg::SignFailed => {
+                // Nothing went out for a signed-first request whose signer
+                // failed: the next request (any method) goes out as usual.
+                self.pending_signature = None;
+            }
             Msg::AuthInfoResponse { .. } => {}
             Msg::AuthGssapiToken { token } => {
                 if let Some(ref mut enc) = self.common.encrypted {
@@ -2815,6 +2829,20 @@ pub struct Config {
     pub gex: GexParams,
     /// If active, invoke `set_nodelay(true)` on the ssh socket; disabled by default (i.e. Nagle's algorithm is active).
     pub nodelay: bool,
+    /// Send a *signed* public-key USERAUTH_REQUEST straight away instead of
+    /// first asking whether the server would accept the key (the unsigned
+    /// "probe" answered by USERAUTH_PK_OK): one round trip less for every key
+    /// the server accepts, the same for a key it refuses. Applies to keys the
+    /// client holds, certificates, and keys signed by a
+    /// [`Signer`][auth::Signer] (an agent), except security keys (`sk-*`),
+    /// which are still probed first, since every signature needs a touch.
+    /// Disabled by default.
+    pub sign_publickey_first: bool,
+    /// Send the first USERAUTH_REQUEST right behind the `ssh-userauth`
+    /// SERVICE_REQUEST instead of waiting for the SERVICE_ACCEPT (the server
+    /// reads them in order; RFC 4253 §10 lets a client pipeline them): one
+    /// round trip less. Disabled by default.
+    pub pipeline_userauth: bool,
     /// Send the KEXINIT together with the identification string instead of
     /// after reading the server's (RFC 4253 §4.2: key exchange begins right
     /// after sending the identifier): one round trip less. Disabled by
@@ -2842,6 +2870,8 @@ impl Default for Config {
             anonymous: false,
             gex: Default::default(),
             nodelay: false,
+            sign_publickey_first: false,
+            pipeline_userauth: false,
             kexinit_with_id: false,
         }
     }
