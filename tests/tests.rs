@@ -9,6 +9,7 @@ mod discovery;
 mod doctor;
 mod errors;
 mod forward;
+mod handshake;
 mod ls;
 mod route;
 mod ssh;

@@ -491,6 +491,12 @@ fn config() -> Arc<client::Config> {
         maximum_packet_size: 65535,
         keepalive_interval: Some(Duration::from_secs(15)),
         keepalive_max: 3,
+        // The fewest round trips (vendor/russh/PATCHES.md 0002–0004): the KEXINIT goes out with
+        // the version line, the first USERAUTH_REQUEST right behind the SERVICE_REQUEST, and it
+        // is signed (no probe waiting for PK_OK).
+        kexinit_with_id: true,
+        pipeline_userauth: true,
+        sign_publickey_first: true,
         ..Default::default()
     })
 }
@@ -745,14 +751,38 @@ pub async fn connect(
     Ok(Chain { handles, failures, labels, open_timeout: connect_timeout })
 }
 
+/// The hash an RSA signature uses on this server (`server-sig-algs`). Asked for only when an
+/// RSA key comes up: russh may wait up to a second for the server's EXT_INFO, which no other
+/// key type needs.
+#[derive(Default)]
+struct RsaHash(Option<Option<HashAlg>>);
+
+impl RsaHash {
+    async fn get(&mut self, handle: &Handle<HopHandler>, hop: &Hop) -> Result<Option<HashAlg>, SshError> {
+        if let Some(hash) = self.0 {
+            return Ok(hash);
+        }
+        let hash = handle
+            .best_supported_rsa_hash()
+            .await
+            .map_err(|e| SshError::Protocol { label: hop.label.clone(), message: e.to_string() })?
+            .flatten();
+        self.0 = Some(hash);
+        Ok(hash)
+    }
+}
+
 /// Public-key authentication: the hop's identity file if it has one (no agent probing, no
-/// `none` round trip), else every key of the ssh-agent, else the default identities.
+/// `none` round trip), else every key of the ssh-agent, else the default identities. Each key
+/// goes out signed, without a probe first (russh `sign_publickey_first`, PATCHES.md 0002): one
+/// round trip for a key the server takes, as many as a probe for one it refuses. For agent
+/// keys that costs the agent one signature per refused key (and a confirmation for a key added
+/// with `ssh-add -c`); security keys (`sk-*`), which need a touch per signature, are probed.
 async fn authenticate(handle: &mut Handle<HopHandler>, hop: &Hop, trust: &Trust) -> Result<(), SshError> {
-    let protocol = |e: russh::Error| SshError::Protocol { label: hop.label.clone(), message: e.to_string() };
-    let rsa_hash = handle.best_supported_rsa_hash().await.map_err(protocol)?.flatten();
+    let mut rsa_hash = RsaHash::default();
     let mut tried = Vec::new();
     if let Some(path) = &hop.identity {
-        if try_key_file(handle, hop, path, trust, rsa_hash, &mut tried).await? {
+        if try_key_file(handle, hop, path, trust, &mut rsa_hash, &mut tried).await? {
             return Ok(());
         }
     } else {
@@ -767,12 +797,13 @@ async fn authenticate(handle: &mut Handle<HopHandler>, hop: &Hop, trust: &Trust)
                 let result = match id {
                     AgentIdentity::Certificate { certificate, .. } => {
                         tried.push(format!("agent certificate {}", certificate.key_id()));
-                        let hash = if certificate.algorithm().is_rsa() { rsa_hash } else { None };
+                        let hash =
+                            if certificate.algorithm().is_rsa() { rsa_hash.get(handle, hop).await? } else { None };
                         handle.authenticate_certificate_with(user, certificate, hash, &mut agent).await
                     }
                     AgentIdentity::PublicKey { key, .. } => {
                         tried.push(format!("agent key {}", key.fingerprint(HashAlg::Sha256)));
-                        let hash = if key.algorithm().is_rsa() { rsa_hash } else { None };
+                        let hash = if key.algorithm().is_rsa() { rsa_hash.get(handle, hop).await? } else { None };
                         handle.authenticate_publickey_with(user, key, hash, &mut agent).await
                     }
                 };
@@ -785,7 +816,7 @@ async fn authenticate(handle: &mut Handle<HopHandler>, hop: &Hop, trust: &Trust)
         }
         for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
             let path = trust.user_file.parent().map(|d| d.join(name)).unwrap_or_default();
-            if path.is_file() && try_key_file(handle, hop, &path, trust, rsa_hash, &mut tried).await? {
+            if path.is_file() && try_key_file(handle, hop, &path, trust, &mut rsa_hash, &mut tried).await? {
                 return Ok(());
             }
         }
@@ -804,7 +835,7 @@ async fn try_key_file(
     hop: &Hop,
     path: &Path,
     trust: &Trust,
-    rsa_hash: Option<HashAlg>,
+    rsa_hash: &mut RsaHash,
     tried: &mut Vec<String>,
 ) -> Result<bool, SshError> {
     let protocol = |e: russh::Error| SshError::Protocol { label: hop.label.clone(), message: e.to_string() };
@@ -829,7 +860,7 @@ async fn try_key_file(
         }
     }
     tried.push(path.display().to_string());
-    let hash = if key.algorithm().is_rsa() { rsa_hash } else { None };
+    let hash = if key.algorithm().is_rsa() { rsa_hash.get(handle, hop).await? } else { None };
     let auth = handle
         .authenticate_publickey(hop.user.clone(), PrivateKeyWithHashAlg::new(key, hash))
         .await
