@@ -53,6 +53,11 @@ pub struct Names {
     /// A wrong `first_kex_packet_follows` guess was received and ignored: the peer's real KEX packet
     /// and everything after it arrive one sequence number later than the strict-kex order expects.
     pub guessed_ignored: bool,
+    /// Both sides put the same kex and host key algorithms first: a
+    /// `first_kex_packet_follows` guess of either side is right (RFC 4253 §7).
+    pub first_choices_match: bool,
+    /// The peer's first (preferred) kex algorithm, as it named it.
+    pub peer_first_kex: String,
     /// Whether `key` was negotiated as a certificate algorithm or not
     pub(crate) host_key_is_certificate: bool,
     // Prevent accidentally contructing [Names] without a [KeyCause]
@@ -179,6 +184,11 @@ const SAFE_KEX_ORDER: &[kex::Name] = &[
     kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
     kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
 ];
+
+/// Whether `name` is an extension marker (`ext-info-c`, `kex-strict-…`), not a kex algorithm.
+pub(crate) fn is_kex_extension(name: &kex::Name) -> bool {
+    KEX_EXTENSION_NAMES.contains(name)
+}
 
 const KEX_EXTENSION_NAMES: &[kex::Name] = &[
     kex::EXTENSION_SUPPORT_AS_CLIENT,
@@ -452,6 +462,8 @@ pub(crate) trait Select {
             // Ignore the next packet if (1) it follows and (2) it's not the correct guess.
             ignore_guessed: follows && !(kex_both_first && key_both_first),
             guessed_ignored: false,
+            first_choices_match: kex_both_first && key_both_first,
+            peer_first_kex: kex_list.first().cloned().unwrap_or_default(),
             strict_kex: (strict_kex_requested && strict_kex_provided) || cause.is_strict_rekey(),
         })
     }
@@ -518,6 +530,7 @@ pub(crate) fn write_kex(
     prefs: &Preferred,
     writer: &mut PacketWriter,
     server_config: Option<&Config>,
+    first_kex_packet_follows: bool,
 ) -> Result<Bytes, Error> {
     writer.packet_bytes(|w| {
         msg::KEXINIT.encode(w)?;
@@ -634,7 +647,7 @@ pub(crate) fn write_kex(
         Vec::<String>::new().encode(w)?; // languages client to server
         Vec::<String>::new().encode(w)?; // languages server to client
 
-        0u8.encode(w)?; // doesn't follow
+        u8::from(first_kex_packet_follows).encode(w)?;
         0u32.encode(w)?; // reserved
         Ok(())
     })

@@ -93,6 +93,10 @@ pub(crate) struct ClientKex {
     cause: KexCause,
     state: ClientKexState,
     config: Arc<Config>,
+    /// The kex whose first packet went out right behind the KEXINIT
+    /// (`Config::guess_kex`), until the server's KEXINIT tells whether the
+    /// server takes it.
+    guessed: Option<KexAlgorithm>,
 }
 
 impl Debug for ClientKex {
@@ -130,6 +134,7 @@ impl ClientKex {
             exchange,
             cause,
             state: ClientKexState::Created,
+            guessed: None,
         }
     }
 
@@ -156,9 +161,29 @@ impl ClientKex {
     }
 
     pub fn kexinit(&mut self, output: &mut PacketWriter) -> Result<(), Error> {
+        // Guess only on the initial exchange, and only an algorithm whose
+        // first packet is the client's public value (not a group exchange).
+        let guess = if self.config.guess_kex && !self.cause.is_rekey() {
+            self.config
+                .preferred
+                .kex
+                .iter()
+                .find(|k| !negotiation::is_kex_extension(k))
+                .and_then(|k| KEXES.get(k))
+                .map(|t| t.make())
+                .filter(|k| !k.skip_exchange() && !k.is_dh_gex())
+        } else {
+            None
+        };
         self.exchange.client_kex_init =
-            negotiation::write_kex(&self.config.preferred, output, None)?;
-
+            negotiation::write_kex(&self.config.preferred, output, None, guess.is_some())?;
+        if let Some(mut kex) = guess {
+            output.write_packet(|w| {
+                kex.client_dh(&mut self.exchange.client_ephemeral, w)?;
+                Ok(())
+            })?;
+            self.guessed = Some(kex);
+        }
         Ok(())
     }
 
@@ -201,6 +226,22 @@ impl ClientKex {
                         msg::KEXINIT,
                         input.seqn.0 as usize - 1,
                     ));
+                }
+
+                // Our guess was right: the server takes the packet that
+                // followed our KEXINIT, and answers it.
+                if let Some(kex) = self.guessed.take() {
+                    if names.first_choices_match {
+                        debug!("first_kex_packet_follows: the guess was right");
+                        self.state = ClientKexState::WaitingForDhReply { names, kex };
+                        return Ok(KexProgress::NeedsReply {
+                            kex: self,
+                            reset_seqn: false,
+                        });
+                    }
+                    // Wrong: the server ignores that packet (RFC 4253 §7);
+                    // the exchange starts again with the agreed algorithm.
+                    debug!("first_kex_packet_follows: the guess was wrong");
                 }
 
                 let mut kex = KEXES.get(&names.kex).ok_or(Error::UnknownAlgo)?.make();

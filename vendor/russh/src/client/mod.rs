@@ -2848,6 +2848,15 @@ pub struct Config {
     /// after sending the identifier): one round trip less. Disabled by
     /// default.
     pub kexinit_with_id: bool,
+    /// Guess the key exchange: send the first packet of the first kex
+    /// algorithm in `preferred.kex` right behind the KEXINIT, with
+    /// `first_kex_packet_follows` set (RFC 4253 §7). When the server puts the
+    /// same kex and host key algorithms first, it answers that packet: one
+    /// round trip less. When not, it ignores the packet and the exchange
+    /// goes on as without the guess (the cost is one ephemeral key). Not for
+    /// group exchange. Best with [`Config::kexinit_with_id`], so the guess
+    /// goes out with the identification string. Disabled by default.
+    pub guess_kex: bool,
 }
 
 impl Default for Config {
@@ -2873,6 +2882,7 @@ impl Default for Config {
             sign_publickey_first: false,
             pipeline_userauth: false,
             kexinit_with_id: false,
+            guess_kex: false,
         }
     }
 }
