@@ -159,6 +159,7 @@ pub fn trust(settings: &Settings) -> client::Trust {
         user_file,
         accept_new: settings.accept_new,
         ask: term::tty_asker(),
+        kex_memory: Some(settings.cache_dir.join("kex")),
     }
 }
 

@@ -64,6 +64,62 @@ pub struct Trust {
     /// `--accept-new`: append unknown keys without asking (changed keys are still refused).
     pub accept_new: bool,
     pub ask: Option<Ask>,
+    /// Where each host's preferred key exchange is remembered, to guess it next time (see
+    /// `KexMemory`); None: no guessing from memory.
+    pub kex_memory: Option<PathBuf>,
+}
+
+/// Per host (known_hosts name), the key exchange algorithm the server put first when it was
+/// also the one agreed: putting it first next time lets russh's guess (`guess_kex`, PATCHES.md
+/// 0006) be right, so the server answers the key exchange packet sent with the KEXINIT, one
+/// round trip less. Reordering only: a name russh does not offer is ignored, and a server whose
+/// first choice is not what hop would agree anyway (one listing curve25519 before a
+/// post-quantum hybrid both support) is never remembered, so memory never changes the outcome.
+struct KexMemory {
+    file: PathBuf,
+}
+
+impl KexMemory {
+    fn new(dir: &Path, alias: &str) -> KexMemory {
+        let name: String =
+            alias.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+        KexMemory { file: dir.join(name) }
+    }
+
+    /// The remembered algorithm, if russh offers it.
+    fn recall(&self) -> Option<russh::kex::Name> {
+        let text = std::fs::read_to_string(&self.file).ok()?;
+        russh::kex::Name::try_from(text.trim()).ok()
+    }
+
+    /// Remember the server's first choice when it is the algorithm agreed; forget otherwise.
+    fn learn(&self, names: &russh::Names) {
+        if names.peer_first_kex == names.kex.as_ref() {
+            if self.recall() != Some(names.kex) {
+                let _ = std::fs::create_dir_all(self.file.parent().unwrap_or(Path::new(".")))
+                    .and_then(|()| std::fs::write(&self.file, names.kex.as_ref()));
+            }
+        } else {
+            let _ = std::fs::remove_file(&self.file);
+        }
+    }
+
+    /// `config` (fresh from `config()`) with the remembered algorithm moved first.
+    fn apply(&self, config: Arc<client::Config>) -> Arc<client::Config> {
+        let Some(first) = self.recall() else { return config };
+        if config.preferred.kex.first() == Some(&first) || !config.preferred.kex.contains(&first) {
+            return config;
+        }
+        match Arc::try_unwrap(config) {
+            Ok(mut config) => {
+                let mut kex: Vec<_> = config.preferred.kex.iter().copied().filter(|k| *k != first).collect();
+                kex.insert(0, first);
+                config.preferred.kex = kex.into();
+                Arc::new(config)
+            }
+            Err(shared) => shared,
+        }
+    }
 }
 
 /// Why a connection failed; `hop` turns these into exit 255 with a hint.
@@ -128,6 +184,8 @@ pub struct HopHandler {
     forward_stall: Duration,
     /// Why this server refused the channels hop asked it to open.
     open_failures: OpenFailures,
+    /// Where this host's preferred key exchange is remembered.
+    kex_memory: Option<Arc<KexMemory>>,
 }
 
 /// The reasons a server gave for refusing channel opens ("connect failed: Connection timed
@@ -315,6 +373,24 @@ fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
 impl client::Handler for HopHandler {
     type Error = russh::Error;
 
+    async fn kex_done(
+        &mut self,
+        _shared_secret: Option<&[u8]>,
+        names: &russh::Names,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        tracing::debug!(
+            "{}: key exchange {} (the server's first choice: {})",
+            self.hop.label,
+            names.kex.as_ref(),
+            names.peer_first_kex
+        );
+        if let Some(memory) = &self.kex_memory {
+            memory.learn(names);
+        }
+        Ok(())
+    }
+
     async fn channel_open_failure(
         &mut self,
         _channel: russh::ChannelId,
@@ -497,6 +573,9 @@ fn config() -> Arc<client::Config> {
         kexinit_with_id: true,
         pipeline_userauth: true,
         sign_publickey_first: true,
+        // The key exchange packet goes out with the KEXINIT (0006): answered at once by a
+        // server whose first choices are ours (KexMemory orders ours by what it remembers).
+        guess_kex: true,
         ..Default::default()
     })
 }
@@ -684,6 +763,11 @@ pub async fn connect(
         let is_last = n + 1 == hops.len();
         let agent = (last.forward_agent && is_last).then(|| Arc::new(Mutex::new(None)));
         let open_failures = OpenFailures::default();
+        let kex_memory = trust.kex_memory.as_deref().map(|dir| Arc::new(KexMemory::new(dir, &hop.host_key_alias)));
+        let config = match &kex_memory {
+            Some(memory) => memory.apply(config()),
+            None => config(),
+        };
         let handler = HopHandler {
             hop: hop.clone(),
             trust: trust.clone(),
@@ -693,6 +777,7 @@ pub async fn connect(
             connect_timeout,
             forward_stall: last.forward_stall,
             open_failures: open_failures.clone(),
+            kex_memory,
         };
         let conn_err = |step: &str, reason: String| SshError::Connect {
             label: hop.label.clone(),
@@ -705,7 +790,7 @@ pub async fn connect(
         let connected = match handles.last() {
             None if first.is_some() => {
                 let stream = first.take().expect("checked");
-                clock.run(client::connect_stream(config(), stream, handler)).await
+                clock.run(client::connect_stream(config, stream, handler)).await
             }
             None => {
                 const TCP: &str = "TCP connect";
@@ -715,7 +800,7 @@ pub async fn connect(
                     .map_err(|limit| conn_err(TCP, limit))?
                     .map_err(|e| conn_err(TCP, e.to_string()))?;
                 let _ = tcp.set_nodelay(true);
-                clock.run(client::connect_stream(config(), tcp, handler)).await
+                clock.run(client::connect_stream(config, tcp, handler)).await
             }
             Some(prev) => {
                 let via = &hops[n - 1].label;
@@ -726,7 +811,7 @@ pub async fn connect(
                     .await
                     .map_err(|limit| conn_err(&step, limit))?
                     .map_err(|reason| conn_err(&step, reason))?;
-                clock.run(client::connect_stream(config(), channel.into_stream(), handler)).await
+                clock.run(client::connect_stream(config, channel.into_stream(), handler)).await
             }
         };
         let handle = match connected {
@@ -905,7 +990,7 @@ mod tests {
     use super::*;
 
     fn trust_with(ask: Ask) -> Trust {
-        Trust { files: vec![], user_file: PathBuf::new(), accept_new: false, ask: Some(ask) }
+        Trust { files: vec![], user_file: PathBuf::new(), accept_new: false, ask: Some(ask), kex_memory: None }
     }
 
     /// A step that takes `d` on the clock.
