@@ -72,12 +72,17 @@ pub struct Trust {
 /// Per host (known_hosts name), the key exchange algorithm the server put first when it was
 /// also the one agreed: putting it first next time lets russh's guess (`guess_kex`, PATCHES.md
 /// 0006) be right, so the server answers the key exchange packet sent with the KEXINIT, one
-/// round trip less. Reordering only: a name russh does not offer is ignored, and a server whose
-/// first choice is not what hop would agree anyway (one listing curve25519 before a
-/// post-quantum hybrid both support) is never remembered, so memory never changes the outcome.
+/// round trip less. Reordering only, and only among the post-quantum hybrids: whatever the file
+/// says (a server upgraded since, a tampered cache), a classical algorithm is never moved ahead
+/// of them, so memory can change which hybrid is agreed but never lose the hybrid. Servers
+/// whose first choice is classical (or not what hop agrees) are not remembered: no guess.
 struct KexMemory {
     file: PathBuf,
 }
+
+/// The algorithms `KexMemory` may move first.
+const REMEMBERED_KEX: [russh::kex::Name; 3] =
+    [russh::kex::MLKEM768X25519_SHA256, russh::kex::SNTRUP761X25519_SHA512, russh::kex::SNTRUP761X25519_SHA512_OPENSSH];
 
 impl KexMemory {
     fn new(dir: &Path, alias: &str) -> KexMemory {
@@ -86,15 +91,16 @@ impl KexMemory {
         KexMemory { file: dir.join(name) }
     }
 
-    /// The remembered algorithm, if russh offers it.
+    /// The remembered algorithm, if it is one that may be moved first.
     fn recall(&self) -> Option<russh::kex::Name> {
         let text = std::fs::read_to_string(&self.file).ok()?;
-        russh::kex::Name::try_from(text.trim()).ok()
+        REMEMBERED_KEX.into_iter().find(|k| k.as_ref() == text.trim())
     }
 
-    /// Remember the server's first choice when it is the algorithm agreed; forget otherwise.
+    /// Remember the server's first choice when it is the (post-quantum) algorithm agreed;
+    /// forget otherwise.
     fn learn(&self, names: &russh::Names) {
-        if names.peer_first_kex == names.kex.as_ref() {
+        if names.peer_first_kex == names.kex.as_ref() && REMEMBERED_KEX.contains(&names.kex) {
             if self.recall() != Some(names.kex) {
                 let _ = std::fs::create_dir_all(self.file.parent().unwrap_or(Path::new(".")))
                     .and_then(|()| std::fs::write(&self.file, names.kex.as_ref()));
