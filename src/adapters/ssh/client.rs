@@ -806,7 +806,7 @@ pub async fn connect(
                     .map_err(|limit| conn_err(TCP, limit))?
                     .map_err(|e| conn_err(TCP, e.to_string()))?;
                 let _ = tcp.set_nodelay(true);
-                clock.run(client::connect_stream(config, tcp, handler)).await
+                clock.run(client::connect_stream(config, super::quickack::QuickAck::new(tcp), handler)).await
             }
             Some(prev) => {
                 let via = &hops[n - 1].label;

@@ -5,6 +5,7 @@ pub mod client;
 pub mod forward;
 pub mod known_hosts;
 pub mod proxy;
+mod quickack;
 pub mod session;
 
 use crate::domain::route::{Endpoint, Route};
