@@ -3,7 +3,10 @@
     delay_relay.py LISTEN_HOST LISTEN_PORT TARGET_HOST TARGET_PORT DELAY_MS
 
 Every chunk is forwarded DELAY_MS after it arrived, in order, in both directions, so a round
-trip through the relay costs 2 x DELAY_MS more. Counts, per connection, how many times the
+trip through the relay costs 2 x DELAY_MS more. The relay acknowledges what it reads at once
+(TCP_QUICKACK): a network path adds no delayed ACKs of its own, whereas a relay host's kernel
+would hold each ACK up to 40 ms, and sshd (Nagle on without a terminal) would then hold its next
+small packet as long, stalls no real path between client and server has. Counts, per connection, how many times the
 client started talking again after the server had answered ("client flights": the round trips
 the client waited for), and prints one line per closed connection on stderr. Serves until
 killed; every connection ends when either side closes.
@@ -11,6 +14,7 @@ killed; every connection ends when either side closes.
 
 import asyncio
 import os
+import socket
 import sys
 import time
 
@@ -19,7 +23,16 @@ delay = delay_ms / 1000
 TRACE = os.environ.get("RELAY_TRACE") == "1"  # one line per chunk: direction and size
 
 
-async def pipe(reader, writer, turn, me):
+def quickack(sock):
+    """Acknowledge what was read now (Linux forgets the setting, so after every read)."""
+    if sock is not None and hasattr(socket, "TCP_QUICKACK"):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        except OSError:
+            pass
+
+
+async def pipe(reader, writer, turn, me, source):
     queue: asyncio.Queue = asyncio.Queue()
 
     async def deliver():
@@ -37,6 +50,7 @@ async def pipe(reader, writer, turn, me):
     task = asyncio.create_task(deliver())
     while True:
         data = await reader.read(65536)
+        quickack(source)
         if data and turn["last"] != me:
             turn["last"] = me
             turn[me] += 1
@@ -51,7 +65,8 @@ async def pipe(reader, writer, turn, me):
 async def handle(client_r, client_w):
     server_r, server_w = await asyncio.open_connection(host, port)
     turn = {"last": None, "c": 0, "s": 0}
-    await asyncio.gather(pipe(client_r, server_w, turn, "c"), pipe(server_r, client_w, turn, "s"), return_exceptions=True)
+    await asyncio.gather(pipe(client_r, server_w, turn, "c", client_w.get_extra_info("socket")),
+                         pipe(server_r, client_w, turn, "s", server_w.get_extra_info("socket")), return_exceptions=True)
     client_w.close()
     server_w.close()
     print(f"relay {listen_port}: client flights {turn['c']}", file=sys.stderr, flush=True)
