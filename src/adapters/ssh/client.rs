@@ -72,12 +72,16 @@ pub struct Trust {
 /// Per host (known_hosts name), the key exchange algorithm the server put first when it was
 /// also the one agreed: putting it first next time lets russh's guess (`guess_kex`, PATCHES.md
 /// 0006) be right, so the server answers the key exchange packet sent with the KEXINIT, one
-/// round trip less. Reordering only, and only among the post-quantum hybrids: whatever the file
-/// says (a server upgraded since, a tampered cache), a classical algorithm is never moved ahead
-/// of them, so memory can change which hybrid is agreed but never lose the hybrid. Servers
-/// whose first choice is classical (or not what hop agrees) are not remembered: no guess.
+/// round trip less. A host met for the first time gets the last server's choice (a target
+/// often runs the bastion's image): a wrong guess costs no round trip. Reordering only, and
+/// only among the post-quantum hybrids: whatever the file says (a server upgraded since, a
+/// tampered cache), a classical algorithm is never moved ahead of them, so memory can change
+/// which hybrid is agreed but never lose the hybrid. Servers whose first choice is classical
+/// (or not what hop agrees) are not remembered.
 struct KexMemory {
     file: PathBuf,
+    /// The last server's choice, for hosts not remembered yet.
+    last: PathBuf,
 }
 
 /// The algorithms `KexMemory` may move first.
@@ -88,22 +92,30 @@ impl KexMemory {
     fn new(dir: &Path, alias: &str) -> KexMemory {
         let name: String =
             alias.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
-        KexMemory { file: dir.join(name) }
+        // '@' is never in a host's file name (replaced above).
+        KexMemory { file: dir.join(name), last: dir.join("@last") }
     }
 
-    /// The remembered algorithm, if it is one that may be moved first.
+    /// The algorithm remembered for this host, else the last server's, if it is one that may
+    /// be moved first.
     fn recall(&self) -> Option<russh::kex::Name> {
-        let text = std::fs::read_to_string(&self.file).ok()?;
-        REMEMBERED_KEX.into_iter().find(|k| k.as_ref() == text.trim())
+        let read = |path: &Path| {
+            let text = std::fs::read_to_string(path).ok()?;
+            REMEMBERED_KEX.into_iter().find(|k| k.as_ref() == text.trim())
+        };
+        read(&self.file).or_else(|| read(&self.last))
     }
 
     /// Remember the server's first choice when it is the (post-quantum) algorithm agreed;
     /// forget otherwise.
     fn learn(&self, names: &russh::Names) {
         if names.peer_first_kex == names.kex.as_ref() && REMEMBERED_KEX.contains(&names.kex) {
-            if self.recall() != Some(names.kex) {
-                let _ = std::fs::create_dir_all(self.file.parent().unwrap_or(Path::new(".")))
-                    .and_then(|()| std::fs::write(&self.file, names.kex.as_ref()));
+            let known = |path: &Path| std::fs::read_to_string(path).is_ok_and(|t| t.trim() == names.kex.as_ref());
+            for path in [&self.file, &self.last] {
+                if !known(path) {
+                    let _ = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
+                        .and_then(|()| std::fs::write(path, names.kex.as_ref()));
+                }
             }
         } else {
             let _ = std::fs::remove_file(&self.file);
