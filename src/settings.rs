@@ -132,6 +132,9 @@ pub struct Settings {
     /// AWS_ACCESS_KEY_ID when environment credentials are in use (aws-vault, CI): part of the
     /// cache key, so switching accounts that way never serves another account's instances.
     pub env_access_key: Option<String>,
+    /// The AWS configuration, loaded on first use and shared by every AWS client of the
+    /// command (one credential resolution per command).
+    pub aws: crate::adapters::aws::Session,
 }
 
 impl Settings {
@@ -373,6 +376,7 @@ pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<
         color,
         env_access_key: if args.profile.is_some() { None } else { world.var("AWS_ACCESS_KEY_ID").map(str::to_string) },
         endpoint: world.var("AWS_ENDPOINT_URL_EC2").or_else(|| world.var("AWS_ENDPOINT_URL")).map(str::to_string),
+        aws: Default::default(),
     })
 }
 
