@@ -60,6 +60,9 @@ pub struct FileConfig {
     /// `hop forward`: how long a local client may take nothing while data waits for it before
     /// its connection is reset; a duration as for `cache_ttl`.
     pub forward_stall_timeout: Option<toml::Value>,
+    /// Connection reuse (default true). `false` also leaves OpenSSH's connection sharing
+    /// (`ControlMaster`) out of the stanzas `hop config` writes.
+    pub reuse: Option<bool>,
     #[serde(default)]
     pub bastion: BastionConfig,
     #[serde(default)]
@@ -106,6 +109,8 @@ pub struct Settings {
     pub ssm_give_up: Duration,
     /// See [`FileConfig::forward_stall_timeout`].
     pub forward_stall_timeout: Duration,
+    /// See [`FileConfig::reuse`].
+    pub reuse: bool,
     pub cache_dir: PathBuf,
     pub ssh_dir: PathBuf,
     /// OpenSSH's system-wide client config, whose `Host` names `hop config` leaves alone:
@@ -349,6 +354,7 @@ pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<
             .and_then(|v| parse_duration("forward_stall_timeout", v).ok())
             .filter(|d| !d.is_zero())
             .unwrap_or(crate::adapters::ssh::forward::STALL_TIMEOUT),
+        reuse: file.reuse.unwrap_or(true),
         cache_dir: world.cache_dir.join("hop"),
         ssh_dir,
         system_ssh_config: world
