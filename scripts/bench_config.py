@@ -52,6 +52,12 @@ try:
         f"  IdentityFile {ssh_dir}/sample-web.pem\n  IdentitiesOnly yes\n  HostKeyAlias {ids['sample-web']}\n"
         f"  ProxyCommand env HOP_CONFIG={home}/plain.toml {hop} proxy {ids['sample-web']} %p\n")
     configs["hop-proxy"] = proxied
+    # Both: hop proxy for the first connection, OpenSSH's master for the next ones.
+    both = home / "both/config"
+    (both.parent / "hop/cm").mkdir(mode=0o700, parents=True)
+    both.write_text(proxied.read_text() + f"  ControlMaster auto\n  ControlPath {both.parent}/hop/cm/%C\n"
+                    "  ControlPersist 10m\n")
+    configs["proxy+cm"] = both
     payload = home / "payload"
     payload.write_bytes(bytes(range(256)) * 64)  # 16 KiB
 
@@ -122,13 +128,14 @@ try:
             print(f"{delay_ms:>3} ms {name:>10} {s1:>8.1f} {s2:>8.1f} {s2 / s1:>8.2f} "
                   f"{med(c['scp1']):>8.1f} {med(c['scp2']):>8.1f} {med(c['rsync2']):>9.1f}")
     print("shared = hop config's default (ControlMaster auto, ControlPersist 10m on every stanza);"
-          " plain = reuse = false; hop-proxy = ProxyCommand hop proxy on the web stanza")
+          " plain = reuse = false; hop-proxy = ProxyCommand hop proxy on the web stanza;"
+          " proxy+cm = hop-proxy with the same ControlMaster lines")
 finally:
     for p in relay_procs:
         p.kill()
         p.wait()
     if lab:
-        for name in ("shared", "plain"):
+        for name in ("shared", "plain", "both"):
             cfg = lab.home / name / "config"
             if cfg.exists():
                 for host in ("sample-web", "sample-bastion"):

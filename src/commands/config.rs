@@ -4,12 +4,11 @@
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::adapters::fs::{InstallError, InstallRequest, install};
+use crate::adapters::fs::{InstallError, InstallRequest, install, private_dir};
 use crate::adapters::inventory::{self, Freshness};
 use crate::adapters::ssh_configs::{self, Sources};
 use crate::domain::claims::{Claims, is_instance_id, sharing_claim};
@@ -61,7 +60,7 @@ pub async fn run(settings: &Settings, write: bool, file: Option<std::path::PathB
     let claim = sharing_claim(&config_lines, &names);
     let control_dir = hop_file.parent().unwrap_or(Path::new(".")).join("cm");
     let sharing = stanzas::sharing(settings.reuse, claim, control_dir.to_str()).and_then(|s| {
-        match ready_control_dir(&control_dir, write) {
+        match private_dir(&control_dir, write) {
             Ok(()) => Ok(s),
             Err(why) => Err(NoSharing::Dir { dir: s.dir, why }),
         }
@@ -114,39 +113,6 @@ pub async fn run(settings: &Settings, write: bool, file: Option<std::path::PathB
         writeln!(err, "hop: backup of the previous file: {}", b.display())?;
     }
     Ok(0)
-}
-
-/// Whether `ssh` can put control sockets in `dir`: it must exist (OpenSSH does not create it, and
-/// a master that cannot bind its socket exits with an error), be a directory of this user's,
-/// not a symlink, and be private (0700; made so). `--write` makes it; printing only looks, so
-/// printed stanzas never name a directory that is not there.
-fn ready_control_dir(dir: &Path, write: bool) -> Result<(), String> {
-    if write {
-        match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
-            Ok(()) => {}
-            Err(e) => return Err(format!("cannot create it: {e}")),
-        }
-    }
-    let meta = match std::fs::symlink_metadata(dir) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err("not created yet (hop config --write does)".into());
-        }
-        Err(e) => return Err(e.to_string()),
-    };
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
-    if !meta.is_dir() || meta.uid() != me {
-        return Err("not a directory of this user's".into());
-    }
-    if meta.mode() & 0o077 != 0 {
-        if !write {
-            return Err("open to other users (hop config --write makes it 0700)".into());
-        }
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| format!("cannot make it 0700: {e}"))?;
-    }
-    Ok(())
 }
 
 /// hop itself as the ProxyCommand of SSM-only hosts: this binary's absolute path (ssh's PATH
