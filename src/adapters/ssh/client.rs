@@ -21,7 +21,8 @@ use super::known_hosts::{self, HostName, KnownHostsFile, Verdict};
 use crate::domain::forward::RemoteForward;
 
 /// One hop of a chain: where to dial (from the previous hop), who to be, which key to trust.
-#[derive(Debug, Clone)]
+/// Serializable: a command hands hops to its connection master (`reuse`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Hop {
     /// Shown in messages: the Name tag or the instance id.
     pub label: String,
@@ -128,6 +129,9 @@ pub struct HopHandler {
     forward_stall: Duration,
     /// Why this server refused the channels hop asked it to open.
     open_failures: OpenFailures,
+    /// The server is this user's own connection master on a Unix socket whose owner and peer
+    /// were checked (`reuse`): its host key is ephemeral and not in known_hosts.
+    local_master: bool,
 }
 
 /// The reasons a server gave for refusing channel opens ("connect failed: Connection timed
@@ -217,6 +221,9 @@ impl HopHandler {
     /// The host key decision for this hop: known, refused (with the reason), or unknown and
     /// then accepted only with `--accept-new` or a "yes" on the terminal.
     fn verify(&self, offered: &PublicKeyOrCertificate) -> Result<(), SshError> {
+        if self.local_master {
+            return Ok(());
+        }
         let (label, alias) = (self.hop.label.clone(), self.hop.host_key_alias.clone());
         let protocol = |message: String| SshError::Protocol { label: label.clone(), message };
         // An unreadable file (say /etc/ssh/ssh_known_hosts) could hide a @revoked line: fail
@@ -485,14 +492,18 @@ impl client::Handler for HopHandler {
 
 /// The client configuration: TCP_NODELAY, large windows, keepalive.
 fn config() -> Arc<client::Config> {
-    Arc::new(client::Config {
+    Arc::new(base_config())
+}
+
+fn base_config() -> client::Config {
+    client::Config {
         nodelay: true,
         window_size: 16 * 1024 * 1024,
         maximum_packet_size: 65535,
         keepalive_interval: Some(Duration::from_secs(15)),
         keepalive_max: 3,
         ..Default::default()
-    })
+    }
 }
 
 /// A connected, authenticated chain; the last handle is the target.
@@ -527,6 +538,77 @@ impl Chain {
         let failures = self.failures.last().expect("a chain has at least one hop");
         open_direct_tcpip(self.target(), failures, host, port, originator).await
     }
+}
+
+impl Chain {
+    /// This chain, reached through `front` (whose last connection carries this chain's first):
+    /// one chain whose handles are `front`'s, then this one's.
+    pub fn behind(self, front: Chain) -> Chain {
+        let mut handles = front.handles;
+        handles.extend(self.handles);
+        let mut failures = front.failures;
+        failures.extend(self.failures);
+        let mut labels = front.labels;
+        labels.extend(self.labels);
+        Chain { handles, failures, labels, open_timeout: self.open_timeout }
+    }
+}
+
+/// The algorithms of the link to a connection master: both ends are hop, on one machine, over a
+/// Unix socket only this user can reach (`reuse` checks the socket's owner and its peer), so the
+/// cheapest key exchange and no cipher: the link needs no secrecy from anyone who could read it.
+pub fn local_preferred() -> russh::Preferred {
+    russh::Preferred {
+        kex: std::borrow::Cow::Borrowed(&[russh::kex::CURVE25519]),
+        key: std::borrow::Cow::Borrowed(&[russh::keys::Algorithm::Ed25519]),
+        cipher: std::borrow::Cow::Borrowed(&[russh::cipher::NONE]),
+        mac: std::borrow::Cow::Borrowed(&[russh::mac::NONE]),
+        ..Default::default()
+    }
+}
+
+/// Connect to this user's connection master over `stream` and ask for `user` (what the
+/// master should carry: its first hop's channels, or a target it holds). The result is a
+/// one-connection chain labelled `label`. Any failure means: no reuse, connect directly.
+pub async fn connect_local<S>(stream: S, user: &str, label: &str, within: Duration) -> Result<Chain, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let open_failures = OpenFailures::default();
+    let handler = HopHandler {
+        hop: Hop {
+            label: label.to_string(),
+            address: "master".into(),
+            port: 0,
+            user: user.to_string(),
+            identity: None,
+            host_key_alias: String::new(),
+        },
+        trust: Trust { files: Vec::new(), user_file: PathBuf::new(), accept_new: false, ask: None },
+        refusal: Arc::default(),
+        agent: None,
+        remote_forwards: Vec::new(),
+        connect_timeout: within,
+        forward_stall: super::forward::STALL_TIMEOUT,
+        open_failures: open_failures.clone(),
+        local_master: true,
+    };
+    let config = Arc::new(client::Config { preferred: local_preferred(), ..base_config() });
+    let connected = async {
+        let mut handle = client::connect_stream(config, stream, handler).await.map_err(|e| e.to_string())?;
+        let auth = handle.authenticate_none(user.to_string()).await.map_err(|e| e.to_string())?;
+        if !auth.success() {
+            return Err("the master cannot carry this (see its log)".to_string());
+        }
+        Ok(handle)
+    };
+    let handle = tokio::time::timeout(within, connected).await.map_err(|_| "timed out".to_string())??;
+    Ok(Chain {
+        handles: vec![handle],
+        failures: vec![open_failures],
+        labels: vec![label.to_string()],
+        open_timeout: within,
+    })
 }
 
 /// `Chain::open` within `within`. The open runs in its own task: a channel the server
@@ -667,8 +749,23 @@ pub async fn connect(
     trust: &Trust,
     connect_timeout: Duration,
     last: &FinalHop,
-    mut first: Option<tokio::io::DuplexStream>,
+    first: Option<tokio::io::DuplexStream>,
 ) -> Result<Chain, SshError> {
+    connect_on(hops, trust, connect_timeout, last, first).await
+}
+
+/// [`connect`] with the first hop over any byte stream (a Session Manager data channel, a
+/// direct-tcpip channel of a connection master).
+pub async fn connect_on<S>(
+    hops: &[Hop],
+    trust: &Trust,
+    connect_timeout: Duration,
+    last: &FinalHop,
+    mut first: Option<S>,
+) -> Result<Chain, SshError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let clock = Clock::new(connect_timeout, hops.len());
     let trust = &clock.pausing(trust);
     let mut handles: Vec<Handle<HopHandler>> = Vec::new();
@@ -687,6 +784,7 @@ pub async fn connect(
             connect_timeout,
             forward_stall: last.forward_stall,
             open_failures: open_failures.clone(),
+            local_master: false,
         };
         let conn_err = |step: &str, reason: String| SshError::Connect {
             label: hop.label.clone(),
