@@ -445,7 +445,8 @@ fn dash_vv_shows_what_russh_logs() {
     let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
     let env = Env::net(net);
     env.trust_both(net);
-    let run = env.hop_in(net, &["-vv", "sample-web", "--", "hostname"], b"");
+    // Directly (a connection master would carry both hops).
+    let run = env.hop_in(net, &["--no-reuse", "-vv", "sample-web", "--", "hostname"], b"");
     run.code(0);
     assert_eq!(run.stdout, "sample-web\n");
     // russh's client, once per hop: the server accepted the key; then the session channel.

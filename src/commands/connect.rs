@@ -146,6 +146,12 @@ pub async fn through_master(
     if want == Want::Target && !last.forward_agent && last.remote_forwards.is_empty() {
         match reuse::connect_target(reuse, hops, trust).await {
             Ok(chain) => return Some(Ok(chain)),
+            // The route beyond the first hop fails for the master as it would here: say so
+            // now instead of paying the same timeout again.
+            Err(refusal) if refusal.is_final() => {
+                let reuse::Refusal::Target(e) = refusal else { unreachable!("only a target's refusal is final") };
+                return Some(Err(e));
+            }
             Err(why) => tracing::debug!("reuse: no held connection to the target: {why}"),
         }
     }

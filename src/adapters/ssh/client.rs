@@ -67,8 +67,9 @@ pub struct Trust {
     pub ask: Option<Ask>,
 }
 
-/// Why a connection failed; `hop` turns these into exit 255 with a hint.
-#[derive(Debug, thiserror::Error)]
+/// Why a connection failed; `hop` turns these into exit 255 with a hint. Serializable: a
+/// connection master tells a command why it could not connect its target.
+#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum SshError {
     /// `step` says what was under way ("TCP connect", "SSH handshake", "authentication",
     /// "opening a connection to ADDRESS:PORT through HOP"), `reason` why it failed (the OS's
@@ -203,6 +204,25 @@ async fn open_direct_tcpip(
         }
         Err(russh::Error::Disconnect | russh::Error::SendError) => Err("the connection was lost".into()),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The refusal to pass on for a failed open whose reason `open_direct_tcpip` wrote: the
+/// server's code and description when it refused ("refused (NAME): DESCRIPTION"), else "connect
+/// failed" with the reason as description. For a connection master relaying a refusal.
+pub fn refusal_of(reason: &str) -> russh::ChannelOpenFailure {
+    use russh::ChannelOpenFailure::*;
+    let parsed = reason.strip_prefix("refused (").and_then(|r| r.split_once(')')).map(|(name, rest)| {
+        let code = [AdministrativelyProhibited, ConnectFailed, UnknownChannelType, ResourceShortage]
+            .into_iter()
+            .find(|f| open_failure_name(f) == name)
+            .map(|f| f.code())
+            .or_else(|| name.strip_prefix("reason code ").and_then(|c| c.parse().ok()));
+        (code, rest.strip_prefix(": ").unwrap_or_default())
+    });
+    match parsed {
+        Some((Some(code), description)) => Other { code, reason: description.to_string() },
+        _ => Other { code: ConnectFailed.code(), reason: reason.to_string() },
     }
 }
 
@@ -567,10 +587,10 @@ pub fn local_preferred() -> russh::Preferred {
     }
 }
 
-/// Connect to this user's connection master over `stream` and ask for `user` (what the
-/// master should carry: its first hop's channels, or a target it holds). The result is a
+/// Connect to this user's connection master over `stream`: the SSH handshake only; the
+/// caller (`reuse`) authenticates, which says what the master should carry. The result is a
 /// one-connection chain labelled `label`. Any failure means: no reuse, connect directly.
-pub async fn connect_local<S>(stream: S, user: &str, label: &str, within: Duration) -> Result<Chain, String>
+pub async fn connect_local<S>(stream: S, label: &str, within: Duration) -> Result<Chain, String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -580,7 +600,7 @@ where
             label: label.to_string(),
             address: "master".into(),
             port: 0,
-            user: user.to_string(),
+            user: String::new(),
             identity: None,
             host_key_alias: String::new(),
         },
@@ -594,15 +614,10 @@ where
         local_master: true,
     };
     let config = Arc::new(client::Config { preferred: local_preferred(), ..base_config() });
-    let connected = async {
-        let mut handle = client::connect_stream(config, stream, handler).await.map_err(|e| e.to_string())?;
-        let auth = handle.authenticate_none(user.to_string()).await.map_err(|e| e.to_string())?;
-        if !auth.success() {
-            return Err("the master cannot carry this (see its log)".to_string());
-        }
-        Ok(handle)
-    };
-    let handle = tokio::time::timeout(within, connected).await.map_err(|_| "timed out".to_string())??;
+    let handle = tokio::time::timeout(within, client::connect_stream(config, stream, handler))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
     Ok(Chain {
         handles: vec![handle],
         failures: vec![open_failures],
@@ -1009,6 +1024,19 @@ mod tests {
             answer
         };
         assert!(matches!(clock.run(step).await, Ok(Answer::Yes)));
+    }
+
+    #[test]
+    fn a_relayed_refusal_keeps_the_servers_code_and_description() {
+        for (reason, code, description) in [
+            ("refused (connect failed): Connection refused", 2, "Connection refused"),
+            ("refused (administratively prohibited): open failed", 1, "open failed"),
+            ("refused (reason code 9)", 9, ""),
+            ("timed out after 3s (--connect-timeout)", 2, "timed out after 3s (--connect-timeout)"),
+        ] {
+            let r = refusal_of(reason);
+            assert_eq!((r.code(), r.description()), (code, description), "{reason}");
+        }
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -18,14 +18,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use russh::server::{self, Auth, Msg, Session};
 use russh::{Channel, ChannelMsg};
 
-use super::client::{self, Chain, FinalHop, Trust};
+use super::client::{self, Chain, FinalHop, SshError, Trust};
 use super::reuse::{self, MasterSpec, Sidecar, TargetRequest};
 
 struct Shared {
     first: Arc<Chain>,
+    /// The first hop as a target (a direct route's `hop TARGET`).
+    first_held: Arc<Held>,
     spec: MasterSpec,
     /// Held targets by request (the request's JSON).
-    targets: tokio::sync::Mutex<HashMap<String, Arc<Chain>>>,
+    targets: tokio::sync::Mutex<HashMap<String, Arc<Held>>>,
     /// Labels of the held targets, for the sidecar.
     labels: std::sync::Mutex<Vec<String>>,
     clients: AtomicUsize,
@@ -68,7 +70,7 @@ pub async fn run(spec: MasterSpec) -> u8 {
     let config = Arc::new(server::Config {
         keys: vec![key],
         preferred: client::local_preferred(),
-        methods: russh::MethodSet::from(&[russh::MethodKind::None][..]),
+        methods: russh::MethodSet::from(&[russh::MethodKind::None, russh::MethodKind::KeyboardInteractive][..]),
         // A refusal must reach the command at once: it then connects by itself.
         auth_rejection_time: Duration::ZERO,
         auth_rejection_time_initial: Some(Duration::ZERO),
@@ -77,8 +79,10 @@ pub async fn run(spec: MasterSpec) -> u8 {
         inactivity_timeout: None,
         ..Default::default()
     });
+    let first = Arc::new(first);
     let shared = Arc::new(Shared {
-        first: Arc::new(first),
+        first_held: Held::new(first.clone()),
+        first,
         spec: spec.clone(),
         targets: tokio::sync::Mutex::default(),
         labels: std::sync::Mutex::default(),
@@ -186,7 +190,56 @@ fn write_sidecar(shared: &Shared, idle_since: Option<u64>) {
 #[derive(Clone)]
 enum Mode {
     Jump,
-    Target(Arc<Chain>),
+    Target(Arc<Held>),
+}
+
+/// A connection the master holds for sessions, with one session channel opened ahead of need:
+/// a client's session then costs no round trip for the open, only its request (exec, shell).
+struct Held {
+    chain: Arc<Chain>,
+    spare: tokio::sync::Mutex<Option<Channel<russh::client::Msg>>>,
+}
+
+impl Held {
+    fn new(chain: Arc<Chain>) -> Arc<Held> {
+        Arc::new(Held { chain, spare: tokio::sync::Mutex::new(None) })
+    }
+
+    /// Open the next spare session in the background (one at a time; an error is left to the
+    /// next client, which opens its own).
+    fn refill(self: &Arc<Held>, within: Duration) {
+        let held = self.clone();
+        tokio::spawn(async move {
+            let mut spare = held.spare.lock().await;
+            if spare.is_some() {
+                return;
+            }
+            match tokio::time::timeout(within, held.chain.target().channel_open_session()).await {
+                Ok(Ok(channel)) => *spare = Some(channel),
+                Ok(Err(e)) => tracing::debug!("master: {}: no spare session: {e}", held.chain.target_label()),
+                Err(_) => tracing::debug!("master: {}: no spare session: timed out", held.chain.target_label()),
+            }
+        });
+    }
+
+    /// A session channel on the held connection: the spare when there is one (and a new spare
+    /// opened behind it), else one opened now.
+    async fn session(self: &Arc<Held>, within: Duration) -> Result<Channel<russh::client::Msg>, String> {
+        let spare = match self.spare.try_lock() {
+            Ok(mut slot) => slot.take(),
+            // The spare is being opened: opening our own is no slower.
+            Err(_) => None,
+        };
+        let channel = match spare {
+            Some(channel) => channel,
+            None => tokio::time::timeout(within, self.chain.target().channel_open_session())
+                .await
+                .map_err(|_| format!("timed out after {}s", within.as_secs()))?
+                .map_err(|e| e.to_string())?,
+        };
+        self.refill(within);
+        Ok(channel)
+    }
 }
 
 struct Client {
@@ -196,15 +249,17 @@ struct Client {
 
 impl Client {
     /// The held connection to the target of `request`, connected now when not held (or dead).
-    async fn target(&self, json: &str) -> Result<Arc<Chain>, String> {
-        let request: TargetRequest = serde_json::from_str(json).map_err(|e| format!("bad request: {e}"))?;
+    async fn target(&self, json: &str) -> Result<Arc<Held>, SshError> {
+        let request: TargetRequest = serde_json::from_str(json)
+            .map_err(|e| SshError::Protocol { label: "master".into(), message: format!("bad request: {e}") })?;
+        let within = self.shared.config_timeout();
         if request.hops.is_empty() {
-            return Ok(self.shared.first.clone());
+            return Ok(self.shared.first_held.clone());
         }
         let mut targets = self.shared.targets.lock().await;
-        if let Some(chain) = targets.get(json) {
-            if !chain.handles.iter().any(|h| h.is_closed()) {
-                return Ok(chain.clone());
+        if let Some(held) = targets.get(json) {
+            if !held.chain.handles.iter().any(|h| h.is_closed()) {
+                return Ok(held.clone());
             }
             targets.remove(json);
         }
@@ -215,18 +270,25 @@ impl Client {
             accept_new: request.accept_new,
             ask: None,
         };
-        let timeout = Duration::from_millis(spec.connect_timeout_ms);
         let next = &request.hops[0];
-        let channel = tokio::time::timeout(timeout, self.shared.first.open(&next.address, next.port, ("127.0.0.1", 0)))
+        // The same words as the command's own connect would use (client::connect).
+        let opened = tokio::time::timeout(within, self.shared.first.open(&next.address, next.port, ("127.0.0.1", 0)))
             .await
-            .map_err(|_| "timed out opening a channel".to_string())??;
+            .unwrap_or_else(|_| Err(format!("timed out after {}s (--connect-timeout)", within.as_secs())));
+        let channel = opened.map_err(|reason| SshError::Connect {
+            label: next.label.clone(),
+            address: next.address.clone(),
+            port: next.port,
+            step: format!("opening a connection to {}:{} through {}", next.address, next.port, spec.first.label),
+            reason,
+        })?;
         let chain =
-            client::connect_on(&request.hops, &trust, timeout, &FinalHop::default(), Some(channel.into_stream()))
-                .await
-                .map_err(|e| e.to_string())?;
-        let chain = Arc::new(chain);
-        targets.insert(json.to_string(), chain.clone());
-        let label = chain.target_label().to_string();
+            client::connect_on(&request.hops, &trust, within, &FinalHop::default(), Some(channel.into_stream()))
+                .await?;
+        let held = Held::new(Arc::new(chain));
+        held.refill(within);
+        targets.insert(json.to_string(), held.clone());
+        let label = held.chain.target_label().to_string();
         drop(targets);
         {
             let mut labels = self.shared.labels.lock().expect("not poisoned");
@@ -235,13 +297,13 @@ impl Client {
             }
         }
         write_sidecar(&self.shared, None);
-        Ok(chain)
+        Ok(held)
     }
 
     fn chain(&self) -> Option<Arc<Chain>> {
         match self.mode.as_ref()? {
             Mode::Jump => Some(self.shared.first.clone()),
-            Mode::Target(chain) => Some(chain.clone()),
+            Mode::Target(held) => Some(held.chain.clone()),
         }
     }
 }
@@ -250,21 +312,36 @@ impl server::Handler for Client {
     type Error = russh::Error;
 
     async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
-        let reject = Auth::Reject { proceed_with_methods: None, partial_success: false };
         if user == reuse::JUMP {
             self.mode = Some(Mode::Jump);
             return Ok(Auth::Accept);
         }
-        let Some(json) = user.strip_prefix(reuse::TARGET) else { return Ok(reject) };
+        Ok(Auth::Reject { proceed_with_methods: None, partial_success: false })
+    }
+
+    // A held target is asked for with keyboard-interactive, so that a refusal can say why (the
+    // instructions of an info request): see `reuse::TARGET`.
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<server::Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        let reject = Auth::Reject { proceed_with_methods: None, partial_success: false };
+        let (Some(json), None) = (user.strip_prefix(reuse::TARGET), response) else { return Ok(reject) };
         match self.target(json).await {
-            Ok(chain) => {
-                tracing::info!("master: a client uses the held connection to {}", chain.target_label());
-                self.mode = Some(Mode::Target(chain));
+            Ok(held) => {
+                tracing::info!("master: a client uses the held connection to {}", held.chain.target_label());
+                self.mode = Some(Mode::Target(held));
                 Ok(Auth::Accept)
             }
             Err(e) => {
                 tracing::info!("master: cannot hold the target: {e}");
-                Ok(reject)
+                Ok(Auth::Partial {
+                    name: reuse::REFUSAL.into(),
+                    instructions: serde_json::to_string(&e).unwrap_or_default().into(),
+                    prompts: Vec::new().into(),
+                })
             }
         }
     }
@@ -276,20 +353,19 @@ impl server::Handler for Client {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         // Sessions only on a held target: in jump mode the command runs its own.
-        let Some(Mode::Target(chain)) = self.mode.clone() else { return Ok(()) };
+        let Some(Mode::Target(held)) = self.mode.clone() else { return Ok(()) };
         let handle = session.handle();
         let within = self.shared.config_timeout();
         tokio::spawn(async move {
-            match tokio::time::timeout(within, chain.target().channel_open_session()).await {
-                Ok(Ok(upstream)) => {
+            match held.session(within).await {
+                Ok(upstream) => {
                     reply.accept().await;
                     relay(channel, upstream, Some(handle)).await;
                 }
-                Ok(Err(e)) => {
-                    tracing::info!("master: {}: cannot open a session: {e}", chain.target_label());
+                Err(e) => {
+                    tracing::info!("master: {}: cannot open a session: {e}", held.chain.target_label());
                     reply.reject(russh::ChannelOpenFailure::ConnectFailed).await;
                 }
-                Err(_) => reply.reject(russh::ChannelOpenFailure::ConnectFailed).await,
             }
         });
         Ok(())
@@ -317,7 +393,8 @@ impl server::Handler for Client {
                 }
                 Err(e) => {
                     tracing::info!("master: cannot open {host}:{port}: {e}");
-                    reply.reject(russh::ChannelOpenFailure::ConnectFailed).await;
+                    // The server's own code and words reach the command, as without a master.
+                    reply.reject(client::refusal_of(&e)).await;
                 }
             }
         });
@@ -335,32 +412,32 @@ impl Shared {
 /// held connection (`up`). Session requests go up, their replies, exit status and signal come
 /// down (`handle` is the client session's, for the replies; None for direct-tcpip).
 ///
-/// Flow control: what the held connection delivers is taken off russh's queue at once (a slow
-/// client must never stall the held connection, which other clients share) and the held
-/// channel's window is refilled only as the client takes it (vendor/russh patch 0001), so at
-/// most two windows wait here for a slow client.
+/// Flow control, both ways alike: what a session delivers is taken off russh's queue at once
+/// (russh's session loop waits on a full channel queue, and a waiting loop stops everything on
+/// its connection: the held connection is shared with other clients, and the client's link
+/// carries the replies that would let the other side move), and the sending channel's window is
+/// refilled only as the other side takes the data (vendor/russh patch 0001), so at most two
+/// windows wait here in each direction.
 async fn relay(down: Channel<Msg>, up: Channel<russh::client::Msg>, handle: Option<server::Handle>) {
     let id = down.id();
-    let (mut down_read, down_write) = down.split();
-    let (mut up_read, up_write) = up.split();
+    let (down_read, down_write) = down.split();
+    let (up_read, up_write) = up.split();
     let _ = up_write.refill_window_on_consume().await;
-    let up_write = Arc::new(up_write);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<ChannelMsg>>();
-    let drain = tokio::spawn(async move {
-        loop {
-            let msg = up_read.wait().await;
-            let end = matches!(msg, None | Some(ChannelMsg::Close));
-            if tx.send(msg).is_err() || end {
-                return;
-            }
-        }
-    });
+    let _ = down_write.refill_window_on_consume().await;
+    let (up_write, down_write) = (Arc::new(up_write), Arc::new(down_write));
+    let mut from_up = drain(up_read);
+    let mut from_down = drain(down_read);
     // Client → held connection.
-    let to_up = up_write.clone();
+    let (to_up, consumed_down) = (up_write.clone(), down_write.clone());
     let upward = tokio::spawn(async move {
-        while let Some(msg) = down_read.wait().await {
+        while let Some(Some(msg)) = from_down.recv().await {
             let sent = match msg {
-                ChannelMsg::Data { data } => to_up.data_bytes(data).await,
+                ChannelMsg::Data { data } => {
+                    let n = data.len();
+                    let r = to_up.data_bytes(data).await;
+                    let _ = consumed_down.consumed(n).await;
+                    r
+                }
                 ChannelMsg::Eof => to_up.eof().await,
                 ChannelMsg::Close => break,
                 ChannelMsg::RequestPty {
@@ -388,7 +465,7 @@ async fn relay(down: Channel<Msg>, up: Channel<russh::client::Msg>, handle: Opti
         let _ = to_up.close().await;
     });
     // Held connection → client, in order.
-    while let Some(Some(msg)) = rx.recv().await {
+    while let Some(Some(msg)) = from_up.recv().await {
         let sent = match msg {
             ChannelMsg::Data { data } => {
                 let n = data.len();
@@ -427,7 +504,22 @@ async fn relay(down: Channel<Msg>, up: Channel<russh::client::Msg>, handle: Opti
         }
     }
     let _ = down_write.close().await;
-    drain.abort();
     upward.abort();
     let _ = up_write.close().await;
+}
+
+/// Everything a channel receives, moved at once into a queue of its own; None once the channel
+/// closed or its connection ended.
+fn drain(mut read: russh::ChannelReadHalf) -> tokio::sync::mpsc::UnboundedReceiver<Option<ChannelMsg>> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let msg = read.wait().await;
+            let end = matches!(msg, None | Some(ChannelMsg::Close));
+            if tx.send(msg).is_err() || end {
+                return;
+            }
+        }
+    });
+    rx
 }

@@ -34,8 +34,50 @@ pub const MASTER_ARG: &str = "__master";
 
 /// User name asking for channels on the master's first-hop connection.
 pub const JUMP: &str = "jump";
-/// Prefix of the user name asking for a held target: `target {TargetRequest as JSON}`.
+/// Prefix of the user name asking for a held target: `target {TargetRequest as JSON}`, with
+/// keyboard-interactive authentication: a master that cannot hold the target answers with an
+/// info request named [`REFUSAL`] whose instructions are the [`SshError`] as JSON.
 pub const TARGET: &str = "target ";
+/// See [`TARGET`].
+pub const REFUSAL: &str = "hop-master-refusal";
+
+/// Why a master was not used.
+#[derive(Debug)]
+pub enum Refusal {
+    /// No usable master (none could be started, its socket is not trustworthy, …): connect as
+    /// without masters.
+    NoMaster(String),
+    /// The master could not connect the target, and says why.
+    Target(SshError),
+}
+
+impl Refusal {
+    /// Whether connecting by another way cannot help: the route itself failed beyond the first
+    /// hop (the master's connection to it works), as it would for the command. Anything else
+    /// (a host key to ask about, a key needing a passphrase, a lost connection) is worth
+    /// connecting another way.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Refusal::Target(SshError::Connect { reason, .. }) if reason != LOST)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NoMaster(why) => f.write_str(why),
+            Refusal::Target(e) => write!(f, "the master cannot hold the target: {e}"),
+        }
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(why: String) -> Refusal {
+        Refusal::NoMaster(why)
+    }
+}
+
+/// Chain::open's reason when the connection itself is gone.
+const LOST: &str = "the connection was lost";
 
 /// What a command wants of a master.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,14 +241,46 @@ async fn dial(path: &Path) -> Result<Option<tokio::net::UnixStream>, String> {
 }
 
 /// The connection to the master of `first` (started when there is none), asking for `user`.
-/// Err: no reuse this time, and why.
-async fn open(reuse: &Reuse, trust: &Trust, first: &Hop, user: &str, label: &str) -> Result<Chain, String> {
+async fn open(reuse: &Reuse, trust: &Trust, first: &Hop, user: &str, label: &str) -> Result<Chain, Refusal> {
+    let chain = dial_or_start(reuse, trust, first, label).await?;
+    let mut chain = chain;
+    let handle = &mut chain.handles[0];
+    let asked = async {
+        if user == JUMP {
+            let auth = handle.authenticate_none(user.to_string()).await.map_err(|e| e.to_string())?;
+            return Ok(if auth.success() { Ok(()) } else { Err("the master refused".to_string().into()) });
+        }
+        use russh::client::KeyboardInteractiveAuthResponse as Answer;
+        match handle.authenticate_keyboard_interactive_start(user.to_string(), None).await.map_err(|e| e.to_string())? {
+            Answer::Success => Ok(Ok(())),
+            Answer::InfoRequest { name, instructions, .. } if name == REFUSAL => {
+                Ok(Err(match serde_json::from_str::<SshError>(&instructions) {
+                    Ok(e) => Refusal::Target(e),
+                    Err(e) => Refusal::NoMaster(format!("the master refused, and its reason is unreadable: {e}")),
+                }))
+            }
+            _ => Ok(Err("the master refused".to_string().into())),
+        }
+    };
+    // The master's own connect to the target is bounded by the same limit, per hop.
+    let hops = 1 + user.matches("\"address\"").count() as u32;
+    let within = reuse.connect_timeout * hops + Duration::from_secs(1);
+    match tokio::time::timeout(within, asked).await {
+        Ok(Ok(Ok(()))) => Ok(chain),
+        Ok(Ok(Err(refusal))) => Err(refusal),
+        Ok(Err(e)) => Err(Refusal::NoMaster(e)),
+        Err(_) => Err(Refusal::NoMaster(format!("no answer from the master within {}s", within.as_secs()))),
+    }
+}
+
+/// The SSH connection (unauthenticated) to the master of `first`, started when there is none.
+async fn dial_or_start(reuse: &Reuse, trust: &Trust, first: &Hop, label: &str) -> Result<Chain, String> {
     private_dir(&reuse.dir)?;
     let key = key(first, &trust.user_file);
     let sock = reuse.dir.join(format!("{key}.sock"));
     if let Some(stream) = dial(&sock).await? {
         tracing::debug!("reuse: using the master at {}", sock.display());
-        return client::connect_local(stream, user, label, reuse.connect_timeout).await;
+        return client::connect_local(stream, label, reuse.connect_timeout).await;
     }
     if SPAWN_FAILED.load(Ordering::Relaxed) {
         return Err("a master failed to start earlier in this command".into());
@@ -215,7 +289,7 @@ async fn open(reuse: &Reuse, trust: &Trust, first: &Hop, user: &str, label: &str
     let lock = lock(&reuse.dir.join(format!("{key}.lock")), reuse.connect_timeout).await?;
     if let Some(stream) = dial(&sock).await? {
         drop(lock);
-        return client::connect_local(stream, user, label, reuse.connect_timeout).await;
+        return client::connect_local(stream, label, reuse.connect_timeout).await;
     }
     let spec = MasterSpec {
         first: first.clone(),
@@ -234,7 +308,7 @@ async fn open(reuse: &Reuse, trust: &Trust, first: &Hop, user: &str, label: &str
     }
     drop(lock);
     match dial(&sock).await? {
-        Some(stream) => client::connect_local(stream, user, label, reuse.connect_timeout).await,
+        Some(stream) => client::connect_local(stream, label, reuse.connect_timeout).await,
         None => Err(format!("the master started but {} does not answer", sock.display())),
     }
 }
@@ -331,7 +405,7 @@ pub async fn connect_jump(
     last: &FinalHop,
 ) -> Result<Result<Chain, SshError>, String> {
     let first = &hops[0];
-    let front = open(reuse, trust, first, JUMP, &first.label).await?;
+    let front = open(reuse, trust, first, JUMP, &first.label).await.map_err(|r| r.to_string())?;
     let Some(next) = hops.get(1) else { return Ok(Ok(front)) };
     let opened = tokio::time::timeout(reuse.connect_timeout, front.open(&next.address, next.port, ("127.0.0.1", 0)))
         .await
@@ -341,7 +415,7 @@ pub async fn connect_jump(
         Ok(c) => c,
         // A master whose connection is gone: connect directly.
         Err(_) if front.target().is_closed() => return Err("the master's connection is gone".into()),
-        Err(reason) if reason == "the connection was lost" => return Err(reason),
+        Err(reason) if reason == LOST => return Err(reason),
         Err(reason) => {
             return Ok(Err(SshError::Connect {
                 label: next.label.clone(),
@@ -359,7 +433,7 @@ pub async fn connect_jump(
 /// The target (last of `hops`) held by the master of the first hop: a one-connection chain whose
 /// sessions and channels the master opens on its own connection to the target. Err: the master
 /// cannot hold it (its host key is unknown, its key needs a passphrase, …) or there is no master.
-pub async fn connect_target(reuse: &Reuse, hops: &[Hop], trust: &Trust) -> Result<Chain, String> {
+pub async fn connect_target(reuse: &Reuse, hops: &[Hop], trust: &Trust) -> Result<Chain, Refusal> {
     let request = TargetRequest { hops: hops[1..].to_vec(), accept_new: trust.accept_new };
     let user = format!("{TARGET}{}", serde_json::to_string(&request).map_err(|e| e.to_string())?);
     let label = &hops.last().expect("a route has a target").label;
