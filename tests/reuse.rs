@@ -233,3 +233,92 @@ fn with_dash_a_the_agent_reaches_the_final_host_only_and_never_the_master() {
     assert!(!b.contains("session"), "no session (so no agent) on the bastion:\n{b}");
     assert_eq!(env.masters().len(), 1);
 }
+
+#[test]
+fn the_master_refuses_a_client_of_another_user() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    env.hop_in(net, &["sample-web", "--", "true"], b"").code(0);
+    let sock = the_socket(&env);
+    let dir = env.masters_dir();
+    let chmod = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap()
+    };
+    // Let nobody (65534) reach the socket, as a careless umask or a shared directory would:
+    // the master itself must still refuse to talk to another uid (SO_PEERCRED).
+    let traversed = [env.home.path().to_path_buf(), dir.parent().unwrap().to_path_buf(), dir.clone()];
+    for d in &traversed {
+        chmod(d, 0o711);
+    }
+    chmod(&sock, 0o666);
+    let script = "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.settimeout(10)\ns.connect(sys.argv[1])\n\
+                  print(repr(s.recv(100)))";
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", script])
+        .arg(&sock)
+        .output()
+        .expect("run setpriv");
+    for d in &traversed {
+        chmod(d, 0o700);
+    }
+    chmod(&sock, 0o600);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "nobody could not even connect: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(said.trim(), "b''", "the master closed without a word (no SSH banner)");
+    // It still serves its own user.
+    let web = log_of(net, "web");
+    let before = log_len(&web);
+    env.hop_in(net, &["sample-web", "--", "true"], b"").code(0);
+    assert_eq!(auths(&log_since(&web, before)), 0, "through the held connection");
+}
+
+#[test]
+fn hop_forward_uses_the_masters_bastion_connection() {
+    let net = netlab_or_skip!();
+    // Exclusive: the sshd logs must show only this test's connections.
+    let _exclusive = NETLAB_STATE.write().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    let (bastion, web) = (log_of(net, "bastion"), log_of(net, "web"));
+    let (b0, w0) = (log_len(&bastion), log_len(&web));
+    env.hop_in(net, &["sample-web", "--", "true"], b"").code(0);
+    let server = crate::forward::WebServer::start(net, &env, 18095);
+    let spec = format!("21095:localhost:{}", server.port);
+    let mut fwd = crate::forward::Forwarder::start(net, &env, &["sample-web", &spec]);
+    let (ok, body) = crate::forward::curl(net, &env, &["http://127.0.0.1:21095/small"]);
+    assert!(ok, "{body}");
+    assert_eq!(body, "hello through the tunnel\n");
+    assert_eq!(fwd.interrupt(), Some(130));
+    let (b, w) = (log_since(&bastion, b0), log_since(&web, w0));
+    assert_eq!(auths(&b), 1, "the forward went through the master's bastion connection:\n{b}");
+    // The forward's own session on web (its -L/-R/-D semantics stay in the command), beside
+    // the master's held one.
+    assert_eq!(auths(&w), 2, "{w}");
+}
+
+#[test]
+fn more_sessions_at_once_than_sshd_allows_on_one_connection() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    env.hop_in(net, &["sample-web", "--", "true"], b"").code(0);
+    // sshd's MaxSessions (50 on the bed, 10 by default) counts one connection's sessions: more
+    // at once through the held connection make the master open another connection instead of
+    // failing commands.
+    let children: Vec<_> = (0..56)
+        .map(|n| {
+            env.command_in(net, env!("CARGO_BIN_EXE_hop"), &["sample-web", "--", "sleep 4; echo", &n.to_string()])
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn hop")
+        })
+        .collect();
+    for (n, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(0), "command {n}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{n}\n"));
+    }
+}

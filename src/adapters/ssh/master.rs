@@ -81,7 +81,7 @@ pub async fn run(spec: MasterSpec) -> u8 {
     });
     let first = Arc::new(first);
     let shared = Arc::new(Shared {
-        first_held: Held::new(first.clone()),
+        first_held: Held::new(first.clone(), None),
         first,
         spec: spec.clone(),
         targets: tokio::sync::Mutex::default(),
@@ -197,12 +197,25 @@ enum Mode {
 /// a client's session then costs no round trip for the open, only its request (exec, shell).
 struct Held {
     chain: Arc<Chain>,
+    /// What connected it (a target request's JSON); None for the first hop.
+    request: Option<String>,
     spare: tokio::sync::Mutex<Option<Channel<russh::client::Msg>>>,
+    /// A second connection to the same target, for sessions this one's server refuses (sshd's
+    /// MaxSessions, 10 by default, counts the sessions of one connection).
+    overflow: tokio::sync::Mutex<Option<Arc<Held>>>,
 }
 
+/// A session channel, when it comes.
+type Opening<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Channel<russh::client::Msg>, String>> + Send + 'a>>;
+
 impl Held {
-    fn new(chain: Arc<Chain>) -> Arc<Held> {
-        Arc::new(Held { chain, spare: tokio::sync::Mutex::new(None) })
+    fn new(chain: Arc<Chain>, request: Option<String>) -> Arc<Held> {
+        Arc::new(Held { chain, request, spare: tokio::sync::Mutex::new(None), overflow: tokio::sync::Mutex::new(None) })
+    }
+
+    fn alive(&self) -> bool {
+        !self.chain.handles.iter().any(|h| h.is_closed())
     }
 
     /// Open the next spare session in the background (one at a time; an error is left to the
@@ -223,23 +236,71 @@ impl Held {
     }
 
     /// A session channel on the held connection: the spare when there is one (and a new spare
-    /// opened behind it), else one opened now.
-    async fn session(self: &Arc<Held>, within: Duration) -> Result<Channel<russh::client::Msg>, String> {
-        let spare = match self.spare.try_lock() {
-            Ok(mut slot) => slot.take(),
-            // The spare is being opened: opening our own is no slower.
-            Err(_) => None,
-        };
-        let channel = match spare {
-            Some(channel) => channel,
-            None => tokio::time::timeout(within, self.chain.target().channel_open_session())
-                .await
-                .map_err(|_| format!("timed out after {}s", within.as_secs()))?
-                .map_err(|e| e.to_string())?,
-        };
-        self.refill(within);
-        Ok(channel)
+    /// opened behind it), else one opened now; when the server refuses more sessions on this
+    /// connection, one on an overflow connection to the same target.
+    fn session<'a>(self: &'a Arc<Held>, shared: &'a Shared, within: Duration) -> Opening<'a> {
+        Box::pin(async move {
+            let spare = match self.spare.try_lock() {
+                Ok(mut slot) => slot.take(),
+                // The spare is being opened: opening our own is no slower.
+                Err(_) => None,
+            };
+            if let Some(channel) = spare {
+                self.refill(within);
+                return Ok(channel);
+            }
+            let refused = match tokio::time::timeout(within, self.chain.target().channel_open_session()).await {
+                Err(_) => return Err(format!("timed out after {}s", within.as_secs())),
+                Ok(Ok(channel)) => {
+                    self.refill(within);
+                    return Ok(channel);
+                }
+                Ok(Err(e @ russh::Error::ChannelOpenFailure(_))) if self.alive() => e,
+                Ok(Err(e)) => return Err(e.to_string()),
+            };
+            let Some(request) = &self.request else { return Err(refused.to_string()) };
+            let next = {
+                let mut overflow = self.overflow.lock().await;
+                match overflow.as_ref() {
+                    Some(next) if next.alive() => next.clone(),
+                    _ => {
+                        tracing::info!("master: {}: {refused}; opening another connection", self.chain.target_label());
+                        let request: TargetRequest = serde_json::from_str(request).map_err(|e| e.to_string())?;
+                        let chain = connect_target(shared, &request).await.map_err(|e| e.to_string())?;
+                        let next = Held::new(Arc::new(chain), self.request.clone());
+                        *overflow = Some(next.clone());
+                        next
+                    }
+                }
+            };
+            next.session(shared, within).await
+        })
     }
+}
+
+/// Connect the hops of `request` through the first hop's connection, never prompting.
+async fn connect_target(shared: &Shared, request: &TargetRequest) -> Result<Chain, SshError> {
+    let spec = &shared.spec;
+    let within = shared.config_timeout();
+    let trust = Trust {
+        files: spec.files.clone(),
+        user_file: spec.user_file.clone(),
+        accept_new: request.accept_new,
+        ask: None,
+    };
+    let next = &request.hops[0];
+    // The same words as the command's own connect would use (client::connect).
+    let opened = tokio::time::timeout(within, shared.first.open(&next.address, next.port, ("127.0.0.1", 0)))
+        .await
+        .unwrap_or_else(|_| Err(format!("timed out after {}s (--connect-timeout)", within.as_secs())));
+    let channel = opened.map_err(|reason| SshError::Connect {
+        label: next.label.clone(),
+        address: next.address.clone(),
+        port: next.port,
+        step: format!("opening a connection to {}:{} through {}", next.address, next.port, spec.first.label),
+        reason,
+    })?;
+    client::connect_on(&request.hops, &trust, within, &FinalHop::default(), Some(channel.into_stream())).await
 }
 
 struct Client {
@@ -258,34 +319,13 @@ impl Client {
         }
         let mut targets = self.shared.targets.lock().await;
         if let Some(held) = targets.get(json) {
-            if !held.chain.handles.iter().any(|h| h.is_closed()) {
+            if held.alive() {
                 return Ok(held.clone());
             }
             targets.remove(json);
         }
-        let spec = &self.shared.spec;
-        let trust = Trust {
-            files: spec.files.clone(),
-            user_file: spec.user_file.clone(),
-            accept_new: request.accept_new,
-            ask: None,
-        };
-        let next = &request.hops[0];
-        // The same words as the command's own connect would use (client::connect).
-        let opened = tokio::time::timeout(within, self.shared.first.open(&next.address, next.port, ("127.0.0.1", 0)))
-            .await
-            .unwrap_or_else(|_| Err(format!("timed out after {}s (--connect-timeout)", within.as_secs())));
-        let channel = opened.map_err(|reason| SshError::Connect {
-            label: next.label.clone(),
-            address: next.address.clone(),
-            port: next.port,
-            step: format!("opening a connection to {}:{} through {}", next.address, next.port, spec.first.label),
-            reason,
-        })?;
-        let chain =
-            client::connect_on(&request.hops, &trust, within, &FinalHop::default(), Some(channel.into_stream()))
-                .await?;
-        let held = Held::new(Arc::new(chain));
+        let chain = connect_target(&self.shared, &request).await?;
+        let held = Held::new(Arc::new(chain), Some(json.to_string()));
         held.refill(within);
         targets.insert(json.to_string(), held.clone());
         let label = held.chain.target_label().to_string();
@@ -355,9 +395,9 @@ impl server::Handler for Client {
         // Sessions only on a held target: in jump mode the command runs its own.
         let Some(Mode::Target(held)) = self.mode.clone() else { return Ok(()) };
         let handle = session.handle();
-        let within = self.shared.config_timeout();
+        let (shared, within) = (self.shared.clone(), self.shared.config_timeout());
         tokio::spawn(async move {
-            match held.session(within).await {
+            match held.session(&shared, within).await {
                 Ok(upstream) => {
                     reply.accept().await;
                     relay(channel, upstream, Some(handle)).await;
