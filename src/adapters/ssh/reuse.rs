@@ -240,8 +240,16 @@ async fn dial(path: &Path) -> Result<Option<tokio::net::UnixStream>, String> {
     }
 }
 
-/// The connection to the master of `first` (started when there is none), asking for `user`.
-async fn open(reuse: &Reuse, trust: &Trust, first: &Hop, user: &str, label: &str) -> Result<Chain, Refusal> {
+/// The connection to the master of `first` (started when there is none), asking for `user`;
+/// the master's answer may take `within` (it may connect a target first).
+async fn open(
+    reuse: &Reuse,
+    trust: &Trust,
+    first: &Hop,
+    user: &str,
+    label: &str,
+    within: Duration,
+) -> Result<Chain, Refusal> {
     let chain = dial_or_start(reuse, trust, first, label).await?;
     let mut chain = chain;
     let handle = &mut chain.handles[0];
@@ -262,9 +270,6 @@ async fn open(reuse: &Reuse, trust: &Trust, first: &Hop, user: &str, label: &str
             _ => Ok(Err("the master refused".to_string().into())),
         }
     };
-    // The master's own connect to the target is bounded by the same limit, per hop.
-    let hops = 1 + user.matches("\"address\"").count() as u32;
-    let within = reuse.connect_timeout * hops + Duration::from_secs(1);
     match tokio::time::timeout(within, asked).await {
         Ok(Ok(Ok(()))) => Ok(chain),
         Ok(Ok(Err(refusal))) => Err(refusal),
@@ -405,7 +410,8 @@ pub async fn connect_jump(
     last: &FinalHop,
 ) -> Result<Result<Chain, SshError>, String> {
     let first = &hops[0];
-    let front = open(reuse, trust, first, JUMP, &first.label).await.map_err(|r| r.to_string())?;
+    let front =
+        open(reuse, trust, first, JUMP, &first.label, reuse.connect_timeout).await.map_err(|r| r.to_string())?;
     let Some(next) = hops.get(1) else { return Ok(Ok(front)) };
     let opened = tokio::time::timeout(reuse.connect_timeout, front.open(&next.address, next.port, ("127.0.0.1", 0)))
         .await
@@ -437,7 +443,9 @@ pub async fn connect_target(reuse: &Reuse, hops: &[Hop], trust: &Trust) -> Resul
     let request = TargetRequest { hops: hops[1..].to_vec(), accept_new: trust.accept_new };
     let user = format!("{TARGET}{}", serde_json::to_string(&request).map_err(|e| e.to_string())?);
     let label = &hops.last().expect("a route has a target").label;
-    open(reuse, trust, &hops[0], &user, label).await
+    // The master connects the target within the same limits as the command would, per hop.
+    let within = reuse.connect_timeout * (hops.len() as u32) + Duration::from_secs(1);
+    open(reuse, trust, &hops[0], &user, label, within).await
 }
 
 /// Write `value` as JSON to `path` atomically (temp file + rename), 0600.
