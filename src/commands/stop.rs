@@ -18,19 +18,8 @@ pub fn run(dir: &std::path::Path, pattern: Option<&str>) -> anyhow::Result<u8> {
             continue;
         }
         let key = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        // The PID was checked by `masters`; check again right before the signal.
-        if !reuse::is_master(master.pid, &key) {
+        if !reuse::end(master.pid, &key, Duration::from_secs(3)) {
             continue;
-        }
-        let Ok(pid) = libc::pid_t::try_from(master.pid) else { continue };
-        // SAFETY: kill has no memory preconditions; the pid is a checked master of this user.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        // It removes its socket and sidecar; wait for that, bounded.
-        for _ in 0..60 {
-            if !reuse::is_master(master.pid, &key) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
         let targets = if master.targets.is_empty() { "-".to_string() } else { master.targets.join(",") };
         let idle = match master.idle_since {

@@ -494,7 +494,101 @@ pub fn is_master(pid: u32, key: &str) -> bool {
     is_ours && !zombie
 }
 
+/// End the master `pid` (SIGTERM, after checking it is the master of `key`) and wait, at most
+/// `within`, for it to go (it removes its socket and sidecar first). False: no such master.
+pub fn end(pid: u32, key: &str, within: Duration) -> bool {
+    let Ok(id) = libc::pid_t::try_from(pid) else { return false };
+    if !is_master(pid, key) {
+        return false;
+    }
+    // SAFETY: kill(2) has no memory preconditions; the pid was just checked to be a master.
+    unsafe { libc::kill(id, libc::SIGTERM) };
+    let deadline = std::time::Instant::now() + within;
+    while is_master(pid, key) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
 /// Permissions for a socket only this user may use.
 pub fn private_socket(path: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect_error(reason: &str) -> SshError {
+        SshError::Connect {
+            label: "web".into(),
+            address: "10.0.1.10".into(),
+            port: 22,
+            step: "opening a connection to 10.0.1.10:22 through bastion".into(),
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn only_a_route_that_fails_beyond_the_first_hop_is_final() {
+        for (refusal, is_final) in [
+            (Refusal::Target(connect_error("timed out after 3s (--connect-timeout)")), true),
+            (Refusal::Target(connect_error("refused (connect failed): Connection refused")), true),
+            // The master's own connection went away: connecting another way may work.
+            (Refusal::Target(connect_error(LOST)), false),
+            // Questions the command can ask, keys it may unlock: it connects the target itself.
+            (
+                Refusal::Target(SshError::UnknownHostKey {
+                    label: "web".into(),
+                    alias: "i-0".into(),
+                    fingerprint: "SHA256:x".into(),
+                    file: PathBuf::from("k"),
+                }),
+                false,
+            ),
+            (Refusal::Target(SshError::Protocol { label: "k".into(), message: "encrypted".into() }), false),
+            (Refusal::NoMaster("no master".into()), false),
+        ] {
+            assert_eq!(refusal.is_final(), is_final, "{refusal}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_travels_as_json_unchanged() {
+        let e = connect_error("timed out after 3s (--connect-timeout)");
+        let back: SshError = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(back.to_string(), e.to_string());
+    }
+
+    #[test]
+    fn masters_live_in_the_runtime_dir_or_a_private_tmp_dir() {
+        assert_eq!(runtime_dir(Some(Path::new("/run/user/1000"))), PathBuf::from("/run/user/1000/hop"));
+        // SAFETY: getuid has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        assert_eq!(runtime_dir(None), PathBuf::from(format!("/tmp/hop-{uid}")));
+    }
+
+    #[test]
+    fn the_master_key_depends_on_every_part_of_the_first_hop() {
+        let hop = Hop {
+            label: "bastion".into(),
+            address: "203.0.113.10".into(),
+            port: 22,
+            user: "ec2-user".into(),
+            identity: Some(PathBuf::from("/k.pem")),
+            host_key_alias: "i-0".into(),
+        };
+        let base = key(&hop, Path::new("/kh"));
+        assert_eq!(base.len(), 16);
+        assert_eq!(base, key(&hop.clone(), Path::new("/kh")));
+        let other_user = Hop { user: "admin".into(), ..hop.clone() };
+        let other_key = Hop { identity: None, ..hop.clone() };
+        let other_port = Hop { port: 2222, ..hop.clone() };
+        for k in
+            [key(&other_user, Path::new("/kh")), key(&other_key, Path::new("/kh")), key(&other_port, Path::new("/kh"))]
+        {
+            assert_ne!(k, base);
+        }
+        assert_ne!(key(&hop, Path::new("/other")), base, "another known_hosts, another master");
+    }
 }
