@@ -322,3 +322,22 @@ fn more_sessions_at_once_than_sshd_allows_on_one_connection() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{n}\n"));
     }
 }
+
+#[test]
+fn a_master_whose_bastion_connection_dies_ends_and_the_next_command_starts_another() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    env.hop_in(net, &["sample-web", "--", "true"], b"").code(0);
+    let pid = env.masters()[0];
+    // A network failure between the master and the bastion (RST of its TCP connection).
+    crate::waits::cut_connections_of(net, pid);
+    assert!(ends_within(pid, Duration::from_secs(30)), "the master ended with its connection");
+    let run = env.hop_in(net, &["sample-web", "--", "hostname"], b"");
+    run.code(0);
+    assert_eq!(run.stdout, "sample-web\n");
+    let again = env.masters();
+    assert_eq!(again.len(), 1);
+    assert_ne!(again[0], pid);
+}

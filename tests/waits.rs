@@ -76,7 +76,7 @@ fn hop_bounded(net: &NetLab, env: &Env, args: &[&str], within: Duration) -> Run 
 
 /// Abort (RST) the TCP connections process `pid` holds in the client namespace, as a network
 /// failure would, leaving every other test's connections alone.
-fn cut_connections_of(net: &NetLab, pid: u32) {
+pub(crate) fn cut_connections_of(net: &NetLab, pid: u32) {
     let out =
         Command::new("ip").args(["netns", "exec", net.ns(), "ss", "-tnpH", "state", "established"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
