@@ -11,6 +11,15 @@ pub fn run(dir: &std::path::Path, pattern: Option<&str>) -> anyhow::Result<u8> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let matches =
         |s: &reuse::Sidecar| pattern.is_none_or(|p| s.label.contains(p) || s.targets.iter().any(|t| t.contains(p)));
+    // Only a directory that is this user's and private is read: anyone else's sidecars could
+    // name any process.
+    if dir.exists()
+        && let Err(why) = reuse::private_dir(dir)
+    {
+        return Err(
+            crate::error::HopError::Usage { message: format!("not reading masters: {why}"), hints: vec![] }.into()
+        );
+    }
     let mut out = std::io::stdout().lock();
     let mut ended = 0;
     for (path, master) in reuse::masters(dir) {
