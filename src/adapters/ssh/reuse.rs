@@ -358,6 +358,8 @@ async fn spawn(reuse: &Reuse, spec: &MasterSpec) -> Result<(), String> {
     command
         .arg(MASTER_ARG)
         .arg(spec_json)
+        // Keep no directory of the command's busy.
+        .current_dir("/")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(log);
@@ -409,7 +411,7 @@ pub async fn connect_jump(
     trust: &Trust,
     last: &FinalHop,
 ) -> Result<Result<Chain, SshError>, String> {
-    let first = &hops[0];
+    let first = &absolute(&hops[0]);
     let front =
         open(reuse, trust, first, JUMP, &first.label, reuse.connect_timeout).await.map_err(|r| r.to_string())?;
     let Some(next) = hops.get(1) else { return Ok(Ok(front)) };
@@ -440,12 +442,19 @@ pub async fn connect_jump(
 /// sessions and channels the master opens on its own connection to the target. Err: the master
 /// cannot hold it (its host key is unknown, its key needs a passphrase, …) or there is no master.
 pub async fn connect_target(reuse: &Reuse, hops: &[Hop], trust: &Trust) -> Result<Chain, Refusal> {
-    let request = TargetRequest { hops: hops[1..].to_vec(), accept_new: trust.accept_new };
+    let request = TargetRequest { hops: hops[1..].iter().map(absolute).collect(), accept_new: trust.accept_new };
     let user = format!("{TARGET}{}", serde_json::to_string(&request).map_err(|e| e.to_string())?);
     let label = &hops.last().expect("a route has a target").label;
     // The master connects the target within the same limits as the command would, per hop.
     let within = reuse.connect_timeout * (hops.len() as u32) + Duration::from_secs(1);
-    open(reuse, trust, &hops[0], &user, label, within).await
+    open(reuse, trust, &absolute(&hops[0]), &user, label, within).await
+}
+
+/// `hop` with its key file's path made absolute: a master runs in `/`, and one master serves
+/// commands started anywhere.
+fn absolute(hop: &Hop) -> Hop {
+    let identity = hop.identity.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
+    Hop { identity, ..hop.clone() }
 }
 
 /// Write `value` as JSON to `path` atomically (temp file + rename), 0600.
