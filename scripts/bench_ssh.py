@@ -24,7 +24,11 @@ try:
             f"-W %h:%p ec2-user@203.0.113.10")
     openssh = ["ssh", *opts.split(), "-o", f"ProxyCommand={jump}", "-p", "2222", "-i", f"{ssh_dir}/sample-web.pem",
                "-o", f"HostKeyAlias={ids['sample-web']}", "ec2-user@10.0.1.10", "true"]
-    hop_cmd = [hop, ids["sample-web"], "--", "true"]
+    # First connects: no connection master (each run pays the whole route, as without reuse).
+    hop_cmd = [hop, "--no-reuse", ids["sample-web"], "--", "true"]
+    # Masters live in the bench's own runtime dir, ended with `hop stop` after each section.
+    env = {**env, "XDG_RUNTIME_DIR": str(home / "run")}
+    (home / "run").mkdir(mode=0o700, exist_ok=True)
 
     def timed(argv):
         t = time.perf_counter()
@@ -65,11 +69,34 @@ try:
         return int(lines[0].rsplit(" ", 1)[1])
 
     # One hop, direct to the bastion: the handshake's round trips, hop vs OpenSSH.
-    hop_direct = [hop, ids["sample-bastion"], "--", "true"]
+    hop_direct = [hop, "--no-reuse", ids["sample-bastion"], "--", "true"]
     ssh_direct = ["ssh", *opts.split(), "-p", "2222", "-i", f"{ssh_dir}/sample-bastion.pem",
                   "-o", f"HostKeyAlias={ids['sample-bastion']}", "ec2-user@203.0.113.10", "true"]
 
     med = statistics.median
+
+    def second_connect(delays):
+        """`hop web -- true` with a live connection master (DESIGN 5a) against `ssh -J`-style
+        OpenSSH, which pays the whole route every time; interleaved, medians."""
+        reuse_cmd = [hop, ids["sample-web"], "--", "true"]
+        print(f"second connect: hop with a live master (holding bastion and web) vs OpenSSH, {runs} runs each")
+        print(f"{'one-way delay per link':>24} {'hop ms':>8} {'OpenSSH ms':>11} {'ratio':>6}")
+        for delay_ms in delays:
+            logs, procs = relays(delay_ms)
+            try:
+                timed(reuse_cmd)  # starts the master, which then holds web too
+                timed(openssh)
+                h, o = [], []
+                for _ in range(runs):
+                    h.append(timed(reuse_cmd))
+                    o.append(timed(openssh))
+            finally:
+                timed([hop, "stop"])
+                for p in procs:
+                    p.kill()
+                    p.wait()
+            print(f"{delay_ms:>21} ms {med(h):>8.1f} {med(o):>11.1f} {med(h) / med(o):>6.2f}")
+
     print(f"runs: {runs} each, interleaved; OpenSSH = ssh -o ProxyCommand='ssh -W %h:%p bastion' web")
     print(f"{'one-way delay per link':>24} {'hop ms':>8} {'OpenSSH ms':>11} {'ratio':>6}")
     for delay_ms in (0, 25):
@@ -90,6 +117,7 @@ try:
                 p.kill()
                 p.wait()
         print(f"{delay_ms:>21} ms {med(h):>8.1f} {med(o):>11.1f} {med(h) / med(o):>6.2f}")
+    second_connect(delays=(0, 25))
     rss = subprocess.run(["ip", "netns", "exec", ns, "/usr/bin/time", "-f", "%M", hop, ids["sample-bastion"], "--", "true"],
                          env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak_kib = int(rss.stderr.strip().splitlines()[-1])

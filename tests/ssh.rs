@@ -417,7 +417,8 @@ fn agent_forwarding_only_with_dash_a_and_only_to_the_final_host() {
     // it for an agent (sshd logs every session it starts).
     let log = std::path::PathBuf::from(net.state["bastion"]["log"].as_str().unwrap());
     let before = std::fs::read(&log).unwrap().len();
-    env.hop_in(net, &["-A", "sample-web", "--", "true"], b"").code(0);
+    // Directly: a master left by the commands above would carry the jump without a new login.
+    env.hop_in(net, &["--no-reuse", "-A", "sample-web", "--", "true"], b"").code(0);
     let after = std::fs::read(&log).unwrap();
     let new = String::from_utf8_lossy(&after[before..]);
     assert!(new.contains("Accepted publickey for ec2-user"), "the bastion saw the jump: {new}");
@@ -535,7 +536,8 @@ fn dash_vv_shows_what_russh_logs() {
     let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
     let env = Env::net(net);
     env.trust_both(net);
-    let run = env.hop_in(net, &["-vv", "sample-web", "--", "hostname"], b"");
+    // Directly (a connection master would carry both hops).
+    let run = env.hop_in(net, &["--no-reuse", "-vv", "sample-web", "--", "hostname"], b"");
     run.code(0);
     assert_eq!(run.stdout, "sample-web\n");
     // russh's client, once per hop: the server accepted the key; then the session channel.

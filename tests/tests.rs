@@ -10,6 +10,7 @@ mod doctor;
 mod errors;
 mod forward;
 mod ls;
+mod reuse;
 mod route;
 mod ssh;
 mod ssm;

@@ -59,7 +59,7 @@ pub async fn run(settings: &Settings, write: bool, file: Option<std::path::PathB
         .collect();
     let claim = sharing_claim(&config_lines, &names);
     let control_dir = hop_file.parent().unwrap_or(Path::new(".")).join("cm");
-    let sharing = stanzas::sharing(settings.reuse, claim, control_dir.to_str()).and_then(|s| {
+    let sharing = stanzas::sharing(settings.share_connections, claim, control_dir.to_str()).and_then(|s| {
         match private_dir(&control_dir, write) {
             Ok(()) => Ok(s),
             Err(why) => Err(NoSharing::Dir { dir: s.dir, why }),

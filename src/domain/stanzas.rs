@@ -95,8 +95,15 @@ pub fn aliases<'a>(
     (hosts, skipped)
 }
 
-/// How long an idle OpenSSH master stays (`ControlPersist`): as long as hop's own masters.
-pub const SHARING_PERSIST: &str = "10m";
+/// `ControlPersist` for an idle time: as long as hop's own masters stay (`reuse_idle`), in
+/// OpenSSH's time format.
+pub fn persist(idle: std::time::Duration) -> String {
+    match idle.as_secs().max(1) {
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
 
 /// Why the stanzas get no connection sharing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,11 +129,16 @@ impl NoSharing {
 }
 
 /// Connection sharing for every stanza, with control sockets in `dir` (`None`: not UTF-8), unless
-/// `reuse` is off, the user's configs decide it (`claim`), or `dir` cannot hold them.
-pub fn sharing(reuse: bool, claim: Option<SharingClaim>, dir: Option<&str>) -> Result<Sharing, NoSharing> {
-    if !reuse {
+/// `reuse` is off (`None`; else the idle time of a master), the user's configs decide it
+/// (`claim`), or `dir` cannot hold them.
+pub fn sharing(
+    reuse: Option<std::time::Duration>,
+    claim: Option<SharingClaim>,
+    dir: Option<&str>,
+) -> Result<Sharing, NoSharing> {
+    let Some(idle) = reuse else {
         return Err(NoSharing::Off);
-    }
+    };
     if let Some(claim) = claim {
         return Err(NoSharing::User(claim));
     }
@@ -144,7 +156,7 @@ pub fn sharing(reuse: bool, claim: Option<SharingClaim>, dir: Option<&str>) -> R
             SUN_PATH
         ));
     }
-    Ok(Sharing { dir: dir.to_string(), persist: SHARING_PERSIST.into() })
+    Ok(Sharing { dir: dir.to_string(), persist: persist(idle) })
 }
 
 /// What [`build`] makes of an inventory.
@@ -466,16 +478,19 @@ mod tests {
     #[test]
     fn sharing_unless_off_claimed_or_unusable() {
         let claim = SharingClaim { file: "~/.ssh/config".into(), line: 4, keyword: "ControlMaster" };
+        const TEN_MIN: Option<std::time::Duration> = Some(std::time::Duration::from_secs(600));
         let on = Sharing { dir: "/home/u/.ssh/hop/cm".into(), persist: "10m".into() };
-        assert_eq!(sharing(true, None, Some("/home/u/.ssh/hop/cm")), Ok(on.clone()));
-        assert_eq!(sharing(false, None, Some("/home/u/.ssh/hop/cm")), Err(NoSharing::Off));
-        let left = sharing(true, Some(claim.clone()), Some("/home/u/.ssh/hop/cm")).unwrap_err();
+        assert_eq!(sharing(TEN_MIN, None, Some("/home/u/.ssh/hop/cm")), Ok(on.clone()));
+        assert_eq!(persist(std::time::Duration::from_secs(90)), "90s");
+        assert_eq!(persist(std::time::Duration::from_secs(7200)), "2h");
+        assert_eq!(sharing(None, None, Some("/home/u/.ssh/hop/cm")), Err(NoSharing::Off));
+        let left = sharing(TEN_MIN, Some(claim.clone()), Some("/home/u/.ssh/hop/cm")).unwrap_err();
         assert_eq!(left, NoSharing::User(claim));
         assert_eq!(left.note(), "OpenSSH connection sharing: left to ~/.ssh/config line 4 (ControlMaster)");
-        assert!(matches!(sharing(true, None, None), Err(NoSharing::Dir { .. })));
-        assert!(matches!(sharing(true, None, Some("/home/${USER}/.ssh/hop/cm")), Err(NoSharing::Dir { .. })));
+        assert!(matches!(sharing(TEN_MIN, None, None), Err(NoSharing::Dir { .. })));
+        assert!(matches!(sharing(TEN_MIN, None, Some("/home/${USER}/.ssh/hop/cm")), Err(NoSharing::Dir { .. })));
         let long = format!("/home/{}/.ssh/hop/cm", "n".repeat(60));
-        let err = sharing(true, None, Some(&long)).unwrap_err();
+        let err = sharing(TEN_MIN, None, Some(&long)).unwrap_err();
         assert_eq!(
             err.note(),
             format!(
