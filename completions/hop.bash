@@ -46,6 +46,9 @@ _hop() {
             hop,route)
                 cmd="hop__subcmd__route"
                 ;;
+            hop,stop)
+                cmd="hop__subcmd__stop"
+                ;;
             hop__subcmd__help,completions)
                 cmd="hop__subcmd__help__subcmd__completions"
                 ;;
@@ -76,6 +79,9 @@ _hop() {
             hop__subcmd__help,route)
                 cmd="hop__subcmd__help__subcmd__route"
                 ;;
+            hop__subcmd__help,stop)
+                cmd="hop__subcmd__help__subcmd__stop"
+                ;;
             *)
                 ;;
         esac
@@ -83,7 +89,7 @@ _hop() {
 
     case "${cmd}" in
         hop)
-            opts="-l -i -J -A -t -T -v -h -V --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help --version connect ls route config forward proxy doctor completions man help"
+            opts="-l -i -J -A -t -T -v -h -V --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help --version connect ls route config forward proxy doctor stop completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -133,7 +139,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__completions)
-            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help bash elvish fish powershell zsh"
+            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -183,7 +189,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__config)
-            opts="-l -i -J -A -t -T -v -h --write --file --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --write --file --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -237,7 +243,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__connect)
-            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -287,7 +293,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__doctor)
-            opts="-l -i -J -A -t -T -v -h --json --my-ip --probe --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --json --my-ip --probe --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -341,7 +347,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__forward)
-            opts="-D -R -l -i -J -A -t -T -v -h --native --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
+            opts="-D -R -l -i -J -A -t -T -v -h --native --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -399,7 +405,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__help)
-            opts="connect ls route config forward proxy doctor completions man help"
+            opts="connect ls route config forward proxy doctor stop completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -552,8 +558,22 @@ _hop() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hop__subcmd__help__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hop__subcmd__ls)
-            opts="-l -i -J -A -t -T -v -h --tag --json --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --tag --json --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -607,7 +627,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__man)
-            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -657,7 +677,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__proxy)
-            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -707,7 +727,57 @@ _hop() {
             return 0
             ;;
         hop__subcmd__route)
-            opts="-l -i -J -A -t -T -v -h --json --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --json --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --login)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -l)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -i)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hop__subcmd__stop)
+            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

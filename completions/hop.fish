@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_hop_global_optspecs
-    string join \n profile= region= l/login= i/identity= refresh newest accept-new J= ssm A t T connect-timeout= v/verbose color= h/help V/version
+    string join \n profile= region= l/login= i/identity= refresh newest accept-new J= ssm A t T connect-timeout= no-reuse v/verbose color= h/help V/version
 end
 
 function __fish_hop_needs_command
@@ -40,6 +40,7 @@ complete -c hop -n "__fish_hop_needs_command" -l ssm -d 'Route through SSM Sessi
 complete -c hop -n "__fish_hop_needs_command" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_needs_command" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_needs_command" -s T -d 'Never request a PTY (like `ssh -T`)'
+complete -c hop -n "__fish_hop_needs_command" -l no-reuse -d 'Connect without a background connection master: neither use one nor leave one behind (config: `reuse = false`)'
 complete -c hop -n "__fish_hop_needs_command" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hop -n "__fish_hop_needs_command" -s V -l version -d 'Print version'
@@ -50,6 +51,7 @@ complete -c hop -n "__fish_hop_needs_command" -a "config" -d 'Print ssh_config s
 complete -c hop -n "__fish_hop_needs_command" -a "forward" -d 'Forward local ports to TARGET, or to hosts behind it, over one SSH connection'
 complete -c hop -n "__fish_hop_needs_command" -a "proxy" -d 'Bridge stdin/stdout to TARGET\'s PORT through the route (for ProxyCommand, scp, rsync)'
 complete -c hop -n "__fish_hop_needs_command" -a "doctor" -d 'Explain why TARGET is unreachable (routes, security groups, NACLs, NAT, SSM) and how to fix it'
+complete -c hop -n "__fish_hop_needs_command" -a "stop" -d 'List the background connection masters and end them (those matching PATTERN)'
 complete -c hop -n "__fish_hop_needs_command" -a "completions" -d 'Print a shell completion script'
 complete -c hop -n "__fish_hop_needs_command" -a "man" -d 'Print a man page (roff)'
 complete -c hop -n "__fish_hop_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -69,6 +71,7 @@ complete -c hop -n "__fish_hop_using_subcommand connect" -l ssm -d 'Route throug
 complete -c hop -n "__fish_hop_using_subcommand connect" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_using_subcommand connect" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_using_subcommand connect" -s T -d 'Never request a PTY (like `ssh -T`)'
+complete -c hop -n "__fish_hop_using_subcommand connect" -l no-reuse -d 'Connect without a background connection master: neither use one nor leave one behind (config: `reuse = false`)'
 complete -c hop -n "__fish_hop_using_subcommand connect" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand connect" -s h -l help -d 'Print help'
 complete -c hop -n "__fish_hop_using_subcommand ls" -l tag -d 'Show only instances with this tag (KEY=VALUE, or KEY for any value); repeatable' -r
@@ -89,6 +92,7 @@ complete -c hop -n "__fish_hop_using_subcommand ls" -l ssm -d 'Route through SSM
 complete -c hop -n "__fish_hop_using_subcommand ls" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_using_subcommand ls" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_using_subcommand ls" -s T -d 'Never request a PTY (like `ssh -T`)'
+complete -c hop -n "__fish_hop_using_subcommand ls" -l no-reuse -d 'Connect without a background connection master: neither use one nor leave one behind (config: `reuse = false`)'
 complete -c hop -n "__fish_hop_using_subcommand ls" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand ls" -s h -l help -d 'Print help'
 complete -c hop -n "__fish_hop_using_subcommand route" -l profile -d 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")' -r
@@ -108,6 +112,7 @@ complete -c hop -n "__fish_hop_using_subcommand route" -l ssm -d 'Route through 
 complete -c hop -n "__fish_hop_using_subcommand route" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_using_subcommand route" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_using_subcommand route" -s T -d 'Never request a PTY (like `ssh -T`)'
+complete -c hop -n "__fish_hop_using_subcommand route" -l no-reuse -d 'Connect without a background connection master: neither use one nor leave one behind (config: `reuse = false`)'
 complete -c hop -n "__fish_hop_using_subcommand route" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand route" -s h -l help -d 'Print help'
 complete -c hop -n "__fish_hop_using_subcommand config" -l file -d 'The ssh config file to add the Include line to (default: ~/.ssh/config)' -r -F
@@ -128,6 +133,7 @@ complete -c hop -n "__fish_hop_using_subcommand config" -l ssm -d 'Route through
 complete -c hop -n "__fish_hop_using_subcommand config" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_using_subcommand config" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_using_subcommand config" -s T -d 'Never request a PTY (like `ssh -T`)'
+complete -c hop -n "__fish_hop_using_subcommand config" -l no-reuse -d 'Connect without a background connection master: neither use one nor leave one behind (config: `reuse = false`)'
 complete -c hop -n "__fish_hop_using_subcommand config" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand config" -s h -l help -d 'Print help'
 complete -c hop -n "__fish_hop_using_subcommand forward" -s D -d 'A SOCKS 5/4a proxy on [BIND:]PORT whose connections leave from the target' -r
@@ -149,6 +155,7 @@ complete -c hop -n "__fish_hop_using_subcommand forward" -l ssm -d 'Route throug
 complete -c hop -n "__fish_hop_using_subcommand forward" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_using_subcommand forward" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_using_subcommand forward" -s T -d 'Never request a PTY (like `ssh -T`)'
+complete -c hop -n "__fish_hop_using_subcommand forward" -l no-reuse -d 'Connect without a background connection master: neither use one nor leave one behind (config: `reuse = false`)'
 complete -c hop -n "__fish_hop_using_subcommand forward" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand forward" -s h -l help -d 'Print help'
 complete -c hop -n "__fish_hop_using_subcommand proxy" -l profile -d 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")' -r
@@ -167,6 +174,7 @@ complete -c hop -n "__fish_hop_using_subcommand proxy" -l ssm -d 'Route through 
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s T -d 'Never request a PTY (like `ssh -T`)'
+complete -c hop -n "__fish_hop_using_subcommand proxy" -l no-reuse -d 'Connect without a background connection master: neither use one nor leave one behind (config: `reuse = false`)'
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s h -l help -d 'Print help'
 complete -c hop -n "__fish_hop_using_subcommand doctor" -l my-ip -d 'Your public address (or network), to check that the bastion lets SSH in from it' -r
@@ -188,8 +196,28 @@ complete -c hop -n "__fish_hop_using_subcommand doctor" -l ssm -d 'Route through
 complete -c hop -n "__fish_hop_using_subcommand doctor" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_using_subcommand doctor" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_using_subcommand doctor" -s T -d 'Never request a PTY (like `ssh -T`)'
+complete -c hop -n "__fish_hop_using_subcommand doctor" -l no-reuse -d 'Connect without a background connection master: neither use one nor leave one behind (config: `reuse = false`)'
 complete -c hop -n "__fish_hop_using_subcommand doctor" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c hop -n "__fish_hop_using_subcommand stop" -l profile -d 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")' -r
+complete -c hop -n "__fish_hop_using_subcommand stop" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
+complete -c hop -n "__fish_hop_using_subcommand stop" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
+complete -c hop -n "__fish_hop_using_subcommand stop" -s i -l identity -d 'Identity (private key) file for the target' -r -F
+complete -c hop -n "__fish_hop_using_subcommand stop" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
+complete -c hop -n "__fish_hop_using_subcommand stop" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
+complete -c hop -n "__fish_hop_using_subcommand stop" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c hop -n "__fish_hop_using_subcommand stop" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
+complete -c hop -n "__fish_hop_using_subcommand stop" -l newest -d 'When a name matches several instances, choose the most recently launched'
+complete -c hop -n "__fish_hop_using_subcommand stop" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
+complete -c hop -n "__fish_hop_using_subcommand stop" -l ssm -d 'Route through SSM Session Manager even when a bastion could be used'
+complete -c hop -n "__fish_hop_using_subcommand stop" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
+complete -c hop -n "__fish_hop_using_subcommand stop" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
+complete -c hop -n "__fish_hop_using_subcommand stop" -s T -d 'Never request a PTY (like `ssh -T`)'
+complete -c hop -n "__fish_hop_using_subcommand stop" -l no-reuse -d 'Connect without a background connection master: neither use one nor leave one behind (config: `reuse = false`)'
+complete -c hop -n "__fish_hop_using_subcommand stop" -s v -l verbose -d 'More output on stderr (-v, -vv)'
+complete -c hop -n "__fish_hop_using_subcommand stop" -s h -l help -d 'Print help'
 complete -c hop -n "__fish_hop_using_subcommand completions" -l profile -d 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")' -r
 complete -c hop -n "__fish_hop_using_subcommand completions" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_using_subcommand completions" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
@@ -206,6 +234,7 @@ complete -c hop -n "__fish_hop_using_subcommand completions" -l ssm -d 'Route th
 complete -c hop -n "__fish_hop_using_subcommand completions" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_using_subcommand completions" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_using_subcommand completions" -s T -d 'Never request a PTY (like `ssh -T`)'
+complete -c hop -n "__fish_hop_using_subcommand completions" -l no-reuse -d 'Connect without a background connection master: neither use one nor leave one behind (config: `reuse = false`)'
 complete -c hop -n "__fish_hop_using_subcommand completions" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c hop -n "__fish_hop_using_subcommand man" -l profile -d 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")' -r
@@ -224,15 +253,17 @@ complete -c hop -n "__fish_hop_using_subcommand man" -l ssm -d 'Route through SS
 complete -c hop -n "__fish_hop_using_subcommand man" -s A -d 'Forward the ssh-agent to the target (never to a bastion), bound to the session so destination-constrained keys keep their limits'
 complete -c hop -n "__fish_hop_using_subcommand man" -s t -d 'Force a PTY on the target even for a command (like `ssh -t`)'
 complete -c hop -n "__fish_hop_using_subcommand man" -s T -d 'Never request a PTY (like `ssh -T`)'
+complete -c hop -n "__fish_hop_using_subcommand man" -l no-reuse -d 'Connect without a background connection master: neither use one nor leave one behind (config: `reuse = false`)'
 complete -c hop -n "__fish_hop_using_subcommand man" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand man" -s h -l help -d 'Print help'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "connect" -d 'Connect to TARGET (the same as `hop TARGET`, for names that collide with a subcommand)'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "ls" -d 'List the instances hop sees and the route it would take to each'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "route" -d 'Explain the route to TARGET and print the equivalent OpenSSH command; connects nowhere'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "config" -d 'Print ssh_config stanzas for every reachable instance; --write installs them'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "forward" -d 'Forward local ports to TARGET, or to hosts behind it, over one SSH connection'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "proxy" -d 'Bridge stdin/stdout to TARGET\'s PORT through the route (for ProxyCommand, scp, rsync)'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "doctor" -d 'Explain why TARGET is unreachable (routes, security groups, NACLs, NAT, SSM) and how to fix it'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "man" -d 'Print a man page (roff)'
-complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor stop completions man help" -f -a "connect" -d 'Connect to TARGET (the same as `hop TARGET`, for names that collide with a subcommand)'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor stop completions man help" -f -a "ls" -d 'List the instances hop sees and the route it would take to each'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor stop completions man help" -f -a "route" -d 'Explain the route to TARGET and print the equivalent OpenSSH command; connects nowhere'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor stop completions man help" -f -a "config" -d 'Print ssh_config stanzas for every reachable instance; --write installs them'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor stop completions man help" -f -a "forward" -d 'Forward local ports to TARGET, or to hosts behind it, over one SSH connection'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor stop completions man help" -f -a "proxy" -d 'Bridge stdin/stdout to TARGET\'s PORT through the route (for ProxyCommand, scp, rsync)'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor stop completions man help" -f -a "doctor" -d 'Explain why TARGET is unreachable (routes, security groups, NACLs, NAT, SSM) and how to fix it'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor stop completions man help" -f -a "stop" -d 'List the background connection masters and end them (those matching PATTERN)'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor stop completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor stop completions man help" -f -a "man" -d 'Print a man page (roff)'
+complete -c hop -n "__fish_hop_using_subcommand help; and not __fish_seen_subcommand_from connect ls route config forward proxy doctor stop completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

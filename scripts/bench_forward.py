@@ -64,7 +64,9 @@ try:
     jump = " ".join(["ssh", *opts, "-i", f"{ssh_dir}/sample-bastion.pem", "-o", f"HostKeyAlias={ids['sample-bastion']}",
                      "-W", "%h:%p", "ec2-user@203.0.113.10"])
     tools = {
-        "hop": [hop, "forward", ids["sample-web"], "25201:localhost:5201", "28080:localhost:8080"],
+        # --no-reuse: hop's own connection, as ssh's (a connection master would carry the bastion
+        # hop in another process, whose CPU and memory this tree does not count).
+        "hop": [hop, "--no-reuse", "forward", ids["sample-web"], "25201:localhost:5201", "28080:localhost:8080"],
         "OpenSSH": ["ssh", *opts, "-o", f"ProxyCommand={jump}", "-i", f"{ssh_dir}/sample-web.pem",
                     "-o", f"HostKeyAlias={ids['sample-web']}", "-N", "-L", "25201:localhost:5201", "-L", "28080:localhost:8080",
                     "ec2-user@10.0.1.10"],

@@ -21,9 +21,9 @@ import bench_lab
 
 repo = Path(__file__).resolve().parent.parent
 hop, runs = sys.argv[1], int(sys.argv[2])
-# Extra hop flags for every measured run (say `--no-reuse` once connection reuse exists, so the
-# first connect is what is measured): HOP_FLAGS="--no-reuse" scripts/bench-ssh.sh.
-HOP_FLAGS = os.environ.get("HOP_FLAGS", "").split()
+# hop flags for every first-connect run; `--no-reuse`: no connection master, so each run pays
+# the whole route (the second connect, with a master, is measured apart).
+HOP_FLAGS = os.environ.get("HOP_FLAGS", "--no-reuse").split()
 CURVE = ["-o", "KexAlgorithms=curve25519-sha256"]
 lab = None
 try:
@@ -47,6 +47,9 @@ try:
                 "-o", f"HostKeyAlias={ids['sample-bastion']}", "ec2-user@203.0.113.10", "true"]
 
     hop_cmd = [hop, *HOP_FLAGS, ids["sample-web"], "--", "true"]
+    # Masters live in the bench's own runtime dir, ended with `hop stop` after each section.
+    env = {**env, "XDG_RUNTIME_DIR": str(home / "run")}
+    (home / "run").mkdir(mode=0o700, exist_ok=True)
     hop_direct = [hop, *HOP_FLAGS, ids["sample-bastion"], "--", "true"]
     # hop's memory of each server's preferred key exchange (KexMemory).
     kex_memory = home / ".cache/hop/kex"
@@ -96,6 +99,29 @@ try:
         return int(lines[0].rsplit(" ", 1)[1])
 
     med = statistics.median
+
+    def second_connect(delays):
+        """`hop web -- true` with a live connection master (DESIGN 5a) against `ssh -J`-style
+        OpenSSH, which pays the whole route every time; interleaved, medians."""
+        reuse_cmd = [hop, ids["sample-web"], "--", "true"]
+        print(f"second connect: hop with a live master (holding bastion and web) vs OpenSSH, {runs} runs each")
+        print(f"{'one-way delay per link':>24} {'hop ms':>8} {'OpenSSH ms':>11} {'ratio':>6}")
+        for delay_ms in delays:
+            logs, procs = relays(delay_ms)
+            try:
+                timed(reuse_cmd)  # starts the master, which then holds web too
+                timed(openssh([]))
+                h, o = [], []
+                for _ in range(runs):
+                    h.append(timed(reuse_cmd))
+                    o.append(timed(openssh([])))
+            finally:
+                timed([hop, "stop"])
+                for p in procs:
+                    p.kill()
+                    p.wait()
+            print(f"{delay_ms:>21} ms {med(h):>8.1f} {med(o):>11.1f} {med(h) / med(o):>6.2f}")
+
     print(f"runs: {runs} each, interleaved; OpenSSH = ssh -o ProxyCommand='ssh -W %h:%p bastion' web"
           f" (its default kex, and forced to curve25519-sha256); hop flags: {HOP_FLAGS or 'none'}")
     print(f"{'one-way delay per link':>24} {'hop ms':>8} {'first ms':>9} {'OpenSSH ms':>11} {'c25519 ms':>10}"
@@ -125,6 +151,7 @@ try:
         h, f, o, c = (med(times[n]) for n in contenders)
         print(f"{delay_ms:>21} ms {h:>8.1f} {f:>9.1f} {o:>11.1f} {c:>10.1f}   {h / o:.2f}, {h / c:.2f}"
               f" (first contact: {f / o:.2f}, {f / c:.2f})", flush=True)
+    second_connect(delays=(0, 25))
     rss = subprocess.run(["ip", "netns", "exec", ns, "/usr/bin/time", "-f", "%M", *hop_direct],
                          env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak_kib = int(rss.stderr.strip().splitlines()[-1])

@@ -95,6 +95,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10)]
     pub connect_timeout: u64,
 
+    /// Connect without a background connection master: neither use one nor leave one behind
+    /// (config: `reuse = false`).
+    #[arg(long, global = true)]
+    pub no_reuse: bool,
+
     /// More output on stderr (-v, -vv).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -127,6 +132,8 @@ pub enum Command {
     Proxy(ProxyArgs),
     /// Explain why TARGET is unreachable (routes, security groups, NACLs, NAT, SSM) and how to fix it.
     Doctor(DoctorArgs),
+    /// List the background connection masters and end them (those matching PATTERN).
+    Stop(StopArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print a man page (roff).
@@ -230,6 +237,13 @@ pub struct ConfigArgs {
     /// The ssh config file to add the Include line to (default: ~/.ssh/config).
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// End only the masters whose first hop or held targets contain PATTERN.
+    #[arg(value_name = "PATTERN")]
+    pub pattern: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -27,6 +27,11 @@ use clap::{CommandFactory, Parser};
 use crate::error::exit;
 
 fn main() -> ExitCode {
+    // `hop __master SPEC`: a background connection master, started by hop itself (DESIGN §5a).
+    // Not a clap subcommand, so it stays out of help, completions and man pages.
+    if std::env::args_os().nth(1).is_some_and(|a| a == commands::master::ARG) {
+        return ExitCode::from(commands::master::main(std::env::args_os().nth(2)));
+    }
     // Dynamic completion (`source <(COMPLETE=bash hop)`): answers and returns true when the
     // shell is asking; a no-op otherwise.
     match clap_complete::CompleteEnv::with_factory(cli::Cli::command).try_complete(std::env::args_os(), None) {

@@ -60,6 +60,13 @@ pub struct FileConfig {
     /// `hop forward`: how long a local client may take nothing while data waits for it before
     /// its connection is reset; a duration as for `cache_ttl`.
     pub forward_stall_timeout: Option<toml::Value>,
+    /// Connection reuse (default true): leave a background connection master behind for later
+    /// commands. `false` also leaves OpenSSH's connection sharing (`ControlMaster`) out of the
+    /// stanzas `hop config` writes.
+    pub reuse: Option<bool>,
+    /// How long a connection master with no client stays (hop's, and OpenSSH's
+    /// `ControlPersist` in `hop config`'s stanzas); a duration as for `cache_ttl`.
+    pub reuse_idle: Option<toml::Value>,
     #[serde(default)]
     pub bastion: BastionConfig,
     #[serde(default)]
@@ -106,6 +113,9 @@ pub struct Settings {
     pub ssm_give_up: Duration,
     /// See [`FileConfig::forward_stall_timeout`].
     pub forward_stall_timeout: Duration,
+    /// `hop config` writes OpenSSH connection sharing, with this `ControlPersist`: config
+    /// `reuse` and `reuse_idle` (`--no-reuse` is per command and does not change the stanzas).
+    pub share_connections: Option<Duration>,
     pub cache_dir: PathBuf,
     pub ssh_dir: PathBuf,
     /// OpenSSH's system-wide client config, whose `Host` names `hop config` leaves alone:
@@ -132,6 +142,11 @@ pub struct Settings {
     /// AWS_ACCESS_KEY_ID when environment credentials are in use (aws-vault, CI): part of the
     /// cache key, so switching accounts that way never serves another account's instances.
     pub env_access_key: Option<String>,
+    /// The AWS configuration, loaded on first use and shared by every AWS client of the
+    /// command (one credential resolution per command).
+    pub aws: crate::adapters::aws::Session,
+    /// Connection reuse (config `reuse`, `--no-reuse`): None when off.
+    pub reuse: Option<crate::adapters::ssh::reuse::Reuse>,
 }
 
 impl Settings {
@@ -145,6 +160,18 @@ impl Settings {
 }
 
 pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
+/// Default of `reuse_idle`.
+pub const DEFAULT_REUSE_IDLE: Duration = Duration::from_secs(600);
+
+/// Where connection masters live: `$XDG_RUNTIME_DIR/hop`, else `/tmp/hop-UID`.
+pub fn runtime_dir(world: &World) -> PathBuf {
+    crate::adapters::ssh::reuse::runtime_dir(world.var("XDG_RUNTIME_DIR").map(Path::new))
+}
+/// `reuse_idle`, or its default.
+fn reuse_idle(file: &FileConfig) -> Duration {
+    file.reuse_idle.as_ref().and_then(|v| parse_duration("reuse_idle", v).ok()).unwrap_or(DEFAULT_REUSE_IDLE)
+}
+
 /// Five minutes without an acknowledgement: the data channel is dead.
 pub const DEFAULT_SSM_GIVE_UP: Duration = Duration::from_secs(300);
 
@@ -178,6 +205,7 @@ pub fn parse_file(text: &str) -> Result<FileConfig, (usize, String)> {
         ("cache_ttl", &cfg.cache_ttl),
         ("ssm_give_up", &cfg.ssm_give_up),
         ("forward_stall_timeout", &cfg.forward_stall_timeout),
+        ("reuse_idle", &cfg.reuse_idle),
     ] {
         if let Some(v) = v {
             parse_duration(key, v).map_err(|m| (line_of(text, key), m))?;
@@ -346,6 +374,7 @@ pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<
             .and_then(|v| parse_duration("forward_stall_timeout", v).ok())
             .filter(|d| !d.is_zero())
             .unwrap_or(crate::adapters::ssh::forward::STALL_TIMEOUT),
+        share_connections: (file.reuse != Some(false)).then(|| reuse_idle(&file)),
         cache_dir: world.cache_dir.join("hop"),
         ssh_dir,
         system_ssh_config: world
@@ -370,9 +399,16 @@ pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<
         },
         term: world.var("TERM").unwrap_or("xterm-256color").to_string(),
         connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+        reuse: (!args.no_reuse && file.reuse != Some(false)).then(|| crate::adapters::ssh::reuse::Reuse {
+            dir: runtime_dir(world),
+            idle: reuse_idle(&file),
+            connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+            verbose: args.verbose,
+        }),
         color,
         env_access_key: if args.profile.is_some() { None } else { world.var("AWS_ACCESS_KEY_ID").map(str::to_string) },
         endpoint: world.var("AWS_ENDPOINT_URL_EC2").or_else(|| world.var("AWS_ENDPOINT_URL")).map(str::to_string),
+        aws: Default::default(),
     })
 }
 

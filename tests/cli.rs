@@ -52,7 +52,7 @@ fn generated() -> Vec<(String, Vec<&'static str>)> {
         ("completions/hop.elv".into(), vec!["completions", "elvish"]),
         ("man/hop.1".into(), vec!["man"]),
     ];
-    for sub in ["connect", "ls", "route", "config", "forward", "proxy", "doctor", "completions", "man"] {
+    for sub in ["connect", "ls", "route", "config", "forward", "proxy", "doctor", "stop", "completions", "man"] {
         files.push((format!("man/hop-{sub}.1"), vec!["man", sub]));
     }
     files

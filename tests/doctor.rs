@@ -117,6 +117,18 @@ fn the_healthy_tutorial_passes_the_route_hop_takes() {
 }
 
 #[test]
+fn one_credential_resolution_for_discovery_the_vpc_snapshot_and_session_manager() {
+    let lab = lab_or_skip!();
+    let s = &scenarios(lab)["healthy"];
+    let mut env = Env::lab(lab);
+    let counter = crate::ls::counted_credentials(&mut env);
+    let target = s["target_name"].as_str().unwrap();
+    let run = env.hop(&["--profile", "counted", "--region", REGION, "doctor", target, "--json", "--my-ip", MY_IP]);
+    run.code(0);
+    assert_eq!(crate::ls::credential_calls(&counter), 1, "{}", run.stderr);
+}
+
+#[test]
 fn bastion_path_problems_each_with_the_fix() {
     let lab = lab_or_skip!();
     let s = scenarios(lab);

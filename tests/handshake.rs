@@ -2,7 +2,8 @@
 //! its first USERAUTH_REQUEST right behind the SERVICE_REQUEST, and that request signed (no
 //! probe waiting for PK_OK). Counted, never timed: `scripts/delay_relay.py` in front of each
 //! sshd counts the client's turns (how often the client spoke again after the server had), and
-//! sshd's own log tells whether a key was probed first ("Postponed publickey").
+//! sshd's own log tells whether a key was probed first ("Postponed publickey"). Every run is a
+//! first connect (`--no-reuse`: no connection master holds it).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -112,11 +113,11 @@ fn client_turns_per_hop_are_six_on_first_contact_and_five_after() {
     let bastion = Relay::start(&env, &ns(net, "bastion"), "203.0.113.10", 20);
     let web = Relay::start(&env, &ns(net, "web"), "10.0.1.10", 20);
     // Nothing remembered: the guess (hop's own first choice) is wrong, and costs no turn.
-    env.hop_in(net, &["sample-bastion", "--", "true"], b"").code(0);
+    env.hop_in(net, &["--no-reuse", "sample-bastion", "--", "true"], b"").code(0);
     assert_eq!(bastion.turns(1), [FIRST_CONTACT], "client turns, hop direct to the bastion, first contact");
     // Web is new, but gets the bastion's choice, which is web's too. Counted at web; at the
     // bastion: its handshake (2), the direct-tcpip open (1), then web's hop carried inside it.
-    env.hop_in(net, &["sample-web", "--", "true"], b"").code(0);
+    env.hop_in(net, &["--no-reuse", "sample-web", "--", "true"], b"").code(0);
     assert_eq!(web.turns(1), [REMEMBERED], "client turns at web, guessed from the bastion");
     assert_eq!(bastion.turns(2)[1], 2 + 1 + REMEMBERED, "client turns at the bastion, hop to web");
     // What was remembered: each server's first choice, the post-quantum hybrid both agreed.
@@ -136,7 +137,7 @@ fn a_key_file_is_signed_first_without_a_probe() {
     let mut bastion_log = String::new();
     let web_log = sshd_log_during(net, "web", || {
         bastion_log = sshd_log_during(net, "bastion", || {
-            env.hop_in(net, &["sample-web", "--", "true"], b"").code(0);
+            env.hop_in(net, &["--no-reuse", "sample-web", "--", "true"], b"").code(0);
         });
     });
     for (host, log) in [("bastion", &bastion_log), ("web", &web_log)] {
@@ -166,7 +167,7 @@ fn agent_keys_are_signed_first_and_a_refused_key_costs_no_extra_turn() {
     env.set("SSH_AUTH_SOCK", &agent.sock.display().to_string());
     let web = Relay::start(&env, &ns(net, "web"), "10.0.1.10", 20);
     let log = sshd_log_during(net, "web", || {
-        env.hop_in(net, &["sample-web", "--", "true"], b"").code(0);
+        env.hop_in(net, &["--no-reuse", "sample-web", "--", "true"], b"").code(0);
     });
     assert!(log.contains("Accepted publickey for ec2-user"), "web took the agent's key: {log}");
     assert!(!log.contains("Postponed publickey"), "web was asked about a key before it was signed: {log}");
@@ -231,7 +232,7 @@ fn sntrup761x25519_is_agreed_with_a_server_that_lacks_mlkem() {
     // sshd's own log names the algorithm.
     for kex in ["sntrup761x25519-sha512@openssh.com", "sntrup761x25519-sha512"] {
         let sshd = KexSshd::start(net, &env, kex);
-        let run = env.hop_in(net, &["sample-web", "--", "true"], b"");
+        let run = env.hop_in(net, &["--no-reuse", "sample-web", "--", "true"], b"");
         run.code(0);
         let log = sshd.log();
         assert!(log.contains(&format!("kex: algorithm: {kex}")), "sshd agreed {kex}: {log}");

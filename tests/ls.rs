@@ -215,6 +215,48 @@ fn one_paginated_request_per_page_and_region_nothing_else() {
     assert_eq!((attempts, retries), (3, 0), "{}", run.stderr);
 }
 
+/// An AWS profile `counted` whose `credential_process` appends a line to a file on every call,
+/// and no other credentials: how many times a command resolved credentials.
+pub(crate) fn counted_credentials(env: &mut Env) -> std::path::PathBuf {
+    let counter = env.path("credential-calls");
+    let script = env.write(
+        "bin/credentials",
+        format!(
+            "#!/bin/sh\necho call >> '{}'\n\
+             echo '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"testing\"}}'\n",
+            counter.display()
+        )
+        .as_bytes(),
+    );
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    env.write(
+        ".aws/config",
+        format!("[profile counted]\ncredential_process = {}\nregion = us-east-1\n", script.display()).as_bytes(),
+    );
+    env.unset("AWS_ACCESS_KEY_ID").unset("AWS_SECRET_ACCESS_KEY");
+    counter
+}
+
+/// How many times the counted `credential_process` ran (0 when never).
+pub(crate) fn credential_calls(counter: &std::path::Path) -> usize {
+    std::fs::read_to_string(counter).map(|t| t.lines().count()).unwrap_or(0)
+}
+
+#[test]
+fn credentials_are_resolved_once_for_every_region() {
+    let lab = lab_or_skip!();
+    let mut env = Env::lab(lab);
+    let counter = counted_credentials(&mut env);
+    // The profile from the environment (the default chain) and from --profile (the profile
+    // provider alone): each command runs the credential process once, whatever the regions.
+    env.set("AWS_PROFILE", "counted");
+    env.hop(&["--region", "us-west-2", "--region", "us-east-1", "ls", "--json"]).code(0);
+    assert_eq!(credential_calls(&counter), 1);
+    env.unset("AWS_PROFILE");
+    env.hop(&["--profile", "counted", "--region", "us-west-2", "--region", "us-east-1", "ls"]).code(0);
+    assert_eq!(credential_calls(&counter), 2);
+}
+
 #[test]
 fn a_failing_region_is_reported_without_hiding_the_others() {
     let lab = lab_or_skip!();

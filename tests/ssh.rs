@@ -131,12 +131,14 @@ fn openssh_and_hop_share_known_hosts_entries() {
     user_config(&env, "yes");
     env.hop_in(net, &["--accept-new", "sample-web", "--", "true"], b"").code(0);
     env.hop_in(net, &["config", "--write"], b"").code(0);
+    let _masters = Masters { net, env: &env, hosts: &["sample-web", "sample-bastion"] };
     let out = openssh(net, &env, "sample-web", "hostname");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "sample-web\n", "{}", String::from_utf8_lossy(&out.stderr));
     // ssh records (accept-new, through hop's stanzas), hop trusts what it wrote.
     let env = Env::net(net);
     user_config(&env, "accept-new");
     env.hop_in(net, &["config", "--write"], b"").code(0);
+    let _masters = Masters { net, env: &env, hosts: &["sample-web", "sample-bastion"] };
     let out = openssh(net, &env, "sample-web", "true");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let known = std::fs::read_to_string(env.path(".ssh/known_hosts")).unwrap();
@@ -144,6 +146,95 @@ fn openssh_and_hop_share_known_hosts_entries() {
     let run = env.hop_in(net, &["sample-web", "--", "hostname"], b"");
     run.code(0);
     assert_eq!(run.stdout, "sample-web\n");
+}
+
+/// Ends the OpenSSH masters of `hosts` (`ssh -O exit`) when dropped, so a failing test leaves
+/// no master behind for ControlPersist's ten minutes.
+struct Masters<'a> {
+    net: &'a crate::support::NetLab,
+    env: &'a Env,
+    hosts: &'a [&'a str],
+}
+
+impl Masters<'_> {
+    /// `ssh -O CMD HOST` through the config: (success, stderr).
+    fn control(&self, cmd: &str, host: &str) -> (bool, String) {
+        let config = self.env.path(".ssh/config").display().to_string();
+        let out = self.env.command_in(self.net, "ssh", &["-F", &config, "-O", cmd, host]).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// The PID of the master `ssh -O check` reports.
+    fn pid(&self, host: &str) -> u32 {
+        let (ok, err) = self.control("check", host);
+        assert!(ok, "no master for {host}: {err}");
+        let pid = err.split("pid=").nth(1).and_then(|r| r.split(')').next()).and_then(|p| p.parse().ok());
+        pid.unwrap_or_else(|| panic!("no pid in {err:?}"))
+    }
+}
+
+impl Drop for Masters<'_> {
+    fn drop(&mut self) {
+        for host in self.hosts {
+            let _ = self.control("exit", host);
+        }
+    }
+}
+
+/// Lines of `log` written since byte `from`.
+fn log_since(log: &std::path::Path, from: usize) -> String {
+    String::from_utf8_lossy(&std::fs::read(log).unwrap()[from..]).into_owned()
+}
+
+#[test]
+fn openssh_through_the_generated_config_reuses_one_connection_per_host() {
+    let net = netlab_or_skip!();
+    // Exclusive: the sshd logs must show only this test's connections.
+    let _exclusive = NETLAB_STATE.write().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    user_config(&env, "yes");
+    env.hop_in(net, &["config", "--write"], b"").code(0);
+    let dir = env.path(".ssh/hop/cm");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&dir).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700, "the control socket directory is private");
+    let masters = Masters { net, env: &env, hosts: &["sample-web", "sample-bastion"] };
+    let logs: Vec<std::path::PathBuf> =
+        ["bastion", "web"].iter().map(|h| net.state[*h]["log"].as_str().unwrap().into()).collect();
+    let from: Vec<usize> = logs.iter().map(|l| std::fs::read(l).unwrap().len()).collect();
+    for _ in 0..2 {
+        let out = openssh(net, &env, "sample-web", "hostname");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "sample-web\n", "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Two commands, one authentication on each host: the second `ssh` opened a channel on the
+    // web master's connection, which runs through the bastion master's.
+    let (bastion, web) = (log_since(&logs[0], from[0]), log_since(&logs[1], from[1]));
+    assert_eq!(bastion.matches("Accepted publickey for ec2-user").count(), 1, "{bastion}");
+    assert_eq!(web.matches("Accepted publickey for ec2-user").count(), 1, "{web}");
+    let sessions: Vec<&str> = web.lines().filter(|l| l.starts_with("Starting session: command")).collect();
+    assert_eq!(sessions.len(), 2, "{web}");
+    let port = |l: &str| l.split(" port ").nth(1).map(|r| r.split(' ').next().unwrap().to_string());
+    assert_eq!(port(sessions[0]), port(sessions[1]), "both sessions on one connection: {web}");
+    let sockets = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(sockets, 2, "one control socket per host");
+    // `ssh -O exit` ends each master: its process and its socket are gone.
+    for host in ["sample-web", "sample-bastion"] {
+        let pid = masters.pid(host);
+        let (ok, err) = masters.control("exit", host);
+        assert!(ok, "ssh -O exit {host}: {err}");
+        let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while proc.exists() && std::fs::read_to_string(proc.join("stat")).is_ok_and(|s| !s.contains(") Z ")) {
+            assert!(std::time::Instant::now() < deadline, "the master of {host} (pid {pid}) is still running");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(!masters.control("check", host).0, "no master for {host} after -O exit");
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "sockets removed");
+    // Without masters, ssh connects afresh (and becomes the master again).
+    let out = openssh(net, &env, "sample-web", "true");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(log_since(&logs[1], from[1]).matches("Accepted publickey for ec2-user").count(), 2);
 }
 
 #[test]
@@ -326,7 +417,8 @@ fn agent_forwarding_only_with_dash_a_and_only_to_the_final_host() {
     // it for an agent (sshd logs every session it starts).
     let log = std::path::PathBuf::from(net.state["bastion"]["log"].as_str().unwrap());
     let before = std::fs::read(&log).unwrap().len();
-    env.hop_in(net, &["-A", "sample-web", "--", "true"], b"").code(0);
+    // Directly: a master left by the commands above would carry the jump without a new login.
+    env.hop_in(net, &["--no-reuse", "-A", "sample-web", "--", "true"], b"").code(0);
     let after = std::fs::read(&log).unwrap();
     let new = String::from_utf8_lossy(&after[before..]);
     assert!(new.contains("Accepted publickey for ec2-user"), "the bastion saw the jump: {new}");
@@ -444,7 +536,8 @@ fn dash_vv_shows_what_russh_logs() {
     let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
     let env = Env::net(net);
     env.trust_both(net);
-    let run = env.hop_in(net, &["-vv", "sample-web", "--", "hostname"], b"");
+    // Directly (a connection master would carry both hops).
+    let run = env.hop_in(net, &["--no-reuse", "-vv", "sample-web", "--", "hostname"], b"");
     run.code(0);
     assert_eq!(run.stdout, "sample-web\n");
     // russh's client, once per hop: the server accepted the key; then the session channel.

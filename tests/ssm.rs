@@ -163,7 +163,15 @@ fn openssh_uses_the_ssm_route_through_hop_config_and_hop_proxy() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "sample-web\n", "{}", String::from_utf8_lossy(&out.stderr));
-    // ssh ends its ProxyCommand with SIGHUP: hop still terminates the session, shortly after.
+    // The stanza shares the connection (ControlPersist): the session lives as long as ssh's
+    // master. Ending the master ends its ProxyCommand with SIGHUP: hop still terminates the
+    // session, shortly after.
+    let exit = env
+        .command_in(net, "ssh", &["-F", &config, "-l", "ec2-user", "-O", "exit", "ssm-openssh"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(exit.status.success(), "ssh -O exit: {}", String::from_utf8_lossy(&exit.stderr));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut all = sessions(net, &env, &id);
     while all[0]["terminated_by_api"] != true && std::time::Instant::now() < deadline {

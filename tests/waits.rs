@@ -76,7 +76,7 @@ fn hop_bounded(net: &NetLab, env: &Env, args: &[&str], within: Duration) -> Run 
 
 /// Abort (RST) the TCP connections process `pid` holds in the client namespace, as a network
 /// failure would, leaving every other test's connections alone.
-fn cut_connections_of(net: &NetLab, pid: u32) {
+pub(crate) fn cut_connections_of(net: &NetLab, pid: u32) {
     let out =
         Command::new("ip").args(["netns", "exec", net.ns(), "ss", "-tnpH", "state", "established"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -255,7 +255,9 @@ fn forward_ends_when_a_reconnect_meets_a_changed_host_key() {
     let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
     let env = Env::net(net);
     env.trust_both(net);
-    let mut fwd = Forwarder::start(net, &env, &["--connect-timeout", "3", "sample-web", "21335:10.0.1.10:22"]);
+    // --no-reuse: the test cuts the forwarder's own TCP connections (a master would hold them).
+    let mut fwd =
+        Forwarder::start(net, &env, &["--no-reuse", "--connect-timeout", "3", "sample-web", "21335:10.0.1.10:22"]);
     fwd.wait_for("forward: connected", Duration::from_secs(20));
     // known_hosts now holds another key for the bastion (as if someone intercepted it).
     let text = format!(
@@ -349,7 +351,9 @@ fn forward_follows_a_bastion_to_its_new_public_address() {
         net.host_key("web")
     );
     env.write(".ssh/known_hosts", text.as_bytes());
-    let mut fwd = Forwarder::start(net, &env, &["--connect-timeout", "2", "moving-web", "21336:10.0.1.10:22"]);
+    // --no-reuse: the test cuts the forwarder's own TCP connections (a master would hold them).
+    let mut fwd =
+        Forwarder::start(net, &env, &["--no-reuse", "--connect-timeout", "2", "moving-web", "21336:10.0.1.10:22"]);
     fwd.wait_for("forward: connected", Duration::from_secs(20));
     let banner = |env: &Env| {
         let script = "exec 3<>/dev/tcp/127.0.0.1/21336 && timeout 5 head -c 8 <&3";

@@ -2,6 +2,7 @@
 //! metadata with short timeouts), one paginated DescribeInstances per region, regions in
 //! parallel, and AWS errors turned into one clear line with a hint.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::meta::region::RegionProviderChain;
@@ -9,6 +10,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::Filter;
 use aws_smithy_types::date_time::Format;
+use tokio::sync::OnceCell;
 
 use crate::domain::inventory::{Instance, State};
 use crate::error::HopError;
@@ -39,9 +41,45 @@ pub async fn regions(settings: &Settings) -> Result<Vec<String>, HopError> {
     }
 }
 
-/// Shared SDK configuration (one credential provider for every region, so an SSO token or an
-/// assumed role is fetched once).
-pub async fn sdk_config(settings: &Settings, first_region: &str) -> SdkConfig {
+/// The AWS configuration of one command: loaded on first use, then shared by every client it
+/// makes (EC2 in each region, Session Manager, the VPC snapshot), so they share one credential
+/// provider and one identity cache. An SSO token, an assumed role or a `credential_process` is
+/// then resolved once per command, not once per client. Cloning shares the same configuration.
+#[derive(Clone, Default)]
+pub struct Session(Arc<OnceCell<SdkConfig>>);
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Session").field(&if self.0.initialized() { "loaded" } else { "not loaded" }).finish()
+    }
+}
+
+/// The command's shared SDK configuration, loaded by the first caller (whose region is the
+/// default region of the credential providers, e.g. for STS). Clients take their own region
+/// from [`ec2`] and [`ssm`], never from this configuration.
+async fn shared<'a>(settings: &'a Settings, first_region: &str) -> &'a SdkConfig {
+    settings.aws.0.get_or_init(|| load(settings, first_region)).await
+}
+
+/// An EC2 client for `region`, on the command's shared configuration.
+pub async fn ec2(settings: &Settings, region: &str) -> aws_sdk_ec2::Client {
+    let sdk = shared(settings, region).await;
+    aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(sdk).region(Region::new(region.to_string())).build(),
+    )
+}
+
+/// A Session Manager client for `region`, on the command's shared configuration.
+pub async fn ssm(settings: &Settings, region: &str) -> aws_sdk_ssm::Client {
+    let sdk = shared(settings, region).await;
+    aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::config::Builder::from(sdk).region(Region::new(region.to_string())).build(),
+    )
+}
+
+/// The AWS CLI's chain for the settings' profile: with `--profile`, that profile's
+/// credentials; otherwise the environment first, then the profile, then instance metadata.
+async fn load(settings: &Settings, first_region: &str) -> SdkConfig {
     let region = Region::new(first_region.to_string());
     let loader = aws_config::defaults(BehaviorVersion::latest()).profile_name(&settings.profile).region(region.clone());
     let loader = if settings.profile_explicit {
@@ -60,6 +98,7 @@ pub async fn sdk_config(settings: &Settings, first_region: &str) -> SdkConfig {
                 .await,
         )
     };
+    tracing::debug!(profile = %settings.profile, "loading the AWS configuration (once per command)");
     loader.load().await
 }
 
@@ -72,11 +111,10 @@ pub struct Described {
 
 /// Every instance that is not terminated, in every region, in parallel. One region failing
 /// (an opt-in region not enabled, say) does not hide the others: it is reported in `failed`.
-pub async fn describe_all(sdk: &SdkConfig, settings: &Settings, regions: &[String]) -> Result<Described, HopError> {
+pub async fn describe_all(settings: &Settings, regions: &[String]) -> Result<Described, HopError> {
     let mut set = tokio::task::JoinSet::new();
     for (n, region) in regions.iter().enumerate() {
-        let conf = aws_sdk_ec2::config::Builder::from(sdk).region(Region::new(region.clone())).build();
-        let client = aws_sdk_ec2::Client::from_conf(conf);
+        let client = ec2(settings, region).await;
         let region = region.clone();
         set.spawn(async move { (n, describe_region(&client, &region).await) });
     }

@@ -711,6 +711,39 @@ fn create_private_dir(dir: &Path) -> Result<(), InstallError> {
     DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir).map_err(io_error(dir, "cannot create directory"))
 }
 
+/// Whether `ssh` can put control sockets in `dir`: it must exist (OpenSSH does not create it, and
+/// a master that cannot bind its socket exits with an error), be a directory of this user's,
+/// not a symlink, and be private (0700). With `create`, it is made (and made 0700) if needed;
+/// without, it is only checked, so `hop config` without `--write` never names a directory that
+/// is not there.
+pub fn private_dir(dir: &Path, create: bool) -> Result<(), String> {
+    if create {
+        match DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+            Ok(()) => {}
+            Err(e) => return Err(format!("cannot create it: {e}")),
+        }
+    }
+    let meta = match fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err("not created yet (hop config --write does)".into());
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if !meta.is_dir() || meta.uid() != me {
+        return Err("not a directory of this user's".into());
+    }
+    if meta.mode() & 0o077 != 0 {
+        if !create {
+            return Err("open to other users (hop config --write makes it 0700)".into());
+        }
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| format!("cannot make it 0700: {e}"))?;
+    }
+    Ok(())
+}
+
 /// hop owns its file: if someone loosened its mode, OpenSSH would reject the include.
 fn tighten_mode(path: &Path) -> io::Result<()> {
     let mode = fs::metadata(path)?.permissions().mode();
@@ -747,6 +780,29 @@ mod tests {
     use std::rc::Rc;
     use std::sync::{Arc, Barrier};
     use std::time::SystemTime;
+
+    #[test]
+    fn control_socket_directory_is_made_private_and_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("hop/cm");
+        let mode = |p: &Path| fs::symlink_metadata(p).unwrap().mode() & 0o777;
+        assert_eq!(private_dir(&dir, false), Err("not created yet (hop config --write does)".into()));
+        assert!(!dir.exists(), "checking makes nothing");
+        private_dir(&dir, true).unwrap();
+        assert_eq!((mode(&dir), mode(dir.parent().unwrap())), (0o700, 0o700));
+        private_dir(&dir, false).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(private_dir(&dir, false), Err("open to other users (hop config --write makes it 0700)".into()));
+        private_dir(&dir, true).unwrap();
+        assert_eq!(mode(&dir), 0o700, "made private again");
+        // A symlink (to a directory elsewhere) or a file is not hop's directory.
+        let link = tmp.path().join("link");
+        symlink(&dir, &link).unwrap();
+        assert_eq!(private_dir(&link, true), Err("not a directory of this user's".into()));
+        let file = tmp.path().join("file");
+        fs::write(&file, b"").unwrap();
+        assert!(private_dir(&file, true).unwrap_err().starts_with("cannot create it: "));
+    }
 
     struct Home {
         _dir: tempfile::TempDir,

@@ -44,8 +44,7 @@ pub async fn load(settings: &Settings, freshness: Freshness) -> Result<Loaded, H
     let mut failed = Vec::new();
     if live {
         let _spinner = Spinner::start(format!("asking EC2 in {}…", missing.join(", ")));
-        let sdk = aws::sdk_config(settings, &missing[0]).await;
-        let mut described = aws::describe_all(&sdk, settings, &missing).await?;
+        let mut described = aws::describe_all(settings, &missing).await?;
         // Nothing answered: that is the error, not an empty inventory.
         if described.failed.len() == missing.len() && instances.is_empty() {
             return Err(described.failed.remove(0).1);

@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::domain::claims::HostLine;
-use crate::domain::ssh_config::{glob_component, include_pattern, parse_lenient};
+use crate::domain::claims::{ConfigLine, HostLine};
+use crate::domain::ssh_config::{Entry, glob_component, include_pattern, parse_lenient};
 
 /// OpenSSH's `READCONF_MAX_DEPTH`: deeper includes are an error for ssh, and a cycle for us.
 const MAX_DEPTH: usize = 16;
@@ -24,11 +24,19 @@ pub struct Sources<'a> {
     pub hop_file: &'a Path,
 }
 
-/// Every `Host`/`Match host` line ssh may read, in its order: the user's config with what it
-/// includes inline (also from inside `Host`/`Match` blocks: such an include applies to some
-/// hosts, so its names are in use), then the system's. A missing or unreadable file claims
-/// nothing; a line ssh would reject is skipped.
-pub fn host_lines(sources: &Sources) -> Vec<HostLine> {
+/// The `Host`/`Match host` lines among [`lines`]: every one ssh may read, in its order, also
+/// from files included inside `Host`/`Match` blocks (such an include applies to some hosts, so
+/// its names are in use). A missing or unreadable file claims nothing; a line ssh would reject
+/// is skipped.
+pub fn host_lines_of(lines: &[ConfigLine]) -> Vec<HostLine> {
+    lines.iter().filter_map(|l| HostLine::from_entry(&l.file, &l.entry)).collect()
+}
+
+/// Every line ssh may read (but `Include`s, which are followed), in its order, each with the
+/// `Host`/`Match` line it sits under: the user's config with what it includes inline, then the
+/// system's. An included file's lines start under the block of the `Include` line, and the
+/// includer's block is back after it, as in OpenSSH.
+pub fn lines(sources: &Sources) -> Vec<ConfigLine> {
     let mut walk = Walk {
         home: sources.home,
         skip: std::fs::canonicalize(sources.hop_file).ok(),
@@ -36,9 +44,9 @@ pub fn host_lines(sources: &Sources) -> Vec<HostLine> {
         out: Vec::new(),
     };
     let user_dir = sources.home.join(".ssh");
-    walk.file(sources.user_config, &user_dir, 0);
+    walk.file(sources.user_config, &user_dir, 0, None);
     let system_dir = sources.system_config.parent().unwrap_or(Path::new("/etc/ssh")).to_path_buf();
-    walk.file(sources.system_config, &system_dir, 0);
+    walk.file(sources.system_config, &system_dir, 0, None);
     walk.out
 }
 
@@ -46,13 +54,14 @@ struct Walk<'a> {
     home: &'a Path,
     skip: Option<PathBuf>,
     seen: BTreeSet<PathBuf>,
-    out: Vec<HostLine>,
+    out: Vec<ConfigLine>,
 }
 
 impl Walk<'_> {
     /// `dir`: where relative includes of this file resolve (`~/.ssh` for the user's configs and
-    /// everything they include, the system config's directory for the system's).
-    fn file(&mut self, path: &Path, dir: &Path, depth: usize) {
+    /// everything they include, the system config's directory for the system's). `block`: the
+    /// `Host`/`Match` line the file is included under.
+    fn file(&mut self, path: &Path, dir: &Path, depth: usize, mut block: Option<Entry>) {
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         if depth > MAX_DEPTH || self.skip.as_ref() == Some(&canonical) || !self.seen.insert(canonical) {
             return;
@@ -72,12 +81,15 @@ impl Walk<'_> {
                 for arg in &entry.args {
                     let pattern = include_pattern(arg, &self.home.to_string_lossy(), &dir.to_string_lossy());
                     for found in pattern.map(|p| expand(&p)).unwrap_or_default() {
-                        self.file(&found, dir, depth + 1);
+                        self.file(&found, dir, depth + 1, block.clone());
                     }
                 }
-            } else if let Some(line) = HostLine::from_entry(&shown, &entry) {
-                self.out.push(line);
+                continue;
             }
+            if entry.keyword == "host" || entry.keyword == "match" {
+                block = Some(entry.clone());
+            }
+            self.out.push(ConfigLine { file: shown.clone(), entry, block: block.clone() });
         }
     }
 }
@@ -168,6 +180,10 @@ fn is_loopback(ip: &std::net::IpAddr) -> bool {
 mod tests {
     use super::*;
 
+    fn host_lines(sources: &Sources) -> Vec<HostLine> {
+        host_lines_of(&lines(sources))
+    }
+
     fn write(path: &Path, text: &str) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
@@ -212,6 +228,38 @@ mod tests {
             (format!("{etc}/ssh_config"), 3, "sys"),
         ];
         assert_eq!(got, want.into_iter().map(|(f, l, p)| (f, l, p.to_string())).collect::<Vec<_>>());
+    }
+
+    /// Each line with the `Host`/`Match` it sits under, across includes: an included file
+    /// starts under the `Include` line's block, and the includer's block is back after it.
+    #[test]
+    fn lines_know_their_block_across_includes() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path();
+        write(&home.join(".ssh/config"), "ControlMaster no\nHost a\nInclude inc\nUser x\n");
+        write(&home.join(".ssh/inc"), "Port 1\nHost b\nPort 2\n");
+        write(&home.join("etc/ssh_config"), "User top\n");
+        let got: Vec<(String, usize, String, Option<String>)> = lines(&Sources {
+            user_config: &home.join(".ssh/config"),
+            system_config: &home.join("etc/ssh_config"),
+            home,
+            hop_file: &home.join(".ssh/hop/config"),
+        })
+        .into_iter()
+        .map(|l| (l.file, l.entry.line, l.entry.keyword, l.block.map(|b| b.args.join(" "))))
+        .collect();
+        let want = [
+            ("~/.ssh/config", 1, "controlmaster", None),
+            ("~/.ssh/config", 2, "host", Some("a")),
+            ("~/.ssh/inc", 1, "port", Some("a")),
+            ("~/.ssh/inc", 2, "host", Some("b")),
+            ("~/.ssh/inc", 3, "port", Some("b")),
+            ("~/.ssh/config", 4, "user", Some("a")),
+            ("~/etc/ssh_config", 1, "user", None),
+        ];
+        let want: Vec<(String, usize, String, Option<String>)> =
+            want.iter().map(|(f, l, k, b)| (f.to_string(), *l, k.to_string(), b.map(str::to_string))).collect();
+        assert_eq!(got, want);
     }
 
     #[test]

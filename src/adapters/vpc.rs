@@ -25,8 +25,7 @@ fn by_vpc(vpc: &str) -> Filter {
 }
 
 pub async fn snapshot(settings: &Settings, region: &str, vpc: &str, target: &str) -> Result<Snapshot, HopError> {
-    let sdk = aws::sdk_config(settings, region).await;
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let ec2 = aws::ec2(settings, region).await;
     let control = Control::new(settings, region).await;
     let err = |what: &str, e: String| HopError::Aws {
         message: format!("cannot describe the {what} of {vpc} in {region}: {e}"),

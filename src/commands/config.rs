@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::adapters::fs::{InstallError, InstallRequest, install};
+use crate::adapters::fs::{InstallError, InstallRequest, install, private_dir};
 use crate::adapters::inventory::{self, Freshness};
 use crate::adapters::ssh_configs::{self, Sources};
-use crate::domain::claims::{Claims, is_instance_id};
+use crate::domain::claims::{Claims, is_instance_id, sharing_claim};
 use crate::domain::display::escape;
 use crate::domain::ssh_config::{Stanza, is_plain_alias, render};
-use crate::domain::stanzas::{Planned, build, candidates};
+use crate::domain::stanzas::{self, NoSharing, Planned, build, candidates};
 use crate::error::HopError;
 use crate::settings::Settings;
 
@@ -34,12 +34,13 @@ pub async fn run(settings: &Settings, write: bool, file: Option<std::path::PathB
 
     // What already answers to a name: the user's and the system's ssh configs (hop's own file
     // aside), and this machine's names. Only names that could become aliases are looked up.
-    let host_lines = ssh_configs::host_lines(&Sources {
+    let config_lines = ssh_configs::lines(&Sources {
         user_config: &user_config,
         system_config: &settings.system_ssh_config,
         home,
         hop_file: &hop_file,
     });
+    let host_lines = ssh_configs::host_lines_of(&config_lines);
     let lookups: Vec<String> = candidates(planned.iter().map(|p| p.instance))
         .into_values()
         .filter(|a| is_plain_alias(a) && !a.contains(['.', ':']) && !is_instance_id(a))
@@ -50,8 +51,24 @@ pub async fn run(settings: &Settings, write: bool, file: Option<std::path::PathB
     let ids: BTreeSet<String> = loaded.instances.iter().map(|i| i.id.clone()).collect();
     let claims = Claims { host_lines: &host_lines, loopback: &|n| loopback.contains(n), instance_ids: &ids };
 
+    // OpenSSH's connection sharing, with its sockets beside hop's file. Every name hop may
+    // write counts for the user's own Control* lines (a superset of the aliases written).
+    let names: Vec<String> = candidates(planned.iter().map(|p| p.instance))
+        .into_values()
+        .chain(planned.iter().map(|p| p.instance.id.clone()))
+        .collect();
+    let claim = sharing_claim(&config_lines, &names);
+    let control_dir = hop_file.parent().unwrap_or(Path::new(".")).join("cm");
+    let sharing = stanzas::sharing(settings.share_connections, claim, control_dir.to_str()).and_then(|s| {
+        match private_dir(&control_dir, write) {
+            Ok(()) => Ok(s),
+            Err(why) => Err(NoSharing::Dir { dir: s.dir, why }),
+        }
+    });
+    let notes: Vec<String> = sharing.as_ref().err().map(NoSharing::note).into_iter().collect();
+
     let program = hop_program();
-    let built = build(&planned, &claims, &|i| ssm_proxy(settings, &program, i));
+    let built = build(&planned, &claims, &|i| ssm_proxy(settings, &program, i), sharing.as_ref().ok());
     // One line per alias not written: before the stanzas when printing, after the install
     // when writing (a failed install reports only why it failed).
     let warn = || -> std::io::Result<()> {
@@ -59,9 +76,13 @@ pub async fn run(settings: &Settings, write: bool, file: Option<std::path::PathB
         for a in &built.skipped_aliases {
             writeln!(err, "hop: warning: skipped alias {}: {}; use `ssh {}`", a.label(), a.collision, escape(&a.id))?;
         }
+        // Printing does not make the directory: no warning that it is missing.
+        if let (true, Err(e @ NoSharing::Dir { .. })) = (write, &sharing) {
+            writeln!(err, "hop: warning: {}", escape(&e.note()))?;
+        }
         Ok(())
     };
-    let text = render(&built.stanzas, &built.skipped_lines());
+    let text = render(&built.stanzas, &built.skipped_lines(), &notes);
     if !write {
         warn()?;
         std::io::stdout().write_all(text.as_bytes())?;

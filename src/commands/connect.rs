@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 
 use crate::adapters::inventory::Freshness;
+use crate::adapters::ssh::reuse::{self, Want};
 use crate::adapters::ssh::{self, client, session};
 use crate::adapters::ssm;
 use crate::adapters::term;
@@ -14,7 +15,7 @@ use crate::settings::Settings;
 pub async fn run(settings: &Settings, target: &str, remote_command: &[String]) -> anyhow::Result<u8> {
     let (loaded, _, route) = super::target_route(settings, target).await?;
     let trust = trust(settings);
-    let (_, chain) = connect_planned(settings, target, loaded.live, route, &trust, &[]).await?;
+    let (_, chain) = connect_planned(settings, target, loaded.live, route, &trust, &[], Want::Target).await?;
     // Like ssh, the words after `--` are joined with spaces and run by the remote shell.
     let command = (!remote_command.is_empty()).then(|| remote_command.join(" "));
     // A PTY when asked (-t), or for a shell when stdin is a terminal, as ssh decides.
@@ -42,9 +43,10 @@ pub async fn connect_planned(
     route: Route,
     trust: &client::Trust,
     remote_forwards: &[crate::domain::forward::RemoteForward],
+    want: Want,
 ) -> Result<(Route, client::Chain), HopError> {
     if live {
-        let chain = connect(settings, &route, trust, remote_forwards).await.map_err(|e| ssh_error(e, target))?;
+        let chain = connect(settings, &route, trust, remote_forwards, want).await.map_err(|e| ssh_error(e, target))?;
         return Ok((route, chain));
     }
     // No host key is accepted or asked about yet (passphrases still are).
@@ -55,7 +57,7 @@ pub async fn connect_planned(
         })
     });
     let cautious = client::Trust { ask, accept_new: false, ..trust.clone() };
-    let e = match connect(settings, &route, &cautious, remote_forwards).await {
+    let e = match connect(settings, &route, &cautious, remote_forwards, want).await {
         Ok(chain) => return Ok((route, chain)),
         Err(e) => e,
     };
@@ -80,17 +82,20 @@ pub async fn connect_planned(
     if fresh != route {
         tracing::info!("EC2 gives another route ({}); connecting again", fresh.summary());
     }
-    let chain = connect(settings, &fresh, trust, remote_forwards).await.map_err(|e| ssh_error(e, target))?;
+    let chain = connect(settings, &fresh, trust, remote_forwards, want).await.map_err(|e| ssh_error(e, target))?;
     Ok((fresh, chain))
 }
 
 /// Connect through every hop of `route`, over a Session Manager data channel for SSM routes;
-/// unreachable routes are errors here.
+/// unreachable routes are errors here. With reuse on, SSH routes go through this user's
+/// connection master for the first hop (started when there is none); `want` says whether the
+/// master may hold the target too.
 pub async fn connect(
     settings: &Settings,
     route: &Route,
     trust: &client::Trust,
     remote_forwards: &[crate::domain::forward::RemoteForward],
+    want: Want,
 ) -> Result<client::Chain, client::SshError> {
     let last = client::FinalHop {
         forward_agent: settings.forward_agent,
@@ -115,7 +120,52 @@ pub async fn connect(
         _ => None,
     };
     let hops = ssh::hops(route).expect("every route but unreachable has hops");
+    // Session Manager routes have no master: the data channel is the connection.
+    if first.is_none()
+        && let Some(chain) = through_master(settings, &hops, trust, &last, want).await
+    {
+        return chain;
+    }
     client::connect(&hops, trust, settings.connect_timeout, &last, first).await
+}
+
+/// `hops` through this user's connection master of the first hop, when reuse is on and a master
+/// can be had: the target held by the master (`Want::Target`, unless `-A` or `-R` need the
+/// command's own session on it), else the command's own connection to the rest of the route
+/// through the master's first hop. None: no master; connect directly (why is logged at debug).
+pub async fn through_master(
+    settings: &Settings,
+    hops: &[client::Hop],
+    trust: &client::Trust,
+    last: &client::FinalHop,
+    want: Want,
+) -> Option<Result<client::Chain, client::SshError>> {
+    let reuse = settings.reuse.as_ref()?;
+    // The master never forwards an agent nor listens for -R: those need the command's own
+    // session on the target.
+    if want == Want::Target && !last.forward_agent && last.remote_forwards.is_empty() {
+        match reuse::connect_target(reuse, hops, trust).await {
+            Ok(chain) => return Some(Ok(chain)),
+            // The route beyond the first hop fails for the master as it would here: say so
+            // now instead of paying the same timeout again.
+            Err(refusal) if refusal.is_final() => {
+                let reuse::Refusal::Target(e) = refusal else { unreachable!("only a target's refusal is final") };
+                return Some(Err(e));
+            }
+            Err(why) => tracing::debug!("reuse: no held connection to the target: {why}"),
+        }
+    }
+    if hops.len() < 2 {
+        // A direct route: the first hop is the target; nothing to jump through.
+        return None;
+    }
+    match reuse::connect_jump(reuse, hops, trust, last).await {
+        Ok(chain) => Some(chain),
+        Err(why) => {
+            tracing::debug!("reuse: {why}; connecting directly");
+            None
+        }
+    }
 }
 
 /// Start a Session Manager session on `id` and open its data channel. DescribeInstanceInformation

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::adapters::inventory::{self, Freshness};
 use crate::adapters::ssh::forward::{self, Destination, Stats};
+use crate::adapters::ssh::reuse::Want;
 use crate::adapters::ssm;
 use crate::domain::display::escape;
 use crate::domain::forward::{Bind, DynamicForward, LocalForward, RemoteForward};
@@ -62,7 +63,7 @@ pub async fn run(
     // The first connection is made before anything is announced: what stops it (an unreachable
     // route, a refused host key or key, a timeout) is the command's error, exit 255.
     let (route, first) =
-        super::connect::connect_planned(settings, &target, loaded.live, route, &trust, &remotes).await?;
+        super::connect::connect_planned(settings, &target, loaded.live, route, &trust, &remotes, Want::Jump).await?;
     listen_remote(&first, &remotes, &instance).await.map_err(|e| super::connect::ssh_error(e, &target))?;
     for (l, _, to) in &listeners {
         let addr = l.local_addr()?;
@@ -95,7 +96,7 @@ pub async fn run(
                 }
             }
             let planned = route.lock().expect("not poisoned").clone();
-            let chain = super::connect::connect(settings, &planned, trust, remotes).await?;
+            let chain = super::connect::connect(settings, &planned, trust, remotes, Want::Jump).await?;
             listen_remote(&chain, remotes, instance).await?;
             Ok(chain)
         }

@@ -8,8 +8,10 @@ pub mod doctor;
 pub mod forward;
 pub mod ls;
 pub mod man;
+pub mod master;
 pub mod proxy;
 pub mod route;
+pub mod stop;
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -37,6 +39,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         .into());
     }
     let world = World::from_process()?;
+    if let Some(Command::Stop(a)) = &cli.command {
+        // Needs nothing of the config: it must work with a broken one.
+        return stop::run(&settings::runtime_dir(&world), a.pattern.as_deref());
+    }
     let settings = settings::resolve(&cli.global, &world, std::io::stdout().is_terminal())?;
     match cli.command {
         Some(Command::Ls(a)) => {
@@ -65,7 +71,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Connect(a)) => connect::run(&settings, &a.target, &a.remote_command).await,
         Some(Command::Proxy(a)) => proxy::run(&settings, &a.target, a.port).await,
         Some(Command::Forward(a)) => forward::run(&settings, &a.args, &a.dynamic, &a.remote, a.native).await,
-        Some(Command::Completions(_) | Command::Man(_)) => unreachable!("handled above"),
+        Some(Command::Completions(_) | Command::Man(_) | Command::Stop(_)) => {
+            unreachable!("handled above")
+        }
         None => match cli.target {
             Some(t) => connect::run(&settings, &t, &cli.remote_command).await,
             None => Err(HopError::Usage {

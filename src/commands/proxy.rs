@@ -2,6 +2,7 @@
 //! `ProxyCommand hop proxy %n`, `scp` and `rsync`. Only the hops before the target are SSH
 //! connections; the target's port is reached as plain TCP from the last of them.
 
+use crate::adapters::ssh::reuse;
 use crate::adapters::ssh::{self, client, proxy};
 use crate::adapters::ssm;
 use crate::domain::route::Route;
@@ -43,10 +44,21 @@ pub async fn run(settings: &Settings, target: &str, port: u16) -> anyhow::Result
         let _ = tokio::io::copy_bidirectional(&mut tcp, &mut stdio).await;
         return Ok(0);
     }
-    // A bridge never forwards the agent: the ssh on top of it decides that itself.
-    let chain = client::connect(before, &trust, settings.connect_timeout, &client::FinalHop::default(), None)
-        .await
-        .map_err(|e| super::connect::ssh_error(e, target))?;
+    // A bridge never forwards the agent: the ssh on top of it decides that itself. With reuse,
+    // the hops before the target come from this user's connection master.
+    let none = client::FinalHop::default();
+    let via_master = match &settings.reuse {
+        Some(r) => reuse::connect_jump(r, before, &trust, &none)
+            .await
+            .inspect_err(|why| tracing::debug!("reuse: {why}; connecting directly"))
+            .ok(),
+        None => None,
+    };
+    let chain = match via_master {
+        Some(chain) => chain,
+        None => client::connect(before, &trust, settings.connect_timeout, &none, None).await,
+    }
+    .map_err(|e| super::connect::ssh_error(e, target))?;
     let stdio = (tokio::io::stdin(), tokio::io::stdout());
     proxy::bridge(&chain, &last.label, &last.address, port, settings.connect_timeout, stdio.0, stdio.1)
         .await

@@ -167,6 +167,63 @@ impl Claims<'_> {
     }
 }
 
+/// One line of an ssh config as ssh reads it: the file (as shown to the user), the line, and
+/// the `Host` or `Match` line it sits under (`None`: before any, so for every host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigLine {
+    pub file: String,
+    pub entry: Entry,
+    pub block: Option<Entry>,
+}
+
+/// Where the user already decides OpenSSH connection sharing, so hop writes none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharingClaim {
+    pub file: String,
+    pub line: usize,
+    /// As written in the config, e.g. `ControlMaster`.
+    pub keyword: &'static str,
+}
+
+impl fmt::Display for SharingClaim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} line {} ({})", self.file, self.line, self.keyword)
+    }
+}
+
+/// The first `ControlMaster`, `ControlPath` or `ControlPersist` line of the user's (or the
+/// system's) configs that may apply to one of `names`: at top level, under `Host *` or a
+/// `Host` pattern matching one of them, under a `Match` whose `host` criteria match one of them,
+/// or under any other `Match` (`exec`, `user`…: hop cannot tell, so it counts). A user who
+/// configured sharing for these hosts keeps their own settings: hop's file comes first, so its
+/// values would otherwise win. Negated patterns are ignored (counting more, not less).
+pub fn sharing_claim(lines: &[ConfigLine], names: &[String]) -> Option<SharingClaim> {
+    let names: Vec<String> = names.iter().map(|n| n.to_lowercase()).collect();
+    let any_name = |pattern: &str| {
+        let p = pattern.to_lowercase();
+        names.iter().any(|n| glob(p.as_bytes(), n.as_bytes()))
+    };
+    let applies = |block: &Option<Entry>| match block {
+        None => true,
+        Some(b) if b.keyword == "host" => {
+            b.args.iter().flat_map(|a| a.split(',')).filter(|p| !p.starts_with('!') && !p.is_empty()).any(any_name)
+        }
+        Some(b) => match HostLine::from_entry("", b) {
+            Some(h) => h.patterns.iter().any(|p| any_name(p)),
+            None => true,
+        },
+    };
+    lines.iter().find_map(|l| {
+        let keyword = match l.entry.keyword.as_str() {
+            "controlmaster" => "ControlMaster",
+            "controlpath" => "ControlPath",
+            "controlpersist" => "ControlPersist",
+            _ => return None,
+        };
+        applies(&l.block).then(|| SharingClaim { file: l.file.clone(), line: l.entry.line, keyword })
+    })
+}
+
 /// `i-` followed by hex digits, in any case: what EC2 instance ids look like (8 or 17 digits
 /// today; any length here, so no future length slips through).
 pub fn is_instance_id(name: &str) -> bool {
@@ -244,6 +301,44 @@ mod tests {
         }
         for n in ["i-", "i-web", "mi-0123", "x-0123"] {
             assert!(!is_instance_id(n), "{n}");
+        }
+    }
+
+    /// Lines of one file with their blocks, as the config adapter hands them over.
+    fn config_lines(text: &str) -> Vec<ConfigLine> {
+        let mut block = None;
+        let mut out = Vec::new();
+        for entry in parse_lenient(text.as_bytes()) {
+            if entry.keyword == "host" || entry.keyword == "match" {
+                block = Some(entry.clone());
+            }
+            out.push(ConfigLine { file: "~/.ssh/config".into(), entry, block: block.clone() });
+        }
+        out
+    }
+
+    #[test]
+    fn sharing_the_user_configured_wins() {
+        let names: Vec<String> = ["sample-web", "i-0123", "sample-bastion"].map(String::from).into();
+        let claim = |text: &str| sharing_claim(&config_lines(text), &names).map(|c| c.to_string());
+        let at = |line: usize, keyword: &str| Some(format!("~/.ssh/config line {line} ({keyword})"));
+        let rows: Vec<(&str, Option<String>)> = vec![
+            ("", None),
+            ("Host *\n  User me\n", None),
+            ("ControlMaster no\nHost x\n", at(1, "ControlMaster")),
+            ("Host *\n  ControlPath ~/.ssh/cm/%C\n", at(2, "ControlPath")),
+            ("Host github.com gitlab.com\n  ControlMaster auto\n  ControlPersist 5m\n", None),
+            ("Host sample-*\n  ControlPersist 1h\n", at(2, "ControlPersist")),
+            ("Host i-*,x\n  ControlMaster no\n", at(2, "ControlMaster")),
+            ("Host !sample-web other\n  ControlMaster auto\n", None),
+            ("Match host github.com\n  ControlMaster auto\n", None),
+            ("Match host SAMPLE-WEB\n  ControlMaster auto\n", at(2, "ControlMaster")),
+            ("Match exec \"true\"\n  ControlMaster auto\n", at(2, "ControlMaster")),
+            ("Match all\n  controlmaster=auto\n", at(2, "ControlMaster")),
+            ("Host github.com\n  ControlMaster auto\nHost *\n  ControlMaster no\n", at(4, "ControlMaster")),
+        ];
+        for (text, want) in rows {
+            assert_eq!(claim(text), want, "{text:?}");
         }
     }
 }

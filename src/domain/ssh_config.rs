@@ -57,6 +57,45 @@ pub struct Stanza {
     /// so `%n`/`%p` stay tokens ssh expands.
     pub proxy_command: Option<Vec<String>>,
     pub host_key_alias: String,
+    /// OpenSSH connection sharing for this host, when hop writes it.
+    pub sharing: Option<Sharing>,
+}
+
+/// OpenSSH's own connection reuse on a stanza: `ControlMaster auto` (the first `ssh` to the
+/// host becomes the master, later ones open a channel on its connection), `ControlPath DIR/%C`
+/// and `ControlPersist`. With ProxyJump, the jump `ssh` reads the bastion's stanza, so the
+/// bastion's connection is shared between targets too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sharing {
+    /// Absolute directory of the control sockets (0700). `%` is escaped; `${` cannot be
+    /// (OpenSSH always expands it), so callers must not pass one.
+    pub dir: String,
+    /// How long an idle master stays, as `ControlPersist` reads it (`10m`).
+    pub persist: String,
+}
+
+/// Bytes of a Unix socket path, with its NUL: `sun_path` is 108 bytes on Linux, 104 on macOS and
+/// the BSDs.
+pub const SUN_PATH: usize = if cfg!(target_os = "linux") { 108 } else { 104 };
+
+impl Sharing {
+    /// The `ControlPath` value: the directory and `%C`, a hash of the connection's local host,
+    /// host, port, user (and jump host) that OpenSSH expands to 40 hex digits.
+    pub fn control_path(&self) -> String {
+        format!("{}/%C", escape_percent(&self.dir))
+    }
+
+    /// The longest socket path OpenSSH will bind for this directory: the master binds
+    /// `PATH.` + 16 random characters first and renames it into place.
+    pub fn longest_socket_path(dir: &str) -> usize {
+        dir.len() + "/".len() + 40 + ".".len() + 16
+    }
+
+    /// Whether every socket path fits `sun_path` (with its NUL). A path that does not fit makes
+    /// the master `ssh` exit with an error, so hop writes no sharing then.
+    pub fn fits(dir: &str) -> bool {
+        Self::longest_socket_path(dir) < SUN_PATH
+    }
 }
 
 /// An instance hop could not write a stanza for; rendered as a comment.
@@ -80,8 +119,14 @@ pub fn is_plain_alias(alias: &str) -> bool {
 /// characters (newline, CR, NUL, tab, …) in any value or comment are replaced by U+FFFD, values
 /// with spaces, quotes, `\`, `#` or `=` are double-quoted and escaped, empty values are left out
 /// (OpenSSH rejects `User ""`), and a stanza with no usable host pattern becomes a skipped line.
-pub fn render(stanzas: &[Stanza], skipped: &[Skipped]) -> String {
+///
+/// Each of `notes` is one `# NOTE` line after the header (e.g. why the stanzas have no
+/// connection sharing).
+pub fn render(stanzas: &[Stanza], skipped: &[Skipped], notes: &[String]) -> String {
     let mut out = String::from(HEADER);
+    for note in notes {
+        out.push_str(&comment_line(note));
+    }
     let mut skipped_lines = Vec::new();
     for stanza in stanzas {
         let hosts: Vec<Cow<str>> = stanza.hosts.iter().map(|h| sanitize(h)).filter(|h| !h.is_empty()).collect();
@@ -121,6 +166,11 @@ pub fn render(stanzas: &[Stanza], skipped: &[Skipped]) -> String {
             let _ = writeln!(out, "  ProxyCommand {}", line.join(" "));
         }
         option(&mut out, "HostKeyAlias", &stanza.host_key_alias);
+        if let Some(sharing) = &stanza.sharing {
+            option(&mut out, "ControlMaster", "auto");
+            option(&mut out, "ControlPath", &sharing.control_path());
+            option(&mut out, "ControlPersist", &sharing.persist);
+        }
     }
     skipped_lines.extend(skipped.iter().map(|s| skipped_line(&s.label, &s.reason)));
     if !skipped_lines.is_empty() {
@@ -716,6 +766,7 @@ mod tests {
             proxy_jump: Some("sample-bastion".into()),
             proxy_command: None,
             host_key_alias: "i-0123".into(),
+            sharing: None,
         }
     }
 
@@ -730,6 +781,7 @@ mod tests {
             proxy_jump: None,
             proxy_command: None,
             host_key_alias: "i-0abc".into(),
+            sharing: None,
         }
     }
 
@@ -757,14 +809,21 @@ Host sample-web i-0123
 
 # skipped sample-db: no private ip
 ";
-        let text = render(&[bastion(), web()], &skipped);
+        let text = render(&[bastion(), web()], &skipped, &[]);
         assert_eq!(text, expected);
-        assert_eq!(render(&[bastion(), web()], &skipped), text, "deterministic");
+        assert_eq!(render(&[bastion(), web()], &skipped, &[]), text, "deterministic");
+    }
+
+    #[test]
+    fn notes_follow_the_header_one_line_each() {
+        let notes = ["no sharing: x\nHost *".to_string()];
+        let text = render(&[web()], &[], &notes);
+        assert!(text.starts_with(&format!("{HEADER}# no sharing: x\u{FFFD}Host *\n\n# sample-web")), "{text}");
     }
 
     #[test]
     fn render_nothing_is_just_the_header() {
-        assert_eq!(render(&[], &[]), HEADER);
+        assert_eq!(render(&[], &[], &[]), HEADER);
         parse(HEADER).unwrap();
     }
 
@@ -796,7 +855,7 @@ Host sample-web i-0123
         evil.comment = Some("x\n  ProxyCommand evil\r\0".into());
         evil.user = "ec2-user\nHost *".into();
         let skipped = [Skipped { label: "a\nb".into(), reason: "c\rd".into() }];
-        let text = render(&[evil], &skipped);
+        let text = render(&[evil], &skipped, &[]);
         let keywords: Vec<String> = parse(&text).unwrap().into_iter().map(|e| e.keyword).collect();
         assert_eq!(
             keywords,
@@ -812,13 +871,13 @@ Host sample-web i-0123
         s.user = String::new();
         s.host_key_alias = String::new();
         s.identity_file = Some(String::new());
-        let text = render(&[s], &[]);
+        let text = render(&[s], &[], &[]);
         assert!(!text.contains("User") && !text.contains("HostKeyAlias"));
         assert!(!text.contains("IdentityFile") && !text.contains("IdentitiesOnly"));
 
         let mut s = web();
         s.hosts = vec![String::new()];
-        let text = render(&[s], &[]);
+        let text = render(&[s], &[], &[]);
         assert_eq!(text, format!("{HEADER}\n# skipped i-0123: no host alias\n"));
     }
 
@@ -848,6 +907,7 @@ Host sample-web i-0123
                     proxy_jump: None,
                     proxy_command: None,
                     host_key_alias: String::new(),
+                    sharing: None,
                 });
                 continue;
             }
@@ -861,6 +921,12 @@ Host sample-web i-0123
                 "proxyjump" => s.proxy_jump = Some(arg()),
                 "proxycommand" => s.proxy_command = Some(e.args.clone()),
                 "hostkeyalias" => s.host_key_alias = arg(),
+                "controlmaster" => assert_eq!(arg(), "auto"),
+                "controlpath" => {
+                    let dir = arg().strip_suffix("/%C").expect("ends in /%C").replace("%%", "%");
+                    s.sharing = Some(Sharing { dir, persist: String::new() });
+                }
+                "controlpersist" => s.sharing.as_mut().expect("after ControlPath").persist = arg(),
                 other => panic!("unexpected {other}"),
             }
         }
@@ -877,8 +943,9 @@ Host sample-web i-0123
         odd.identity_file = Some("/home/u/my keys/100%/k=\"1\".pem".into());
         odd.proxy_jump = Some("user@bastion:2200".into());
         odd.host_key_alias = "=i-0123".into();
+        odd.sharing = Some(Sharing { dir: "/home/u/my keys/100%/cm".into(), persist: "10m".into() });
         let stanzas = vec![bastion(), web(), odd];
-        let text = render(&stanzas, &[]);
+        let text = render(&stanzas, &[], &[]);
         let back = read_back(&parse(&text).unwrap());
         let expected: Vec<Stanza> = stanzas
             .into_iter()
@@ -889,6 +956,29 @@ Host sample-web i-0123
             })
             .collect();
         assert_eq!(back, expected);
+    }
+
+    #[test]
+    fn sharing_renders_after_the_host_key_alias() {
+        let mut s = web();
+        s.sharing = Some(Sharing { dir: "/home/u/.ssh/hop/cm".into(), persist: "10m".into() });
+        let text = render(&[s], &[], &[]);
+        assert!(
+            text.ends_with(
+                "  HostKeyAlias i-0123\n  ControlMaster auto\n  ControlPath /home/u/.ssh/hop/cm/%C\n  ControlPersist 10m\n"
+            ),
+            "{text}"
+        );
+    }
+
+    /// The master binds `DIR/` + 40 hex digits + `.` + 16 characters, plus the NUL.
+    #[test]
+    fn control_socket_paths_must_fit_sun_path() {
+        let limit = SUN_PATH - 1 - (1 + 40 + 1 + 16);
+        assert!(Sharing::fits(&"d".repeat(limit)));
+        assert!(!Sharing::fits(&"d".repeat(limit + 1)));
+        assert!(Sharing::fits("/home/someone.with.a.long.name/.ssh/hop/cm"));
+        assert_eq!(Sharing::longest_socket_path("/h/.ssh/hop/cm"), 14 + 58);
     }
 
     #[test]

@@ -4,12 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::claims::{Claims, Collision};
+use super::claims::{Claims, Collision, SharingClaim};
 use super::display::escape;
 use super::inventory::Instance;
 use super::resolve::duplicate_alias;
 use super::route::Route;
-use super::ssh_config::{Skipped, Stanza};
+use super::ssh_config::{SUN_PATH, Sharing, Skipped, Stanza};
 
 /// An instance and its planned route.
 pub struct Planned<'a> {
@@ -95,6 +95,70 @@ pub fn aliases<'a>(
     (hosts, skipped)
 }
 
+/// `ControlPersist` for an idle time: as long as hop's own masters stay (`reuse_idle`), in
+/// OpenSSH's time format.
+pub fn persist(idle: std::time::Duration) -> String {
+    match idle.as_secs().max(1) {
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// Why the stanzas get no connection sharing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoSharing {
+    /// `reuse = false` in hop's config.
+    Off,
+    /// The user's ssh config already decides it for some of these hosts.
+    User(SharingClaim),
+    /// The control socket directory cannot be used: not valid UTF-8, has `${` (which OpenSSH
+    /// would expand), or its sockets' paths would not fit `sun_path`; or it could not be made.
+    Dir { dir: String, why: String },
+}
+
+impl NoSharing {
+    /// The note in hop's file.
+    pub fn note(&self) -> String {
+        match self {
+            NoSharing::Off => "OpenSSH connection sharing: off (reuse = false in hop's config.toml)".into(),
+            NoSharing::User(claim) => format!("OpenSSH connection sharing: left to {claim}"),
+            NoSharing::Dir { dir, why } => format!("OpenSSH connection sharing: off, {dir}: {why}"),
+        }
+    }
+}
+
+/// Connection sharing for every stanza, with control sockets in `dir` (`None`: not UTF-8), unless
+/// `reuse` is off (`None`; else the idle time of a master), the user's configs decide it
+/// (`claim`), or `dir` cannot hold them.
+pub fn sharing(
+    reuse: Option<std::time::Duration>,
+    claim: Option<SharingClaim>,
+    dir: Option<&str>,
+) -> Result<Sharing, NoSharing> {
+    let Some(idle) = reuse else {
+        return Err(NoSharing::Off);
+    };
+    if let Some(claim) = claim {
+        return Err(NoSharing::User(claim));
+    }
+    let Some(dir) = dir else {
+        return Err(NoSharing::Dir { dir: "the control socket directory".into(), why: "not valid UTF-8".into() });
+    };
+    let bad = |why: String| Err(NoSharing::Dir { dir: dir.to_string(), why });
+    if dir.contains("${") {
+        return bad("OpenSSH would expand `${` in a ControlPath".into());
+    }
+    if !Sharing::fits(dir) {
+        return bad(format!(
+            "socket paths would be {} bytes, over the {} a Unix socket path can have",
+            Sharing::longest_socket_path(dir) + 1,
+            SUN_PATH
+        ));
+    }
+    Ok(Sharing { dir: dir.to_string(), persist: persist(idle) })
+}
+
 /// What [`build`] makes of an inventory.
 #[derive(Debug)]
 pub struct Built {
@@ -118,7 +182,17 @@ impl Built {
 /// SSM targets get `ProxyCommand` = `ssm_proxy` (hop's own `proxy` subcommand, with the
 /// instance's region) followed by `%h %p`: `%h` is the stanza's HostName, the instance id,
 /// which `hop proxy` resolves exactly, whatever alias the user typed (`%n`).
-pub fn build(planned: &[Planned], claims: &Claims, ssm_proxy: &dyn Fn(&Instance) -> Vec<String>) -> Built {
+///
+/// `sharing`, when given, goes on every stanza: a target's own master makes the next `ssh`,
+/// `scp` or `rsync` to it one channel open, and the bastion's (which the ProxyJump `ssh` reads)
+/// makes a first connection to another target behind it skip the bastion's handshake. SSM-only
+/// hosts gain the most: their master holds the Session Manager session too.
+pub fn build(
+    planned: &[Planned],
+    claims: &Claims,
+    ssm_proxy: &dyn Fn(&Instance) -> Vec<String>,
+    sharing: Option<&Sharing>,
+) -> Built {
     let (aliases, mut skipped_aliases) = aliases(planned.iter().map(|p| p.instance), claims);
     let primary = |id: &str| aliases[id][0].clone();
     let used_bastions: BTreeSet<&str> = planned
@@ -168,6 +242,7 @@ pub fn build(planned: &[Planned], claims: &Claims, ssm_proxy: &dyn Fn(&Instance)
             proxy_jump,
             proxy_command,
             host_key_alias: i.id.clone(),
+            sharing: sharing.cloned(),
         };
         if used_bastions.contains(i.id.as_str()) { first.push(stanza) } else { rest.push(stanza) }
     }
@@ -203,7 +278,12 @@ mod tests {
             inv.iter().map(|i| Planned { instance: i, route: plan(i, &b, &policy, &exists) }).collect();
         let ids: BTreeSet<String> = inv.iter().map(|i| i.id.clone()).collect();
         let claims = Claims { host_lines, loopback: &|_| false, instance_ids: &ids };
-        build(&planned, &claims, &|i| vec!["/bin/hop".into(), "--region".into(), i.region.clone(), "proxy".into()])
+        build(
+            &planned,
+            &claims,
+            &|i| vec!["/bin/hop".into(), "--region".into(), i.region.clone(), "proxy".into()],
+            None,
+        )
     }
 
     /// The files of the table below, as the config adapter would hand them over: the user's
@@ -335,7 +415,7 @@ mod tests {
         let built = planned_with(&inv, &host_lines);
         let hosts: Vec<String> = built.stanzas.iter().map(|s| s.hosts.join(" ")).collect();
         assert_eq!(hosts, ["i-j", "i-l", "i-n"]);
-        let text = render(&built.stanzas, &built.skipped_lines());
+        let text = render(&built.stanzas, &built.skipped_lines(), &[]);
         let tail: Vec<&str> = text.lines().filter(|l| l.starts_with("# skipped")).collect();
         assert_eq!(
             tail,
@@ -393,5 +473,43 @@ mod tests {
         rev.reverse();
         let (again, _) = planned(&rev);
         assert_eq!(again.iter().map(|s| s.hosts.join(" ")).collect::<Vec<_>>(), hosts);
+    }
+
+    #[test]
+    fn sharing_unless_off_claimed_or_unusable() {
+        let claim = SharingClaim { file: "~/.ssh/config".into(), line: 4, keyword: "ControlMaster" };
+        const TEN_MIN: Option<std::time::Duration> = Some(std::time::Duration::from_secs(600));
+        let on = Sharing { dir: "/home/u/.ssh/hop/cm".into(), persist: "10m".into() };
+        assert_eq!(sharing(TEN_MIN, None, Some("/home/u/.ssh/hop/cm")), Ok(on.clone()));
+        assert_eq!(persist(std::time::Duration::from_secs(90)), "90s");
+        assert_eq!(persist(std::time::Duration::from_secs(7200)), "2h");
+        assert_eq!(sharing(None, None, Some("/home/u/.ssh/hop/cm")), Err(NoSharing::Off));
+        let left = sharing(TEN_MIN, Some(claim.clone()), Some("/home/u/.ssh/hop/cm")).unwrap_err();
+        assert_eq!(left, NoSharing::User(claim));
+        assert_eq!(left.note(), "OpenSSH connection sharing: left to ~/.ssh/config line 4 (ControlMaster)");
+        assert!(matches!(sharing(TEN_MIN, None, None), Err(NoSharing::Dir { .. })));
+        assert!(matches!(sharing(TEN_MIN, None, Some("/home/${USER}/.ssh/hop/cm")), Err(NoSharing::Dir { .. })));
+        let long = format!("/home/{}/.ssh/hop/cm", "n".repeat(60));
+        let err = sharing(TEN_MIN, None, Some(&long)).unwrap_err();
+        assert_eq!(
+            err.note(),
+            format!(
+                "OpenSSH connection sharing: off, {long}: socket paths would be 137 bytes, over the {SUN_PATH} a Unix socket path can have"
+            )
+        );
+        // On every stanza, bastions included.
+        let inv = vec![
+            public(instance("i-b", Some("bastion"), "vpc-1", "a"), "203.0.113.10"),
+            instance("i-w", Some("web"), "vpc-1", "a"),
+        ];
+        let b = bastions(&inv, &BastionRule::default());
+        let policy = LoginPolicy::default();
+        let planned: Vec<Planned> =
+            inv.iter().map(|i| Planned { instance: i, route: plan(i, &b, &policy, &|_| false) }).collect();
+        let ids: BTreeSet<String> = inv.iter().map(|i| i.id.clone()).collect();
+        let claims = Claims { host_lines: &[], loopback: &|_| false, instance_ids: &ids };
+        let built = build(&planned, &claims, &|_| vec![], Some(&on));
+        assert_eq!(built.stanzas.len(), 2);
+        assert!(built.stanzas.iter().all(|s| s.sharing.as_ref() == Some(&on)), "{:?}", built.stanzas);
     }
 }

@@ -146,7 +146,36 @@ impl Env {
         vars.insert("TERM".into(), "dumb".into());
         // `hop config` leaves the names of the system's ssh config alone: not this machine's.
         vars.insert("HOP_SYSTEM_SSH_CONFIG".into(), "/dev/null".into());
+        // Connection masters of this test live (and die, see Drop) in its own runtime dir.
+        let run = home.path().join("run");
+        std::fs::create_dir(&run).expect("runtime dir");
+        std::fs::set_permissions(&run, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        vars.insert("XDG_RUNTIME_DIR".into(), run.display().to_string());
         Env { home, vars }
+    }
+
+    /// The directory this environment's connection masters live in.
+    pub fn masters_dir(&self) -> PathBuf {
+        PathBuf::from(&self.vars["XDG_RUNTIME_DIR"]).join("hop")
+    }
+
+    /// PIDs of the live connection masters of this environment (from their sidecar files),
+    /// each checked to be a `hop __master` process.
+    pub fn masters(&self) -> Vec<u32> {
+        let Ok(entries) = std::fs::read_dir(self.masters_dir()) else { return Vec::new() };
+        let mut pids = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let Ok(v) = serde_json::from_slice::<Value>(&std::fs::read(&path).unwrap_or_default()) else { continue };
+            let Some(pid) = v["pid"].as_u64().map(|p| p as u32) else { continue };
+            if is_master_process(pid) {
+                pids.push(pid);
+            }
+        }
+        pids
     }
 
     pub fn set(&mut self, k: &str, v: &str) -> &mut Self {
@@ -468,4 +497,24 @@ pub fn redact_hostile(hostile: &Value, text: &str) -> String {
     }
     let vpc = hostile["vpc"].as_str().expect("vpc");
     out.replace(vpc, &same_width(vpc, "<vpc>".into()))
+}
+
+/// Whether `pid` is a running (not zombie) `hop __master`.
+pub fn is_master_process(pid: u32) -> bool {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .unwrap_or(true);
+    cmdline.split(|b| *b == 0).any(|a| a == b"__master") && !zombie
+}
+
+/// No test leaves a connection master behind: each is killed by the PID its sidecar names.
+impl Drop for Env {
+    fn drop(&mut self) {
+        for pid in self.masters() {
+            // SAFETY: kill(2) of a checked master process this test's hop started, by PID.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    }
 }

@@ -21,7 +21,8 @@ use super::known_hosts::{self, HostName, KnownHostsFile, Verdict};
 use crate::domain::forward::RemoteForward;
 
 /// One hop of a chain: where to dial (from the previous hop), who to be, which key to trust.
-#[derive(Debug, Clone)]
+/// Serializable: a command hands hops to its connection master (`reuse`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Hop {
     /// Shown in messages: the Name tag or the instance id.
     pub label: String,
@@ -140,8 +141,9 @@ impl KexMemory {
     }
 }
 
-/// Why a connection failed; `hop` turns these into exit 255 with a hint.
-#[derive(Debug, thiserror::Error)]
+/// Why a connection failed; `hop` turns these into exit 255 with a hint. Serializable: a
+/// connection master tells a command why it could not connect its target.
+#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum SshError {
     /// `step` says what was under way ("TCP connect", "SSH handshake", "authentication",
     /// "opening a connection to ADDRESS:PORT through HOP"), `reason` why it failed (the OS's
@@ -204,6 +206,9 @@ pub struct HopHandler {
     open_failures: OpenFailures,
     /// Where this host's preferred key exchange is remembered.
     kex_memory: Option<Arc<KexMemory>>,
+    /// The server is this user's own connection master on a Unix socket whose owner and peer
+    /// were checked (`reuse`): its host key is ephemeral and not in known_hosts.
+    local_master: bool,
 }
 
 /// The reasons a server gave for refusing channel opens ("connect failed: Connection timed
@@ -278,6 +283,25 @@ async fn open_direct_tcpip(
     }
 }
 
+/// The refusal to pass on for a failed open whose reason `open_direct_tcpip` wrote: the
+/// server's code and description when it refused ("refused (NAME): DESCRIPTION"), else "connect
+/// failed" with the reason as description. For a connection master relaying a refusal.
+pub fn refusal_of(reason: &str) -> russh::ChannelOpenFailure {
+    use russh::ChannelOpenFailure::*;
+    let parsed = reason.strip_prefix("refused (").and_then(|r| r.split_once(')')).map(|(name, rest)| {
+        let code = [AdministrativelyProhibited, ConnectFailed, UnknownChannelType, ResourceShortage]
+            .into_iter()
+            .find(|f| open_failure_name(f) == name)
+            .map(|f| f.code())
+            .or_else(|| name.strip_prefix("reason code ").and_then(|c| c.parse().ok()));
+        (code, rest.strip_prefix(": ").unwrap_or_default())
+    });
+    match parsed {
+        Some((Some(code), description)) => Other { code, reason: description.to_string() },
+        _ => Other { code: ConnectFailed.code(), reason: reason.to_string() },
+    }
+}
+
 fn open_failure_name(reason: &russh::ChannelOpenFailure) -> String {
     use russh::ChannelOpenFailure::*;
     match reason {
@@ -293,6 +317,9 @@ impl HopHandler {
     /// The host key decision for this hop: known, refused (with the reason), or unknown and
     /// then accepted only with `--accept-new` or a "yes" on the terminal.
     fn verify(&self, offered: &PublicKeyOrCertificate) -> Result<(), SshError> {
+        if self.local_master {
+            return Ok(());
+        }
         let (label, alias) = (self.hop.label.clone(), self.hop.host_key_alias.clone());
         let protocol = |message: String| SshError::Protocol { label: label.clone(), message };
         // An unreadable file (say /etc/ssh/ssh_known_hosts) could hide a @revoked line: fail
@@ -579,7 +606,11 @@ impl client::Handler for HopHandler {
 
 /// The client configuration: TCP_NODELAY, large windows, keepalive.
 fn config() -> Arc<client::Config> {
-    Arc::new(client::Config {
+    Arc::new(base_config())
+}
+
+fn base_config() -> client::Config {
+    client::Config {
         nodelay: true,
         window_size: 16 * 1024 * 1024,
         maximum_packet_size: 65535,
@@ -595,7 +626,7 @@ fn config() -> Arc<client::Config> {
         // server whose first choices are ours (KexMemory orders ours by what it remembers).
         guess_kex: true,
         ..Default::default()
-    })
+    }
 }
 
 /// A connected, authenticated chain; the last handle is the target.
@@ -630,6 +661,73 @@ impl Chain {
         let failures = self.failures.last().expect("a chain has at least one hop");
         open_direct_tcpip(self.target(), failures, host, port, originator).await
     }
+}
+
+impl Chain {
+    /// This chain, reached through `front` (whose last connection carries this chain's first):
+    /// one chain whose handles are `front`'s, then this one's.
+    pub fn behind(self, front: Chain) -> Chain {
+        let mut handles = front.handles;
+        handles.extend(self.handles);
+        let mut failures = front.failures;
+        failures.extend(self.failures);
+        let mut labels = front.labels;
+        labels.extend(self.labels);
+        Chain { handles, failures, labels, open_timeout: self.open_timeout }
+    }
+}
+
+/// The algorithms of the link to a connection master: both ends are hop, on one machine, over a
+/// Unix socket only this user can reach (`reuse` checks the socket's owner and its peer), so the
+/// cheapest key exchange and no cipher: the link needs no secrecy from anyone who could read it.
+pub fn local_preferred() -> russh::Preferred {
+    russh::Preferred {
+        kex: std::borrow::Cow::Borrowed(&[russh::kex::CURVE25519]),
+        key: std::borrow::Cow::Borrowed(&[russh::keys::Algorithm::Ed25519]),
+        cipher: std::borrow::Cow::Borrowed(&[russh::cipher::NONE]),
+        mac: std::borrow::Cow::Borrowed(&[russh::mac::NONE]),
+        ..Default::default()
+    }
+}
+
+/// Connect to this user's connection master over `stream`: the SSH handshake only; the
+/// caller (`reuse`) authenticates, which says what the master should carry. The result is a
+/// one-connection chain labelled `label`. Any failure means: no reuse, connect directly.
+pub async fn connect_local<S>(stream: S, label: &str, within: Duration) -> Result<Chain, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let open_failures = OpenFailures::default();
+    let handler = HopHandler {
+        hop: Hop {
+            label: label.to_string(),
+            address: "master".into(),
+            port: 0,
+            user: String::new(),
+            identity: None,
+            host_key_alias: String::new(),
+        },
+        trust: Trust { files: Vec::new(), user_file: PathBuf::new(), accept_new: false, ask: None, kex_memory: None },
+        refusal: Arc::default(),
+        agent: None,
+        remote_forwards: Vec::new(),
+        connect_timeout: within,
+        forward_stall: super::forward::STALL_TIMEOUT,
+        open_failures: open_failures.clone(),
+        kex_memory: None,
+        local_master: true,
+    };
+    let config = Arc::new(client::Config { preferred: local_preferred(), ..base_config() });
+    let handle = tokio::time::timeout(within, client::connect_stream(config, stream, handler))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok(Chain {
+        handles: vec![handle],
+        failures: vec![open_failures],
+        labels: vec![label.to_string()],
+        open_timeout: within,
+    })
 }
 
 /// `Chain::open` within `within`. The open runs in its own task: a channel the server
@@ -770,8 +868,23 @@ pub async fn connect(
     trust: &Trust,
     connect_timeout: Duration,
     last: &FinalHop,
-    mut first: Option<tokio::io::DuplexStream>,
+    first: Option<tokio::io::DuplexStream>,
 ) -> Result<Chain, SshError> {
+    connect_on(hops, trust, connect_timeout, last, first).await
+}
+
+/// [`connect`] with the first hop over any byte stream (a Session Manager data channel, a
+/// direct-tcpip channel of a connection master).
+pub async fn connect_on<S>(
+    hops: &[Hop],
+    trust: &Trust,
+    connect_timeout: Duration,
+    last: &FinalHop,
+    mut first: Option<S>,
+) -> Result<Chain, SshError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let clock = Clock::new(connect_timeout, hops.len());
     let trust = &clock.pausing(trust);
     let mut handles: Vec<Handle<HopHandler>> = Vec::new();
@@ -796,6 +909,7 @@ pub async fn connect(
             forward_stall: last.forward_stall,
             open_failures: open_failures.clone(),
             kex_memory,
+            local_master: false,
         };
         let conn_err = |step: &str, reason: String| SshError::Connect {
             label: hop.label.clone(),
@@ -1045,6 +1159,19 @@ mod tests {
             answer
         };
         assert!(matches!(clock.run(step).await, Ok(Answer::Yes)));
+    }
+
+    #[test]
+    fn a_relayed_refusal_keeps_the_servers_code_and_description() {
+        for (reason, code, description) in [
+            ("refused (connect failed): Connection refused", 2, "Connection refused"),
+            ("refused (administratively prohibited): open failed", 1, "open failed"),
+            ("refused (reason code 9)", 9, ""),
+            ("timed out after 3s (--connect-timeout)", 2, "timed out after 3s (--connect-timeout)"),
+        ] {
+            let r = refusal_of(reason);
+            assert_eq!((r.code(), r.description()), (code, description), "{reason}");
+        }
     }
 
     #[tokio::test(flavor = "current_thread")]

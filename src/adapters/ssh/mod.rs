@@ -1,11 +1,14 @@
 //! SSH, in-process with russh: the hop chain (`client`), known_hosts (`known_hosts`), running
-//! commands (`session`) and the stdin/stdout bridge for `ProxyCommand` (`proxy`).
+//! commands (`session`), the stdin/stdout bridge for `ProxyCommand` (`proxy`), and connection
+//! reuse: the background master (`master`) and the commands' side of it (`reuse`).
 
 pub mod client;
 pub mod forward;
 pub mod known_hosts;
+pub mod master;
 pub mod proxy;
 mod quickack;
+pub mod reuse;
 pub mod session;
 
 use crate::domain::route::{Endpoint, Route};

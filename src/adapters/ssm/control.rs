@@ -72,9 +72,8 @@ pub struct Control {
 
 impl Control {
     pub async fn new(settings: &Settings, region: &str) -> Control {
-        let sdk = aws::sdk_config(settings, region).await;
         Control {
-            client: aws_sdk_ssm::Client::new(&sdk),
+            client: aws::ssm(settings, region).await,
             region: region.to_string(),
             profile: settings.profile.clone(),
             endpoint: settings.endpoint.clone(),
