@@ -509,13 +509,15 @@ fn line_in(file: &std::path::Path, prefix: &str, within: Duration) -> String {
     }
 }
 
-/// Issue #11, point 3: a forward's upload travels in SSH packets of the target's maximum
-/// (OpenSSH's sshd: 32 KiB for direct-tcpip), not 8 KiB ones, seen on the wire. The target is
-/// reached through a relay (tests/support/packet_relay.py) in front of a second sshd on web
-/// that allows AES-GCM only, whose packet lengths travel in the clear. Before (8 KiB reads):
-/// every data packet of the upload was about 8 KiB.
+/// Issue #11, point 3: SSH packets on the wire, seen by a relay (tests/support/packet_relay.py)
+/// in front of a second sshd on web that allows AES-GCM only, whose packet lengths travel in
+/// the clear. Down: hop lets the target send up to 64 KiB per packet (`maximum_packet_size`),
+/// and OpenSSH's sshd does, so a download arrives mostly in packets of more than 32 KiB (with
+/// russh's default maximum, 32 KiB, none is). Up: 32 MiB arrive whole through hop's reads
+/// (handed to russh without a copy); their packet sizes are printed, not asserted: 8 KiB
+/// reads measured faster than 32 or 64 KiB ones (see `READ_SIZE` in adapters/ssh/forward.rs).
 #[test]
-fn a_forwarded_upload_travels_in_big_packets() {
+fn forwarded_downloads_travel_in_big_packets() {
     let net = netlab_or_skip!();
     let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
     let mut env = Env::net(net);
@@ -562,7 +564,7 @@ fn a_forwarded_upload_travels_in_big_packets() {
     env.set("HOP_CONFIG", hop_config.to_str().unwrap());
     let down = format!("21401:localhost:{}", web.port);
     let mut fwd = Forwarder::start(net, &env, &["sample-web", "21400:localhost:18400", &down]);
-    // 32 MiB up, then 100 MB down (for the report; the sshd chooses those packets' sizes).
+    // 32 MiB up, then 100 MB down.
     let up =
         env.command_in(net, "bash", &["-c", "head -c 33554432 /dev/zero > /dev/tcp/127.0.0.1/21400"]).output().unwrap();
     assert!(up.status.success(), "upload: {}", String::from_utf8_lossy(&up.stderr));
@@ -575,12 +577,12 @@ fn a_forwarded_upload_travels_in_big_packets() {
     eprintln!("packets between the bastion and web's sshd: {report}");
     let cipher = report["cipher"]["c2s"].as_str().unwrap_or("");
     assert!(cipher.starts_with("aes") && cipher.ends_with("-gcm@openssh.com"), "lengths in the clear: {report}");
-    // Nearly every byte hop sent (the upload, plus window adjustments for the download) was
-    // in packets over 32 KiB; with 8 KiB reads none was.
-    let c2s = &report["c2s"];
-    let big = c2s["sizes"]["<=48K"].as_u64().unwrap() + c2s["sizes"][">48K"].as_u64().unwrap();
-    assert!(c2s["bytes"].as_u64().unwrap() >= 32 << 20, "{report}");
-    assert!(big * 10 >= c2s["bytes"].as_u64().unwrap() * 9, "packets over 32 KiB carry ≥ 90%: {report}");
+    // A good part of the download came in packets of more than 32 KiB of data (about half,
+    // on the bench; none with a 32 KiB maximum).
+    let s2c = &report["s2c"];
+    let big = s2c["sizes"]["64K"].as_u64().unwrap() + s2c["sizes"]["more"].as_u64().unwrap();
+    assert!(s2c["bytes"].as_u64().unwrap() >= 100_000_000, "{report}");
+    assert!(big * 10 >= s2c["bytes"].as_u64().unwrap(), "packets over 32 KiB carry a tenth or more: {report}");
 }
 
 /// Issue #11, point 3: 1000 connections opened at once through one forward (1000 client

@@ -11,9 +11,10 @@ sshd behind it must allow GCM ciphers only for a report to mean anything.
 
 Prints "ready", then one JSON line per closed connection on stdout:
     {"cipher": {"c2s": NAME, "s2c": NAME},
-     "c2s": {"packets": N, "bytes": B, "max": LEN, "sizes": {"<=8K": B, "<=16K": B, ...}}, "s2c": …}
+     "c2s": {"packets": N, "bytes": B, "max": LEN, "sizes": {"8K": B, "16K": B, ...}}, "s2c": …}
 where N and B count encrypted packets and their packet_length fields, and "sizes" sums the
-bytes of packets by packet_length. Serves until killed; each connection ends when either side
+bytes of packets by packet_length: "32K" holds packets of more than 16 and up to 32 KiB of
+channel data (plus 64 bytes of framing), and so on. Serves until killed; each connection ends when either side
 closes.
 """
 
@@ -22,7 +23,8 @@ import json
 import sys
 
 listen_host, listen_port, host, port = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-BUCKETS = [(8 << 10, "<=8K"), (16 << 10, "<=16K"), (32 << 10, "<=32K"), (48 << 10, "<=48K"), (1 << 30, ">48K")]
+# By the data a packet can hold: up to 8, 16, 32 or 64 KiB of channel data plus framing.
+BUCKETS = [(8 << 10 | 64, "8K"), (16 << 10 | 64, "16K"), (32 << 10 | 64, "32K"), (64 << 10 | 64, "64K"), (1 << 32, "more")]
 GCM = {"aes128-gcm@openssh.com", "aes256-gcm@openssh.com"}
 
 

@@ -39,11 +39,12 @@ pub const HARD_LIMIT: usize = 64 * 1024 * 1024;
 /// Bytes the client takes before hop reports them to the session as consumed (sooner when
 /// nothing more waits): well under the eighth of a window at which russh refills it.
 const CONSUMED_BATCH: usize = 1024 * 1024;
-/// The most hop reads from a local client at once. Each read becomes SSH packets of the
-/// peer's maximum (OpenSSH: 32 KiB for a direct-tcpip channel) instead of 8 KiB ones (what
-/// `tokio::io::copy` reads): fewer packets, so less framing, MAC and syscall work per byte on
-/// both layers of a jump and on the sshds.
-const READ_SIZE: usize = 64 * 1024;
+/// The most hop reads from a local client at once; each read goes to russh as it is (no copy),
+/// which cuts it into packets of the peer's maximum. 8 KiB, not the 32 KiB OpenSSH's sshd
+/// accepts on a direct-tcpip channel: on the namespace bench (`scripts/bench-forward.sh`,
+/// interleaved runs) 32 and 64 KiB reads moved uploads 20–35 % slower than 8 KiB ones (median
+/// 158 against 208 MiB/s) and saved no CPU on hop or on either sshd (issue #11).
+const READ_SIZE: usize = 8 * 1024;
 /// How long a connection accepted while reconnecting waits for the link.
 pub const WAIT_FOR_LINK: Duration = Duration::from_secs(30);
 
@@ -302,7 +303,7 @@ pub async fn bridge(
             }
         };
         // Up: client → channel, in reads of up to `READ_SIZE` handed to russh without a copy;
-        // russh cuts them into packets of the peer's maximum size and waits for its window.
+        // russh waits for the remote's window on its own.
         let up = async {
             let mut buf = bytes::BytesMut::new();
             let mut n = 0u64;
