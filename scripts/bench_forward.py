@@ -132,6 +132,15 @@ try:
         print(f"{f'{n} parallel connections (s, fails)':34} {h[f'par{n}'][0]:>6.2f} ({h[f'par{n}'][1]}) {o[f'par{n}'][0]:>6.2f} ({o[f'par{n}'][1]}) "
               f"{h[f'par{n}'][0] / o[f'par{n}'][0]:>7.2f}")
     print(f"{'peak RSS (MiB; ssh: both processes)':34} {h['rss']:>10.1f} {o['rss']:>10.1f} {h['rss'] / o['rss']:>7.2f}")
+    # Issue #11's goals, against OpenSSH in this run.
+    goals = [
+        ("throughput up >= 1.3x", h["up"][0] / o["up"][0] >= 1.3),
+        ("throughput down >= 1.3x", h["down"][0] / o["down"][0] >= 1.3),
+        ("client CPU per GiB <= 0.6x (up and down)", all(h[d][1] / o[d][1] <= 0.6 for d in ("up", "down"))),
+        ("peak RSS <= 1.0x", h["rss"] / o["rss"] <= 1.0),
+        ("1000 parallel: no slower, 0 failures", h["par1000"][0] <= o["par1000"][0] and h["par1000"][1] == 0),
+    ]
+    print("goals: " + "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in goals))
     print(f"({gib:g} GiB each way, iperf3 through the forward; client = hop, or ssh + its ProxyCommand ssh;"
           f" sshds = bastion's and web's, which serve the same tool's connections; N parallel = N at once)")
 finally:
