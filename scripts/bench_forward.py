@@ -32,6 +32,34 @@ def cpu_seconds(pids):
     return total
 
 
+def sshd_pids(ns_name):
+    """The sshd processes (listener, monitors, sessions) in network namespace ns_name."""
+    inode = os.stat(f"/run/netns/{ns_name}").st_ino
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if os.readlink(d / "ns/net") == f"net:[{inode}]" and (d / "comm").read_text().strip() == "sshd":
+                out.append(int(d.name))
+        except OSError:
+            pass
+    return out
+
+
+def own_cpu_seconds(pids):
+    """User+system CPU of these processes themselves (children that ended are not counted)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:13]) / tick  # utime stime
+        except FileNotFoundError:
+            pass
+    return total
+
+
 def tree(pid):
     """pid and its descendants (ssh's ProxyCommand child)."""
     out = [pid]
@@ -78,16 +106,18 @@ try:
         time.sleep(2.5)  # connected (both print nothing when ready); generous
         pids = tree(p.pid)
         r = {}
+        sshds = sshd_pids(st["bastion_ns"]) + sshd_pids(st["web_ns"])
         for direction, flag in (("up", []), ("down", ["-R"])):
-            cpu0 = cpu_seconds(tree(p.pid))
+            cpu0, sshd0 = cpu_seconds(tree(p.pid)), own_cpu_seconds(sshds)
             out = subprocess.run(["ip", "netns", "exec", ns, "iperf3", "-c", "127.0.0.1", "-p", "25201", "-n", f"{int(gib * 1024)}M",
                                   "-J", *flag], capture_output=True, text=True, check=True)
-            cpu1 = cpu_seconds(tree(p.pid))
+            cpu1, sshd1 = cpu_seconds(tree(p.pid)), own_cpu_seconds(sshds)
             bps = json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"]
-            r[direction] = (bps / 8 / 2**20, (cpu1 - cpu0) / gib)
+            r[direction] = (bps / 8 / 2**20, (cpu1 - cpu0) / gib, (sshd1 - sshd0) / gib)
+        # All at once: N client threads connect together (bounded: load.py's 30 s per request).
         for n in (100, 1000):
             out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, str(repo / "tests/support/load.py"), "parallel",
-                                  "28080", str(n), "50"], capture_output=True, text=True, check=True)
+                                  "28080", str(n), str(n)], capture_output=True, text=True, check=True)
             rep = json.loads(out.stdout)
             r[f"par{n}"] = (rep["seconds"], rep["failures"])
         r["rss"] = peak_rss_kib(tree(p.pid)) / 1024
@@ -99,11 +129,22 @@ try:
     for d in ("up", "down"):
         print(f"{'throughput ' + d + ' (MiB/s)':34} {h[d][0]:>10.1f} {o[d][0]:>10.1f} {h[d][0] / o[d][0]:>7.2f}")
         print(f"{'client CPU s/GiB ' + d:34} {h[d][1]:>10.2f} {o[d][1]:>10.2f} {h[d][1] / o[d][1]:>7.2f}")
+        print(f"{'both sshds CPU s/GiB ' + d:34} {h[d][2]:>10.2f} {o[d][2]:>10.2f} {h[d][2] / o[d][2]:>7.2f}")
     for n in (100, 1000):
         print(f"{f'{n} parallel connections (s, fails)':34} {h[f'par{n}'][0]:>6.2f} ({h[f'par{n}'][1]}) {o[f'par{n}'][0]:>6.2f} ({o[f'par{n}'][1]}) "
               f"{h[f'par{n}'][0] / o[f'par{n}'][0]:>7.2f}")
     print(f"{'peak RSS (MiB; ssh: both processes)':34} {h['rss']:>10.1f} {o['rss']:>10.1f} {h['rss'] / o['rss']:>7.2f}")
-    print(f"({gib:g} GiB each way, iperf3 through the forward; client = hop, or ssh + its ProxyCommand ssh)")
+    # Issue #11's goals, against OpenSSH in this run.
+    goals = [
+        ("throughput up >= 1.3x", h["up"][0] / o["up"][0] >= 1.3),
+        ("throughput down >= 1.3x", h["down"][0] / o["down"][0] >= 1.3),
+        ("client CPU per GiB <= 0.6x (up and down)", all(h[d][1] / o[d][1] <= 0.6 for d in ("up", "down"))),
+        ("peak RSS <= 1.0x", h["rss"] / o["rss"] <= 1.0),
+        ("1000 parallel: no slower, 0 failures", h["par1000"][0] <= o["par1000"][0] and h["par1000"][1] == 0),
+    ]
+    print("goals: " + "; ".join(f"{name}: {'met' if ok else 'NOT met'}" for name, ok in goals))
+    print(f"({gib:g} GiB each way, iperf3 through the forward; client = hop, or ssh + its ProxyCommand ssh;"
+          f" sshds = bastion's and web's, which serve the same tool's connections; N parallel = N at once)")
 finally:
     for p in procs:
         p.terminate()

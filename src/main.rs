@@ -51,14 +51,14 @@ fn main() -> ExitCode {
         }
     };
     logging::init(cli.global.verbose);
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(r) => r,
-        Err(e) => return report(anyhow::anyhow!("cannot start the async runtime: {e}")),
-    };
     // Ctrl-C drops the command's future (so guards like the spinner clean up) and exits 130,
     // as a shell reports a process killed by SIGINT. `hop forward` handles it itself: it
     // drains open connections first.
     let own_interrupt = matches!(cli.command, Some(cli::Command::Forward(_)));
+    let runtime = match runtime(own_interrupt) {
+        Ok(r) => r,
+        Err(e) => return report(anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
     let outcome = runtime.block_on(async {
         if own_interrupt {
             return tokio::select! {
@@ -83,6 +83,17 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => report(e),
     }
+}
+
+/// One thread for every command but `hop forward`, whose two layers of encryption (the
+/// bastion's session and the target's, nested in it) get a worker each, so that a forward's
+/// throughput is not bound to one core (issue #11).
+fn runtime(forward: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if forward && cores > 1 {
+        return tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+    }
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
 }
 
 /// Resolves with the signal number on SIGHUP or SIGTERM.
