@@ -237,7 +237,9 @@ fn with_dash_a_the_agent_reaches_the_final_host_only_and_never_the_master() {
 #[test]
 fn the_master_refuses_a_client_of_another_user() {
     let net = netlab_or_skip!();
-    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    // Exclusive: the end counts authentications in web's sshd log, which must show only this
+    // test's connections (another test's command authenticating there meanwhile failed it).
+    let _exclusive = NETLAB_STATE.write().unwrap_or_else(|e| e.into_inner());
     let env = Env::net(net);
     env.trust_both(net);
     env.hop_in(net, &["sample-web", "--", "true"], b"").code(0);
@@ -340,4 +342,68 @@ fn a_master_whose_bastion_connection_dies_ends_and_the_next_command_starts_anoth
     let again = env.masters();
     assert_eq!(again.len(), 1);
     assert_ne!(again[0], pid);
+}
+
+/// Both ends of the link to a master are russh, whose session loop writes all it has before
+/// it reads again, and both windows are far larger than the socket's buffers. A command whose
+/// input and output both stream in bulk at once once left the two loops each waiting for the
+/// other to read (seen as `hop web -- cat` hanging under CPU load): every end of the link now
+/// reads while it writes (`reuse::ReadAhead`). The wait is bounded so that a stall fails
+/// instead of hanging the suite; the bound is no speed requirement.
+#[test]
+fn input_and_output_streaming_at_once_through_the_master_never_stall() {
+    use std::io::{Read, Write};
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    env.trust_both(net);
+    env.hop_in(net, &["sample-web", "--", "true"], b"").code(0);
+    const SIZE: usize = 32 * 1024 * 1024;
+    // The output does not wait for the input: both directions are busy from the start.
+    let command = format!("head -c {SIZE} /dev/zero & wc -c >&2; wait");
+    let mut child = env
+        .command_in(net, env!("CARGO_BIN_EXE_hop"), &["sample-web", "--", &command])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn hop");
+    let mut input = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![0x5a_u8; 1024 * 1024];
+        for _ in 0..SIZE / chunk.len() {
+            if input.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out = std::thread::spawn(move || {
+        let (mut n, mut buf) = (0usize, vec![0u8; 1 << 16]);
+        while let Ok(k @ 1..) = stdout.read(&mut buf) {
+            n += k;
+        }
+        n
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            // Our own child, by PID; the master ends with the Env.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("stalled: {SIZE} bytes each way did not get through the master within 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    writer.join().unwrap();
+    let (received, said) = (out.join().unwrap(), err.join().unwrap());
+    assert_eq!(status.code(), Some(0), "{said}");
+    assert_eq!(received, SIZE, "every byte of the output arrived");
+    assert_eq!(said.trim(), SIZE.to_string(), "every byte of the input arrived");
 }

@@ -740,6 +740,8 @@ where
         local_master: true,
     };
     let config = Arc::new(client::Config { preferred: local_preferred(), ..base_config() });
+    // Both ends of the link are russh: see `reuse::ReadAhead`.
+    let stream = super::reuse::ReadAhead::new(stream);
     let handle = tokio::time::timeout(within, client::connect_stream(config, stream, handler))
         .await
         .map_err(|_| "timed out".to_string())?

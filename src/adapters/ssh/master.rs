@@ -119,6 +119,8 @@ pub async fn run(spec: MasterSpec) -> u8 {
                 let s = shared.clone();
                 tokio::spawn(async move {
                     let handler = Client { shared: s.clone(), mode: None };
+                    // Both ends of the link are russh: see `reuse::ReadAhead`.
+                    let stream = reuse::ReadAhead::new(stream);
                     match server::run_stream(s.config.clone(), stream, handler).await {
                         Ok(running) => {
                             if let Err(e) = running.await {

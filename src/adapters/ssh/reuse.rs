@@ -519,6 +519,122 @@ pub fn end(pid: u32, key: &str, within: Duration) -> bool {
     true
 }
 
+/// The local link as russh is given it, on both ends (the command's and the master's): reading
+/// never waits for writing.
+///
+/// russh's session loop writes all it has before it reads again. Against OpenSSH that is
+/// harmless (sshd reads while it writes), but on the local link both ends are that loop, and
+/// both windows are far larger than the socket's buffers: when both have more to write than the
+/// socket holds (`hop web -- cat` while a big stdin streams), each waits for the other to read,
+/// and neither ever does. So a task reads the socket as soon as anything arrives, into a queue
+/// russh reads from, as OpenSSH's input buffer does. The queue is bounded by what the peer may
+/// send: channel data within the windows this end granted, which russh refills only as its loop
+/// handles what arrived, plus a few control messages.
+pub struct ReadAhead<S> {
+    arrived: tokio::sync::mpsc::UnboundedReceiver<std::io::Result<bytes::Bytes>>,
+    /// What russh has not read yet of the last chunk.
+    pending: bytes::Bytes,
+    write: tokio::io::WriteHalf<S>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl<S> ReadAhead<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    /// Start reading `stream` at once (in a task of the current runtime).
+    pub fn new(stream: S) -> ReadAhead<S> {
+        use tokio::io::AsyncReadExt;
+        let (mut read, write) = tokio::io::split(stream);
+        let (tx, arrived) = tokio::sync::mpsc::unbounded_channel();
+        let reader = tokio::spawn(async move {
+            loop {
+                let mut chunk = bytes::BytesMut::with_capacity(64 * 1024);
+                match read.read_buf(&mut chunk).await {
+                    // End of stream: the closed queue says so.
+                    Ok(0) => return,
+                    Ok(_) => {
+                        if tx.send(Ok(chunk.freeze())).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        ReadAhead { arrived, pending: bytes::Bytes::new(), write, reader }
+    }
+}
+
+impl<S> Drop for ReadAhead<S> {
+    fn drop(&mut self) {
+        // The task holds the read half: let the socket go with us.
+        self.reader.abort();
+    }
+}
+
+impl<S: tokio::io::AsyncRead> tokio::io::AsyncRead for ReadAhead<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        while self.pending.is_empty() {
+            match self.arrived.poll_recv(cx) {
+                Poll::Ready(Some(Ok(chunk))) => self.pending = chunk,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                // End of stream.
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let n = self.pending.len().min(buf.remaining());
+        let chunk = self.pending.split_to(n);
+        buf.put_slice(&chunk);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: tokio::io::AsyncWrite> tokio::io::AsyncWrite for ReadAhead<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.write).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.write).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.write).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.write).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.write.is_write_vectored()
+    }
+}
+
 /// Permissions for a socket only this user may use.
 pub fn private_socket(path: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
