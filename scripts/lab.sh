@@ -99,6 +99,7 @@ lab_env=(
     AWS_ENDPOINT_URL="$endpoint" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
     AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE="$lab/home/.aws/config"
     AWS_SHARED_CREDENTIALS_FILE="$lab/home/.aws/credentials" TERM="${TERM:-dumb}"
+    XDG_RUNTIME_DIR="$lab/run"
 )
 demo() {
     echo
@@ -115,6 +116,8 @@ if [[ $mode == ssh ]]; then
     demo sample-web -- hostname
     demo sample-web -- uname -a
     demo sample-worker -- 'echo "over Session Manager: $(hostname)"'
+    # The first sample-web command left a connection master behind (README: connection reuse).
+    $keep || demo stop
 fi
 
 if $keep; then
