@@ -89,7 +89,7 @@ _hop() {
 
     case "${cmd}" in
         hop)
-            opts="-l -i -J -A -t -T -v -h -V --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help --version connect ls route config forward proxy doctor stop completions man help"
+            opts="-l -i -J -A -t -T -v -h -V --profile --region --login --identity --refresh --newest --accept-new --ssm --eice --connect-timeout --no-reuse --verbose --color --push-key --help --version connect ls route config forward proxy doctor stop completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -123,6 +123,10 @@ _hop() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --eice)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --connect-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -139,7 +143,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__completions)
-            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help bash elvish fish powershell zsh"
+            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --eice --connect-timeout --no-reuse --verbose --color --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -173,6 +177,10 @@ _hop() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --eice)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --connect-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -189,7 +197,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__config)
-            opts="-l -i -J -A -t -T -v -h --write --file --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --write --file --profile --region --login --identity --refresh --newest --accept-new --ssm --eice --connect-timeout --no-reuse --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -227,6 +235,10 @@ _hop() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --eice)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --connect-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -243,7 +255,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__connect)
-            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --push-key --profile --region --login --identity --refresh --newest --accept-new --ssm --eice --connect-timeout --no-reuse --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -277,6 +289,10 @@ _hop() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --eice)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --connect-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -293,7 +309,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__doctor)
-            opts="-l -i -J -A -t -T -v -h --json --my-ip --probe --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --json --my-ip --probe --profile --region --login --identity --refresh --newest --accept-new --ssm --eice --connect-timeout --no-reuse --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -331,6 +347,10 @@ _hop() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --eice)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --connect-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -347,7 +367,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__forward)
-            opts="-D -R -l -i -J -A -t -T -v -h --native --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
+            opts="-D -R -l -i -J -A -t -T -v -h --push-key --native --profile --region --login --identity --refresh --newest --accept-new --ssm --eice --connect-timeout --no-reuse --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -386,6 +406,10 @@ _hop() {
                     return 0
                     ;;
                 -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --eice)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -573,7 +597,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__ls)
-            opts="-l -i -J -A -t -T -v -h --tag --json --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --tag --json --profile --region --login --identity --refresh --newest --accept-new --ssm --eice --connect-timeout --no-reuse --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -611,6 +635,10 @@ _hop() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --eice)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --connect-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -627,7 +655,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__man)
-            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --eice --connect-timeout --no-reuse --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -658,6 +686,10 @@ _hop() {
                     return 0
                     ;;
                 -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --eice)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -677,12 +709,16 @@ _hop() {
             return 0
             ;;
         hop__subcmd__proxy)
-            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --push-key --profile --region --login --identity --refresh --newest --accept-new --ssm --eice --connect-timeout --no-reuse --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --push-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -708,6 +744,10 @@ _hop() {
                     return 0
                     ;;
                 -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --eice)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -727,7 +767,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__route)
-            opts="-l -i -J -A -t -T -v -h --json --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --json --profile --region --login --identity --refresh --newest --accept-new --ssm --eice --connect-timeout --no-reuse --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -758,6 +798,10 @@ _hop() {
                     return 0
                     ;;
                 -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --eice)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -777,7 +821,7 @@ _hop() {
             return 0
             ;;
         hop__subcmd__stop)
-            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --connect-timeout --no-reuse --verbose --color --help"
+            opts="-l -i -J -A -t -T -v -h --profile --region --login --identity --refresh --newest --accept-new --ssm --eice --connect-timeout --no-reuse --verbose --color --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -808,6 +852,10 @@ _hop() {
                     return 0
                     ;;
                 -J)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --eice)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

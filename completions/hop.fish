@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_hop_global_optspecs
-    string join \n profile= region= l/login= i/identity= refresh newest accept-new J= ssm A t T connect-timeout= no-reuse v/verbose color= h/help V/version
+    string join \n profile= region= l/login= i/identity= refresh newest accept-new J= ssm eice= A t T connect-timeout= no-reuse v/verbose color= push-key h/help V/version
 end
 
 function __fish_hop_needs_command
@@ -29,6 +29,7 @@ complete -c hop -n "__fish_hop_needs_command" -l region -d 'AWS region to search
 complete -c hop -n "__fish_hop_needs_command" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_needs_command" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_needs_command" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
+complete -c hop -n "__fish_hop_needs_command" -l eice -d 'Route through an EC2 Instance Connect Endpoint of the target\'s VPC (or ENDPOINT, an eice-… id) even when a bastion could be used' -r
 complete -c hop -n "__fish_hop_needs_command" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_needs_command" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
@@ -42,6 +43,7 @@ complete -c hop -n "__fish_hop_needs_command" -s t -d 'Force a PTY on the target
 complete -c hop -n "__fish_hop_needs_command" -s T -d 'Never request a PTY (like `ssh -T`)'
 complete -c hop -n "__fish_hop_needs_command" -l no-reuse -d 'Connect without a background connection master: neither use one nor leave one behind (config: `reuse = false`)'
 complete -c hop -n "__fish_hop_needs_command" -s v -l verbose -d 'More output on stderr (-v, -vv)'
+complete -c hop -n "__fish_hop_needs_command" -l push-key -d 'Log in with a fresh key pushed by EC2 Instance Connect (SendSSHPublicKey) on every hop, kept in memory only (config: auth = "instance-connect")'
 complete -c hop -n "__fish_hop_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hop -n "__fish_hop_needs_command" -s V -l version -d 'Print version'
 complete -c hop -n "__fish_hop_needs_command" -a "connect" -d 'Connect to TARGET (the same as `hop TARGET`, for names that collide with a subcommand)'
@@ -60,10 +62,12 @@ complete -c hop -n "__fish_hop_using_subcommand connect" -l region -d 'AWS regio
 complete -c hop -n "__fish_hop_using_subcommand connect" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand connect" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand connect" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
+complete -c hop -n "__fish_hop_using_subcommand connect" -l eice -d 'Route through an EC2 Instance Connect Endpoint of the target\'s VPC (or ENDPOINT, an eice-… id) even when a bastion could be used' -r
 complete -c hop -n "__fish_hop_using_subcommand connect" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand connect" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c hop -n "__fish_hop_using_subcommand connect" -l push-key -d 'Log in with a fresh key pushed by EC2 Instance Connect (SendSSHPublicKey) on every hop, kept in memory only (config: auth = "instance-connect")'
 complete -c hop -n "__fish_hop_using_subcommand connect" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_using_subcommand connect" -l newest -d 'When a name matches several instances, choose the most recently launched'
 complete -c hop -n "__fish_hop_using_subcommand connect" -l accept-new -d 'Trust and record unknown host keys without asking (changed keys are still refused), like `ssh -o StrictHostKeyChecking=accept-new`'
@@ -80,6 +84,7 @@ complete -c hop -n "__fish_hop_using_subcommand ls" -l region -d 'AWS region to 
 complete -c hop -n "__fish_hop_using_subcommand ls" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand ls" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand ls" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
+complete -c hop -n "__fish_hop_using_subcommand ls" -l eice -d 'Route through an EC2 Instance Connect Endpoint of the target\'s VPC (or ENDPOINT, an eice-… id) even when a bastion could be used' -r
 complete -c hop -n "__fish_hop_using_subcommand ls" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand ls" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
@@ -100,6 +105,7 @@ complete -c hop -n "__fish_hop_using_subcommand route" -l region -d 'AWS region 
 complete -c hop -n "__fish_hop_using_subcommand route" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand route" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand route" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
+complete -c hop -n "__fish_hop_using_subcommand route" -l eice -d 'Route through an EC2 Instance Connect Endpoint of the target\'s VPC (or ENDPOINT, an eice-… id) even when a bastion could be used' -r
 complete -c hop -n "__fish_hop_using_subcommand route" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand route" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
@@ -121,6 +127,7 @@ complete -c hop -n "__fish_hop_using_subcommand config" -l region -d 'AWS region
 complete -c hop -n "__fish_hop_using_subcommand config" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand config" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand config" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
+complete -c hop -n "__fish_hop_using_subcommand config" -l eice -d 'Route through an EC2 Instance Connect Endpoint of the target\'s VPC (or ENDPOINT, an eice-… id) even when a bastion could be used' -r
 complete -c hop -n "__fish_hop_using_subcommand config" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand config" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
@@ -143,10 +150,12 @@ complete -c hop -n "__fish_hop_using_subcommand forward" -l region -d 'AWS regio
 complete -c hop -n "__fish_hop_using_subcommand forward" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand forward" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand forward" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
+complete -c hop -n "__fish_hop_using_subcommand forward" -l eice -d 'Route through an EC2 Instance Connect Endpoint of the target\'s VPC (or ENDPOINT, an eice-… id) even when a bastion could be used' -r
 complete -c hop -n "__fish_hop_using_subcommand forward" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand forward" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c hop -n "__fish_hop_using_subcommand forward" -l push-key -d 'Log in with a fresh key pushed by EC2 Instance Connect on every hop (as `hop --push-key`)'
 complete -c hop -n "__fish_hop_using_subcommand forward" -l native -d 'Session Manager\'s own port forwarding (one session per forward, smux-multiplexed when the agent supports it) instead of SSH: needs no SSH access to the instance'
 complete -c hop -n "__fish_hop_using_subcommand forward" -l refresh -d 'Ignore the discovery cache and ask EC2 again'
 complete -c hop -n "__fish_hop_using_subcommand forward" -l newest -d 'When a name matches several instances, choose the most recently launched'
@@ -158,11 +167,13 @@ complete -c hop -n "__fish_hop_using_subcommand forward" -s T -d 'Never request 
 complete -c hop -n "__fish_hop_using_subcommand forward" -l no-reuse -d 'Connect without a background connection master: neither use one nor leave one behind (config: `reuse = false`)'
 complete -c hop -n "__fish_hop_using_subcommand forward" -s v -l verbose -d 'More output on stderr (-v, -vv)'
 complete -c hop -n "__fish_hop_using_subcommand forward" -s h -l help -d 'Print help'
+complete -c hop -n "__fish_hop_using_subcommand proxy" -l push-key -d 'Push this public key (yours, e.g. ~/.ssh/id_ed25519.pub) with EC2 Instance Connect before bridging, for ssh/scp/rsync through `hop config` stanzas' -r -F
 complete -c hop -n "__fish_hop_using_subcommand proxy" -l profile -d 'AWS profile to use (default: $AWS_PROFILE, then the config file, then "default")' -r
 complete -c hop -n "__fish_hop_using_subcommand proxy" -l region -d 'AWS region to search; repeat for several (default: config file, $AWS_REGION, profile)' -r
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand proxy" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
+complete -c hop -n "__fish_hop_using_subcommand proxy" -l eice -d 'Route through an EC2 Instance Connect Endpoint of the target\'s VPC (or ENDPOINT, an eice-… id) even when a bastion could be used' -r
 complete -c hop -n "__fish_hop_using_subcommand proxy" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand proxy" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
@@ -183,6 +194,7 @@ complete -c hop -n "__fish_hop_using_subcommand doctor" -l region -d 'AWS region
 complete -c hop -n "__fish_hop_using_subcommand doctor" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand doctor" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand doctor" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
+complete -c hop -n "__fish_hop_using_subcommand doctor" -l eice -d 'Route through an EC2 Instance Connect Endpoint of the target\'s VPC (or ENDPOINT, an eice-… id) even when a bastion could be used' -r
 complete -c hop -n "__fish_hop_using_subcommand doctor" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand doctor" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
@@ -204,6 +216,7 @@ complete -c hop -n "__fish_hop_using_subcommand stop" -l region -d 'AWS region t
 complete -c hop -n "__fish_hop_using_subcommand stop" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand stop" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand stop" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
+complete -c hop -n "__fish_hop_using_subcommand stop" -l eice -d 'Route through an EC2 Instance Connect Endpoint of the target\'s VPC (or ENDPOINT, an eice-… id) even when a bastion could be used' -r
 complete -c hop -n "__fish_hop_using_subcommand stop" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand stop" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
@@ -223,6 +236,7 @@ complete -c hop -n "__fish_hop_using_subcommand completions" -l region -d 'AWS r
 complete -c hop -n "__fish_hop_using_subcommand completions" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand completions" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand completions" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
+complete -c hop -n "__fish_hop_using_subcommand completions" -l eice -d 'Route through an EC2 Instance Connect Endpoint of the target\'s VPC (or ENDPOINT, an eice-… id) even when a bastion could be used' -r
 complete -c hop -n "__fish_hop_using_subcommand completions" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand completions" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''
@@ -242,6 +256,7 @@ complete -c hop -n "__fish_hop_using_subcommand man" -l region -d 'AWS region to
 complete -c hop -n "__fish_hop_using_subcommand man" -s l -l login -d 'Remote user on the target (default: tag hop:user, config, then ec2-user)' -r
 complete -c hop -n "__fish_hop_using_subcommand man" -s i -l identity -d 'Identity (private key) file for the target' -r -F
 complete -c hop -n "__fish_hop_using_subcommand man" -s J -d 'Jump through these hosts instead of the VPC\'s bastion: [USER@]HOST[:PORT], comma separated, HOST an instance (name, id, IP) or any host (like `ssh -J`)' -r
+complete -c hop -n "__fish_hop_using_subcommand man" -l eice -d 'Route through an EC2 Instance Connect Endpoint of the target\'s VPC (or ENDPOINT, an eice-… id) even when a bastion could be used' -r
 complete -c hop -n "__fish_hop_using_subcommand man" -l connect-timeout -d 'Seconds each step of each hop may take (TCP, SSH handshake, authentication, channel open, Session Manager handshake); a whole connection gets this much per hop' -r
 complete -c hop -n "__fish_hop_using_subcommand man" -l color -d 'When to use colour on stdout (NO_COLOR is respected with auto)' -r -f -a "auto\t''
 always\t''

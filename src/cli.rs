@@ -34,6 +34,11 @@ pub struct Cli {
     /// Command to run on the target instead of a shell (after `--`).
     #[arg(last = true, value_name = "CMD")]
     pub remote_command: Vec<String>,
+
+    /// Log in with a fresh key pushed by EC2 Instance Connect (SendSSHPublicKey) on every hop,
+    /// kept in memory only (config: auth = "instance-connect").
+    #[arg(long)]
+    pub push_key: bool,
 }
 
 /// Flags shared by every subcommand, named as in OpenSSH and the AWS CLI.
@@ -74,8 +79,18 @@ pub struct GlobalArgs {
     pub jump: Vec<String>,
 
     /// Route through SSM Session Manager even when a bastion could be used.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, conflicts_with = "eice")]
     pub ssm: bool,
+
+    /// Route through an EC2 Instance Connect Endpoint of the target's VPC (or ENDPOINT, an
+    /// eice-… id) even when a bastion could be used.
+    #[arg(long, global = true, value_name = "ENDPOINT", num_args = 0..=1, default_missing_value = "",
+          value_parser = parse_eice_arg)]
+    pub eice: Option<String>,
+
+    /// Set from the command's own `--push-key` (top level, `connect`, `forward`).
+    #[arg(skip)]
+    pub push_key: bool,
 
     /// Forward the ssh-agent to the target (never to a bastion), bound to the session so
     /// destination-constrained keys keep their limits.
@@ -107,6 +122,18 @@ pub struct GlobalArgs {
     /// When to use colour on stdout (NO_COLOR is respected with auto).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
+}
+
+/// `--eice`'s optional value: empty (the best endpoint of the VPC) or an `eice-…` id.
+fn parse_eice_arg(s: &str) -> Result<String, String> {
+    if s.is_empty()
+        || crate::domain::route::Forced::parse(s)
+            .is_ok_and(|f| matches!(f, crate::domain::route::Forced::Eice(Some(_))))
+    {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?} is not an endpoint id (eice-…)"))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -149,6 +176,11 @@ pub struct ConnectArgs {
     /// Command to run on the target instead of a shell (after `--`).
     #[arg(last = true, value_name = "CMD")]
     pub remote_command: Vec<String>,
+
+    /// Log in with a fresh key pushed by EC2 Instance Connect (SendSSHPublicKey) on every hop,
+    /// kept in memory only (config: auth = "instance-connect").
+    #[arg(long)]
+    pub push_key: bool,
 }
 
 #[derive(Debug, Args)]
@@ -166,6 +198,10 @@ pub struct ForwardArgs {
     #[arg(short = 'R', value_name = "[BIND:]RPORT:HOST:PORT")]
     pub remote: Vec<String>,
 
+    /// Log in with a fresh key pushed by EC2 Instance Connect on every hop (as `hop --push-key`).
+    #[arg(long)]
+    pub push_key: bool,
+
     /// Session Manager's own port forwarding (one session per forward, smux-multiplexed when
     /// the agent supports it) instead of SSH: needs no SSH access to the instance.
     #[arg(long, conflicts_with_all = ["dynamic", "remote"])]
@@ -181,6 +217,11 @@ pub struct ProxyArgs {
     /// TCP port on the target.
     #[arg(value_name = "PORT", default_value_t = 22)]
     pub port: u16,
+
+    /// Push this public key (yours, e.g. ~/.ssh/id_ed25519.pub) with EC2 Instance Connect
+    /// before bridging, for ssh/scp/rsync through `hop config` stanzas.
+    #[arg(long, value_name = "PUBKEY")]
+    pub push_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -67,6 +67,13 @@ pub struct FileConfig {
     /// How long a connection master with no client stays (hop's, and OpenSSH's
     /// `ControlPersist` in `hop config`'s stanzas); a duration as for `cache_ttl`.
     pub reuse_idle: Option<toml::Value>,
+    /// `"instance-connect"`: log in with keys pushed by EC2 Instance Connect on every hop;
+    /// `"key"` (default): with the keys the user holds (a key is still pushed for a hop hop
+    /// holds no identity for).
+    pub auth: Option<String>,
+    /// `maxTunnelDuration` of EC2 Instance Connect Endpoint tunnels: a duration as for
+    /// `cache_ttl`, 1 s to 1 h (default 1 h).
+    pub eice_max_duration: Option<toml::Value>,
     #[serde(default)]
     pub bastion: BastionConfig,
     #[serde(default)]
@@ -94,6 +101,10 @@ pub struct HostConfig {
     pub user: Option<String>,
     pub identity: Option<String>,
     pub port: Option<u16>,
+    /// `direct`, `bastion`, `ssm`, `eice`, or an endpoint id `eice-…`.
+    pub route: Option<String>,
+    /// As the top-level `auth`, for this host.
+    pub auth: Option<String>,
 }
 
 /// Everything a command needs to know, resolved once.
@@ -129,6 +140,13 @@ pub struct Settings {
     pub forward_agent: bool,
     /// `--ssm`: Session Manager even where a bastion would do.
     pub force_ssm: bool,
+    /// `--eice [ENDPOINT]`: through an EC2 Instance Connect Endpoint (that one, or the best of
+    /// the target's VPC) even where a bastion would do.
+    pub force_eice: Option<Option<String>>,
+    /// `eice_max_duration`, seconds.
+    pub eice_max_duration: u32,
+    /// What the command's connection is for (`hop forward`: long-lived), for route planning.
+    pub purpose: crate::domain::route::Purpose,
     /// `-J`: jump hosts replacing the VPC's bastion.
     pub jumps: Vec<crate::domain::route::JumpSpec>,
     pub connect_timeout: Duration,
@@ -206,12 +224,40 @@ pub fn parse_file(text: &str) -> Result<FileConfig, (usize, String)> {
         ("ssm_give_up", &cfg.ssm_give_up),
         ("forward_stall_timeout", &cfg.forward_stall_timeout),
         ("reuse_idle", &cfg.reuse_idle),
+        ("eice_max_duration", &cfg.eice_max_duration),
     ] {
         if let Some(v) = v {
             parse_duration(key, v).map_err(|m| (line_of(text, key), m))?;
         }
     }
+    if let Some(v) = &cfg.eice_max_duration {
+        let d = parse_duration("eice_max_duration", v).map_err(|m| (line_of(text, "eice_max_duration"), m))?;
+        if d.is_zero() || d > Duration::from_secs(3600) {
+            return Err((line_of(text, "eice_max_duration"), format!("invalid eice_max_duration {v}: 1s to 1h")));
+        }
+    }
+    if let Some(a) = &cfg.auth {
+        parse_auth(a).map_err(|m| (line_of(text, "auth"), m))?;
+    }
+    for (name, h) in &cfg.hosts {
+        if let Some(a) = &h.auth {
+            parse_auth(a).map_err(|m| (line_of(text, "auth"), format!("[hosts.{name}] {m}")))?;
+        }
+        if let Some(r) = &h.route {
+            crate::domain::route::Forced::parse(r)
+                .map_err(|m| (line_of(text, "route"), format!("[hosts.{name}] {m}")))?;
+        }
+    }
     Ok(cfg)
+}
+
+/// `auth`: whether keys are pushed with EC2 Instance Connect.
+fn parse_auth(s: &str) -> Result<bool, String> {
+    match s {
+        "instance-connect" => Ok(true),
+        "key" => Ok(false),
+        other => Err(format!("invalid auth {other:?}: expected \"instance-connect\" or \"key\"")),
+    }
 }
 
 fn line_of(text: &str, key: &str) -> usize {
@@ -340,11 +386,15 @@ pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<
                     user: h.user.clone(),
                     identity: h.identity.as_deref().map(|p| expand_tilde(p, &world.home)),
                     port: h.port,
+                    // Both checked by `parse_file`.
+                    route: h.route.as_deref().and_then(|r| crate::domain::route::Forced::parse(r).ok()),
+                    push_key: h.auth.as_deref().and_then(|a| parse_auth(a).ok()),
                 };
                 (k.clone(), ov)
             })
             .collect(),
         ssh_dir: ssh_dir.clone(),
+        push_key: args.push_key || file.auth.as_deref().and_then(|a| parse_auth(a).ok()).unwrap_or(false),
     };
     let default_rule = BastionRule::default();
     let color = match args.color {
@@ -385,6 +435,13 @@ pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<
         accept_new: args.accept_new,
         forward_agent: args.forward_agent,
         force_ssm: args.ssm,
+        force_eice: args.eice.clone().map(|e| Some(e).filter(|id| !id.is_empty())),
+        eice_max_duration: file
+            .eice_max_duration
+            .as_ref()
+            .and_then(|v| parse_duration("eice_max_duration", v).ok())
+            .map_or(crate::domain::route::EICE_MAX_DURATION, |d| d.as_secs().clamp(1, 3600) as u32),
+        purpose: Default::default(),
         jumps: args
             .jump
             .iter()

@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use crate::adapters::{aws, cache::Cache, term::Spinner};
-use crate::domain::inventory::{self, Instance};
+use crate::domain::inventory::{self, ConnectEndpoint, Instance};
 use crate::error::HopError;
 use crate::settings::Settings;
 
@@ -18,6 +18,8 @@ pub enum Freshness {
 
 pub struct Loaded {
     pub instances: Vec<Instance>,
+    /// The EC2 Instance Connect Endpoints of the same regions (spec §A.2).
+    pub endpoints: Vec<ConnectEndpoint>,
     pub regions: Vec<String>,
     /// Whether any region came from EC2 just now (a cache miss can be retried live).
     pub live: bool,
@@ -59,5 +61,7 @@ pub async fn load(settings: &Settings, freshness: Freshness) -> Result<Loaded, H
         instances.extend(described.instances);
     }
     inventory::sort(&mut instances);
-    Ok(Loaded { instances, regions, live, failed })
+    // TODO(#12): DescribeInstanceConnectEndpoints per region, cached with the instances.
+    let endpoints = Vec::new();
+    Ok(Loaded { instances, endpoints, regions, live, failed })
 }

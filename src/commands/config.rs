@@ -24,10 +24,8 @@ const HOSTS_FILE: &str = "/etc/hosts";
 /// `file`: the ssh config to add the Include to (absolute; default ~/.ssh/config).
 pub async fn run(settings: &Settings, write: bool, file: Option<std::path::PathBuf>) -> anyhow::Result<u8> {
     let loaded = inventory::load(settings, Freshness::Live).await?;
-    let planned: Vec<Planned> = super::plan_all(settings, &loaded.instances)
-        .into_iter()
-        .map(|(instance, route)| Planned { instance, route })
-        .collect();
+    let planned: Vec<Planned> =
+        super::plan_all(settings, &loaded).into_iter().map(|(instance, route)| Planned { instance, route }).collect();
     let user_config = file.unwrap_or_else(|| settings.ssh_dir.join("config"));
     let hop_file = user_config.parent().unwrap_or(Path::new(".")).join("hop").join("config");
     let home = settings.ssh_dir.parent().unwrap_or(&settings.ssh_dir);

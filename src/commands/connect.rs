@@ -117,6 +117,13 @@ pub async fn connect(
             })?;
             Some(channel.stream)
         }
+        // TODO(#12): open the endpoint's tunnel (adapters::eice) and run SSH over it.
+        Route::Eice { endpoint, .. } => {
+            return Err(client::SshError::Protocol {
+                label: endpoint.id.clone(),
+                message: "EC2 Instance Connect Endpoint tunnels are not implemented yet".into(),
+            });
+        }
         _ => None,
     };
     let hops = ssh::hops(route).expect("every route but unreachable has hops");

@@ -40,10 +40,13 @@ pub async fn run(
         Route::Jump { bastion, .. } => Some(bastion.id.clone()),
         Route::Chain { jumps, .. } => jumps.first().map(|j| j.id.clone()),
         // No usable bastion: still check the VPC's bastion, if it has one, to say why not.
-        Route::Ssm { .. } | Route::Unreachable { .. } => instance.vpc_id.as_deref().and_then(|v| {
-            let by_vpc = bastions(&loaded.instances, &settings.bastion);
-            by_vpc.get(v).and_then(|b| b.iter().find(|b| b.id != instance.id)).map(|b| b.id.clone())
-        }),
+        // TODO(#12): the EICE path (endpoint state, SG egress/ingress) is checked by its own rules.
+        Route::Ssm { .. } | Route::Eice { .. } | Route::Unreachable { .. } => {
+            instance.vpc_id.as_deref().and_then(|v| {
+                let by_vpc = bastions(&loaded.instances, &settings.bastion);
+                by_vpc.get(v).and_then(|b| b.iter().find(|b| b.id != instance.id)).map(|b| b.id.clone())
+            })
+        }
     };
     if let Some(vpc_id) = &instance.vpc_id {
         let snap = vpc::snapshot(settings, &instance.region, vpc_id, &instance.id).await?;
@@ -88,7 +91,7 @@ fn hop_view(asked: &str, instance: &Instance, route: &Route, all: &[Instance]) -
         ),
     )];
     let endpoints: Vec<&Endpoint> = match route {
-        Route::Direct { target } | Route::Ssm { target, .. } => vec![target],
+        Route::Direct { target } | Route::Ssm { target, .. } | Route::Eice { target, .. } => vec![target],
         Route::Jump { bastion, target, .. } => vec![bastion, target],
         Route::Chain { jumps, target } => jumps.iter().chain([target]).collect(),
         Route::Unreachable { .. } => vec![],
@@ -228,7 +231,8 @@ async fn run_probe(settings: &Settings, route: &Route) -> Vec<Check> {
                 }
             }
         }
-        Route::Unreachable { .. } => {}
+        // TODO(#12): probe the EICE tunnel (handshake, then SSH over it).
+        Route::Eice { .. } | Route::Unreachable { .. } => {}
     }
     out
 }

@@ -59,6 +59,12 @@ impl RouteRow {
                 via_id: jumps.first().map(|j| j.id.clone()),
                 reason: None,
             },
+            Route::Eice { endpoint, reason, .. } => RouteRow {
+                kind: "eice",
+                via: Some(endpoint.id.clone()),
+                via_id: Some(endpoint.id.clone()),
+                reason: Some(reason.clone()),
+            },
             Route::Ssm { reason, .. } => {
                 RouteRow { kind: "ssm", via: None, via_id: None, reason: Some(reason.clone()) }
             }
@@ -80,7 +86,7 @@ pub async fn run(settings: &Settings, pattern: Option<&str>, tags: &[TagFilter],
     let loaded = inventory::load(settings, Freshness::Live).await?;
     let filter = pattern.map(Pattern::new);
     // Routes are planned over the whole inventory (a filtered-out bastion still routes).
-    let planned: Vec<(&Instance, Route)> = super::plan_all(settings, &loaded.instances)
+    let planned: Vec<(&Instance, Route)> = super::plan_all(settings, &loaded)
         .into_iter()
         .filter(|(i, _)| filter.as_ref().is_none_or(|p| p.matches(i)) && tags.iter().all(|t| t.matches(i)))
         .collect();

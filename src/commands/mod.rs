@@ -20,11 +20,11 @@ use crate::adapters::inventory::{self, Freshness, Loaded};
 use crate::cli::{Cli, Command};
 use crate::domain::inventory::Instance;
 use crate::domain::resolve::{Resolution, resolve};
-use crate::domain::route::{Route, bastions, plan, plan_jumps};
+use crate::domain::route::{Forced, Network, Route, bastions, plan, plan_jumps};
 use crate::error::HopError;
 use crate::settings::{self, Settings, World};
 
-pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+pub async fn run(mut cli: Cli) -> anyhow::Result<u8> {
     // Commands that need no settings must work with a broken config file.
     match &cli.command {
         Some(Command::Completions(a)) => return completions::run(a.shell),
@@ -43,7 +43,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         // Needs nothing of the config: it must work with a broken one.
         return stop::run(&settings::runtime_dir(&world), a.pattern.as_deref());
     }
-    let settings = settings::resolve(&cli.global, &world, std::io::stdout().is_terminal())?;
+    cli.global.push_key = match &cli.command {
+        None => cli.push_key,
+        Some(Command::Connect(a)) => a.push_key,
+        Some(Command::Forward(a)) => a.push_key,
+        _ => false,
+    };
+    let mut settings = settings::resolve(&cli.global, &world, std::io::stdout().is_terminal())?;
+    if matches!(cli.command, Some(Command::Forward(_))) {
+        settings.purpose = crate::domain::route::Purpose::LongLived;
+    }
     match cli.command {
         Some(Command::Ls(a)) => {
             let tags = a
@@ -69,7 +78,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             config::run(&settings, a.write, file).await
         }
         Some(Command::Connect(a)) => connect::run(&settings, &a.target, &a.remote_command).await,
-        Some(Command::Proxy(a)) => proxy::run(&settings, &a.target, a.port).await,
+        Some(Command::Proxy(a)) => proxy::run(&settings, &a.target, a.port, a.push_key.as_deref()).await,
         Some(Command::Forward(a)) => forward::run(&settings, &a.args, &a.dynamic, &a.remote, a.native).await,
         Some(Command::Completions(_) | Command::Man(_) | Command::Stop(_)) => {
             unreachable!("handled above")
@@ -89,10 +98,22 @@ fn file_exists(p: &Path) -> bool {
     p.is_file()
 }
 
-/// Plan the route to every instance of a loaded inventory.
-pub fn plan_all<'a>(settings: &Settings, instances: &'a [Instance]) -> Vec<(&'a Instance, Route)> {
-    let by_vpc = bastions(instances, &settings.bastion);
-    instances.iter().map(|i| (i, plan(i, &by_vpc, &settings.login, &file_exists))).collect()
+/// The ways into VPCs a loaded inventory offers, for planning routes.
+pub fn network<'a>(settings: &Settings, loaded: &'a Loaded) -> Network<'a> {
+    Network {
+        bastions: bastions(&loaded.instances, &settings.bastion),
+        endpoints: &loaded.endpoints,
+        purpose: settings.purpose,
+        forced: if settings.force_ssm { Some(Forced::Ssm) } else { settings.force_eice.clone().map(Forced::Eice) },
+        eice_max_duration: settings.eice_max_duration,
+    }
+}
+
+/// Plan the route to every instance of a loaded inventory (`--ssm`/`--eice` are per target and
+/// not applied here).
+pub fn plan_all<'a>(settings: &Settings, loaded: &'a Loaded) -> Vec<(&'a Instance, Route)> {
+    let net = Network { forced: None, ..network(settings, loaded) };
+    loaded.instances.iter().map(|i| (i, plan(i, &net, &settings.login, &file_exists))).collect()
 }
 
 /// Find exactly one instance for `target` and plan its route. A name missing from the cache is
@@ -135,14 +156,8 @@ pub async fn target_route_with(
             });
         }
     };
-    let route = if settings.force_ssm {
-        if instance.state.is_up() {
-            crate::domain::route::ssm(&instance, &settings.login, &file_exists, "--ssm".into())
-        } else {
-            plan(&instance, &bastions(&loaded.instances, &settings.bastion), &settings.login, &file_exists)
-        }
-    } else if settings.jumps.is_empty() {
-        plan(&instance, &bastions(&loaded.instances, &settings.bastion), &settings.login, &file_exists)
+    let route = if settings.jumps.is_empty() {
+        plan(&instance, &network(settings, &loaded), &settings.login, &file_exists)
     } else {
         plan_jumps(&instance, &settings.jumps, &loaded.instances, &settings.login, &file_exists)
     };

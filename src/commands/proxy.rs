@@ -9,7 +9,14 @@ use crate::domain::route::Route;
 use crate::error::HopError;
 use crate::settings::Settings;
 
-pub async fn run(settings: &Settings, target: &str, port: u16) -> anyhow::Result<u8> {
+pub async fn run(
+    settings: &Settings,
+    target: &str,
+    port: u16,
+    push_key: Option<&std::path::Path>,
+) -> anyhow::Result<u8> {
+    // TODO(#12): push the user's own public key (`--push-key PUBKEY`) before bridging.
+    let _ = push_key;
     let (_, _, route) = super::target_route(settings, target).await?;
     if let Route::Ssm { target: endpoint, region, .. } = &route {
         // The data channel is the connection: AWS-StartSSHSession to PORT on the instance.

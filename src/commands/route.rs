@@ -109,6 +109,10 @@ pub fn explain(settings: &Settings, i: &Instance, route: &Route) -> String {
             lines.extend(hop_lines(&hops));
         }
         Route::Ssm { reason, .. } => lines.push(safe(format!("route    ssm ({reason})"))),
+        Route::Eice { endpoint, target, reason } => {
+            lines.push(safe(format!("route    eice {} ({reason})", endpoint.id)));
+            lines.extend(hop_lines(&[target]));
+        }
         Route::Unreachable { reason } => lines.push(safe(format!("route    unreachable: {reason}"))),
     }
     if let Some(cmd) = openssh_command(route) {

@@ -94,6 +94,38 @@ impl Instance {
     }
 }
 
+/// An EC2 Instance Connect Endpoint (EICE) as discovery found it (spec §A.2): a way into the
+/// private addresses of its VPC with no instance to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectEndpoint {
+    /// `eice-…`
+    pub id: String,
+    pub region: String,
+    pub vpc_id: String,
+    pub subnet_id: String,
+    pub az: Option<String>,
+    /// As the API names it: `create-complete`, `update-failed`, …
+    pub state: String,
+    pub state_message: Option<String>,
+    /// The websocket host (`host[:port]`, opaque: never parsed beyond URL syntax).
+    pub dns_name: String,
+    pub fips_dns_name: Option<String>,
+    pub security_groups: Vec<String>,
+    pub preserve_client_ip: bool,
+    /// `ipv4`, `dualstack` or `ipv6`.
+    pub ip_address_type: String,
+}
+
+impl ConnectEndpoint {
+    /// The states the AWS CLI (since 2025-09) accepts an endpoint in (spec §A.2).
+    pub const USABLE_STATES: [&'static str; 4] =
+        ["create-complete", "update-in-progress", "update-complete", "update-failed"];
+
+    pub fn usable(&self) -> bool {
+        Self::USABLE_STATES.contains(&self.state.as_str())
+    }
+}
+
 /// Sort instances the way every listing shows them: by name (untagged last), then id.
 pub fn sort(instances: &mut [Instance]) {
     instances.sort_by(|a, b| {
@@ -122,6 +154,23 @@ pub(crate) mod fixture {
             instance_profile: None,
             security_groups: vec![],
             tags: name.map(|n| [("Name".to_string(), n.to_string())].into()).unwrap_or_default(),
+        }
+    }
+
+    pub fn eice(id: &str, vpc: &str, subnet: &str) -> ConnectEndpoint {
+        ConnectEndpoint {
+            id: id.into(),
+            region: "us-east-1".into(),
+            vpc_id: vpc.into(),
+            subnet_id: subnet.into(),
+            az: Some("us-east-1a".into()),
+            state: "create-complete".into(),
+            state_message: None,
+            dns_name: format!("{id}.12345678.ec2-instance-connect-endpoint.us-east-1.amazonaws.com"),
+            fips_dns_name: None,
+            security_groups: vec![format!("sg-{id}")],
+            preserve_client_ip: false,
+            ip_address_type: "ipv4".into(),
         }
     }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::inventory::{Instance, State};
+use super::inventory::{ConnectEndpoint, Instance, State};
 
 /// How a VPC's bastion is recognised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,23 @@ pub struct Login {
     /// None: leave it to ssh-agent and the default identities.
     pub identity: Option<PathBuf>,
     pub port: u16,
+    /// Whether this hop logs in with a key pushed by EC2 Instance Connect (spec §B.3).
+    pub push: Push,
+}
+
+/// EC2 Instance Connect key push for one hop (spec §B.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Push {
+    /// Log in with the keys the user holds.
+    #[default]
+    No,
+    /// hop holds no identity file for this hop (no `-i`, no `[hosts]` identity, no file for its
+    /// `KeyName` or no `KeyName`): push a key unless ssh-agent offers keys.
+    Auto,
+    /// Asked for (`--push-key`, config `auth = "instance-connect"`, tag
+    /// `hop:auth=instance-connect`): always push, offer the pushed key first.
+    Always,
 }
 
 /// One SSH hop: an instance, the address to dial, and the login.
@@ -74,6 +91,14 @@ pub enum Route {
         region: String,
         reason: String,
     },
+    /// Through an EC2 Instance Connect Endpoint of the target's VPC (spec §A): SSH runs over a
+    /// presigned websocket to `target.address` (its private IP), port 22.
+    Eice {
+        endpoint: EiceVia,
+        target: Endpoint,
+        /// Why this route and this endpoint (no bastion; same subnet; asked for; …).
+        reason: String,
+    },
     Unreachable {
         reason: String,
     },
@@ -90,9 +115,57 @@ impl Route {
                 jumps.iter().map(|j| j.name.as_deref().unwrap_or(&j.id)).collect::<Vec<_>>().join(",")
             ),
             Route::Ssm { .. } => "ssm".into(),
+            Route::Eice { .. } => "eice".into(),
             Route::Unreachable { .. } => "unreachable".into(),
         }
     }
+}
+
+/// The endpoint an EICE route goes through, with what the tunnel needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EiceVia {
+    pub id: String,
+    pub region: String,
+    /// `host[:port]` of the websocket URL.
+    pub dns_name: String,
+    pub subnet_id: String,
+    /// `maxTunnelDuration`, seconds (1–3600; always sent, spec §A.3.4).
+    pub max_duration: u32,
+}
+
+/// The default (and largest) `maxTunnelDuration`.
+pub const EICE_MAX_DURATION: u32 = 3600;
+
+/// What a connection is for: decides between EICE and SSM where both could serve (spec §A.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Purpose {
+    /// A shell, a command, `hop proxy` (scp, rsync, ssh): short-lived or interactive.
+    #[default]
+    Session,
+    /// `hop forward`: long-lived; EICE cuts a tunnel at an hour, SSM resumes.
+    LongLived,
+}
+
+/// Which route a target asks for (`--eice`, `--ssm`, config or tag `hop:route`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forced {
+    Direct,
+    Bastion,
+    Ssm,
+    /// `--eice [ENDPOINT]`, config `eice = …`, tag `hop:eice`.
+    Eice(Option<String>),
+}
+
+/// The ways into VPCs besides a public IP: bastions by VPC, EC2 Instance Connect Endpoints.
+#[derive(Debug, Clone)]
+pub struct Network<'a> {
+    pub bastions: BTreeMap<&'a str, Vec<&'a Instance>>,
+    pub endpoints: &'a [ConnectEndpoint],
+    pub purpose: Purpose,
+    /// `--eice`/`--ssm` on the command line: applies to the target; else config and tags.
+    pub forced: Option<Forced>,
+    /// `maxTunnelDuration` for EICE routes.
+    pub eice_max_duration: u32,
 }
 
 /// One `-J` element: `[USER@]HOST[:PORT]`, HOST being an instance (name, id, IP) or any host.
@@ -173,6 +246,7 @@ pub fn plan_jumps(
                         .unwrap_or_else(|| "ec2-user".into()),
                     identity: None,
                     port: spec.port.unwrap_or(22),
+                    push: Push::No,
                 },
             },
         };
@@ -205,6 +279,9 @@ pub struct LoginPolicy {
     pub overrides: BTreeMap<String, HostOverride>,
     /// Where `<KeyName>.pem` files live (~/.ssh).
     pub ssh_dir: PathBuf,
+    /// `--push-key` or config `auth = "instance-connect"`: every instance hop logs in with a key
+    /// pushed by EC2 Instance Connect.
+    pub push_key: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -212,6 +289,10 @@ pub struct HostOverride {
     pub user: Option<String>,
     pub identity: Option<PathBuf>,
     pub port: Option<u16>,
+    /// `route = "direct" | "bastion" | "ssm" | "eice" | "eice-…"`.
+    pub route: Option<Forced>,
+    /// `auth = "instance-connect"` (Some(true)) or `"key"` (Some(false)).
+    pub push_key: Option<bool>,
 }
 
 impl LoginPolicy {
@@ -237,7 +318,22 @@ impl LoginPolicy {
                 [format!("{key}.pem"), key.to_string()].into_iter().map(|f| self.ssh_dir.join(f)).find(|p| exists(p))
             });
         let port = ov.and_then(|o| o.port).unwrap_or(22);
-        Login { user, identity, port }
+        let asked = ov
+            .and_then(|o| o.push_key)
+            .or_else(|| match i.tag("hop:auth") {
+                Some("instance-connect") => Some(true),
+                Some("key") => Some(false),
+                _ => None,
+            })
+            .unwrap_or(self.push_key);
+        let push = if asked {
+            Push::Always
+        } else if identity.is_none() && ov.and_then(|o| o.push_key) != Some(false) && i.tag("hop:auth") != Some("key") {
+            Push::Auto
+        } else {
+            Push::No
+        };
+        Login { user, identity, port, push }
     }
 }
 
@@ -290,13 +386,136 @@ pub fn ssm(target: &Instance, policy: &LoginPolicy, exists: &dyn Fn(&Path) -> bo
     Route::Ssm { target: target_endpoint, region: target.region.clone(), reason }
 }
 
-/// Plan the route to `target`.
-pub fn plan(
+impl Default for Network<'_> {
+    fn default() -> Self {
+        Network {
+            bastions: BTreeMap::new(),
+            endpoints: &[],
+            purpose: Purpose::Session,
+            forced: None,
+            eice_max_duration: EICE_MAX_DURATION,
+        }
+    }
+}
+
+impl<'a> Network<'a> {
+    /// Bastions only (no endpoints, nothing forced): the network before EC2 Instance Connect.
+    #[cfg(test)]
+    pub fn of_bastions(bastions: BTreeMap<&'a str, Vec<&'a Instance>>) -> Network<'a> {
+        Network { bastions, ..Default::default() }
+    }
+}
+
+/// The route a target asks for, and who asked: the command line (`forced`) wins, then
+/// `[hosts.NAME] route`, then the tags `hop:eice` (an endpoint id) and `hop:route`.
+fn forced_for(target: &Instance, net: &Network, policy: &LoginPolicy) -> Option<(Forced, &'static str)> {
+    if let Some(f) = &net.forced {
+        let source = match f {
+            Forced::Ssm => "--ssm",
+            _ => "--eice",
+        };
+        return Some((f.clone(), source));
+    }
+    if let Some(f) = policy.override_for(target).and_then(|o| o.route.clone()) {
+        return Some((f, "config [hosts] route"));
+    }
+    if let Some(id) = target.tag("hop:eice").filter(|v| v.starts_with("eice-")) {
+        return Some((Forced::Eice(Some(id.to_string())), "tag hop:eice"));
+    }
+    target.tag("hop:route").and_then(|v| Forced::parse(v).ok()).map(|f| (f, "tag hop:route"))
+}
+
+impl Forced {
+    /// `direct`, `bastion`, `ssm`, `eice` or an endpoint id `eice-…` (config and tag values).
+    pub fn parse(s: &str) -> Result<Forced, String> {
+        match s {
+            "direct" => Ok(Forced::Direct),
+            "bastion" => Ok(Forced::Bastion),
+            "ssm" => Ok(Forced::Ssm),
+            "eice" => Ok(Forced::Eice(None)),
+            id if id.starts_with("eice-") && id.len() > 5 && id[5..].chars().all(|c| c.is_ascii_alphanumeric()) => {
+                Ok(Forced::Eice(Some(id.to_string())))
+            }
+            other => Err(format!("unknown route {other:?} (expected direct, bastion, ssm, eice or an eice-… id)")),
+        }
+    }
+}
+
+/// The EICE route to `target`, if an endpoint serves it: the one asked for (`wanted`), else the
+/// usable endpoints of its VPC, same subnet first, then same AZ, then the lowest id (spec §A.2).
+/// Err: why none serves it.
+fn eice(
     target: &Instance,
-    bastions: &BTreeMap<&str, Vec<&Instance>>,
-    policy: &LoginPolicy,
-    exists: &dyn Fn(&Path) -> bool,
-) -> Route {
+    private_ip: &str,
+    net: &Network,
+    login: &Login,
+    wanted: Option<&str>,
+) -> Result<Route, String> {
+    if login.port != 22 {
+        return Err(format!(
+            "an EC2 Instance Connect Endpoint reaches port 22 (and 3389) only, and {} logs in on port {}",
+            target.label(),
+            login.port
+        ));
+    }
+    let vpc = target.vpc_id.as_deref().unwrap_or_default();
+    let (chosen, reason) = match wanted {
+        Some(id) => {
+            let Some(e) = net.endpoints.iter().find(|e| e.id == id) else {
+                return Err(format!("no EC2 Instance Connect Endpoint {id} in {}", target.region));
+            };
+            if !e.usable() {
+                return Err(format!("{id} is {}", e.state));
+            }
+            if e.vpc_id != vpc && e.preserve_client_ip {
+                return Err(format!(
+                    "{id} is in {} and preserves the client IP, so it reaches its own VPC only ({} is in {vpc})",
+                    e.vpc_id,
+                    target.label()
+                ));
+            }
+            (e, "the endpoint asked for".to_string())
+        }
+        None => {
+            let mut in_vpc: Vec<&ConnectEndpoint> =
+                net.endpoints.iter().filter(|e| e.vpc_id == vpc && e.region == target.region && e.usable()).collect();
+            in_vpc.sort_by(|a, b| {
+                let rank = |e: &ConnectEndpoint| {
+                    (Some(&e.subnet_id) != target.subnet_id.as_ref(), e.az.is_none() || e.az != target.az)
+                };
+                (rank(a), &a.id).cmp(&(rank(b), &b.id))
+            });
+            let Some(&e) = in_vpc.first() else {
+                return Err(format!("{vpc} has no usable EC2 Instance Connect Endpoint"));
+            };
+            let why = if Some(&e.subnet_id) == target.subnet_id.as_ref() {
+                "same subnet as the target"
+            } else if e.az.is_some() && e.az == target.az {
+                "same AZ as the target"
+            } else {
+                "in the target's VPC"
+            };
+            let why = if in_vpc.len() > 1 { format!("{why}; {} endpoints in {vpc}", in_vpc.len()) } else { why.into() };
+            (e, why)
+        }
+    };
+    let endpoint = EiceVia {
+        id: chosen.id.clone(),
+        region: chosen.region.clone(),
+        dns_name: chosen.dns_name.clone(),
+        subnet_id: chosen.subnet_id.clone(),
+        max_duration: net.eice_max_duration.clamp(1, EICE_MAX_DURATION),
+    };
+    let target =
+        Endpoint { id: target.id.clone(), name: target.name.clone(), address: private_ip.into(), login: login.clone() };
+    Ok(Route::Eice { endpoint, target, reason: format!("{}, {reason}", chosen.subnet_id) })
+}
+
+/// Plan the route to `target` (spec §A.8): what was asked for; else a public IP, direct; else
+/// the VPC's bastion; else an EC2 Instance Connect Endpoint for sessions, Session Manager for
+/// long-lived work on an instance that has an instance profile (SSM resumes where EICE cuts
+/// tunnels at an hour); else Session Manager, which explains itself when it fails.
+pub fn plan(target: &Instance, net: &Network, policy: &LoginPolicy, exists: &dyn Fn(&Path) -> bool) -> Route {
     if !target.state.is_up() {
         let fix = match target.state {
             State::Stopped | State::Stopping => {
@@ -312,7 +531,34 @@ pub fn plan(
         address: address.to_string(),
         login: policy.login(i, is_target, exists),
     };
-    if let Some(ip) = target.public_ip.as_deref() {
+    let (forced, source) = forced_for(target, net, policy).unzip();
+    match &forced {
+        Some(Forced::Ssm) => return ssm(target, policy, exists, source.unwrap_or_default().into()),
+        Some(Forced::Eice(wanted)) => {
+            let Some(ip) = target.private_ip.as_deref() else {
+                return Route::Unreachable { reason: "instance has no private IPv4 address for EICE".into() };
+            };
+            return match eice(target, ip, net, &policy.login(target, true, exists), wanted.as_deref()) {
+                Ok(Route::Eice { endpoint, target, reason }) => {
+                    Route::Eice { endpoint, target, reason: format!("{}; {reason}", source.unwrap_or_default()) }
+                }
+                Ok(other) => other,
+                Err(reason) => Route::Unreachable { reason: format!("{}: {reason}", source.unwrap_or_default()) },
+            };
+        }
+        Some(Forced::Direct) => {
+            let Some(ip) = target.public_ip.as_deref() else {
+                return Route::Unreachable {
+                    reason: "route direct asked for, but the instance has no public IP".into(),
+                };
+            };
+            return Route::Direct { target: endpoint(target, ip, true) };
+        }
+        Some(Forced::Bastion) | None => {}
+    }
+    if forced.is_none()
+        && let Some(ip) = target.public_ip.as_deref()
+    {
         return Route::Direct { target: endpoint(target, ip, true) };
     }
     let Some(private_ip) = target.private_ip.as_deref() else {
@@ -321,7 +567,7 @@ pub fn plan(
     let Some(vpc) = target.vpc_id.as_deref() else {
         return Route::Unreachable { reason: "instance is in no VPC".into() };
     };
-    let candidates = bastions.get(vpc).map(Vec::as_slice).unwrap_or_default();
+    let candidates = net.bastions.get(vpc).map(Vec::as_slice).unwrap_or_default();
     let mut up: Vec<&Instance> = candidates.iter().copied().filter(|b| usable(b) && b.id != target.id).collect();
     if up.is_empty() {
         let reason = match candidates.first() {
@@ -333,7 +579,23 @@ pub fn plan(
             ),
             None => format!("{vpc} has no bastion"),
         };
-        return ssm(target, policy, exists, reason);
+        if forced == Some(Forced::Bastion) {
+            return Route::Unreachable { reason };
+        }
+        let login = policy.login(target, true, exists);
+        let ssm_managed = target.instance_profile.is_some();
+        if net.purpose == Purpose::LongLived && ssm_managed {
+            return ssm(target, policy, exists, format!("{reason}; Session Manager for long-lived work"));
+        }
+        return match eice(target, private_ip, net, &login, None) {
+            Ok(Route::Eice { endpoint, target, reason: why }) => {
+                Route::Eice { endpoint, target, reason: format!("{reason}; {why}") }
+            }
+            Ok(other) => other,
+            // A VPC without endpoints is the common case, not worth a word.
+            Err(_) if !net.endpoints.iter().any(|e| e.vpc_id == vpc) => ssm(target, policy, exists, reason),
+            Err(no_eice) => ssm(target, policy, exists, format!("{reason}; {no_eice}")),
+        };
     }
     // Same AZ first (no cross-AZ hop, and it survives an AZ outage with the target), then the
     // stable order `bastions` gave.
@@ -401,6 +663,15 @@ pub fn openssh_command(route: &Route) -> Option<String> {
             let via = proxy.map(|p| format!("-o ProxyCommand={} ", shell_quote(&p))).unwrap_or_default();
             Some(format!("ssh {via}{}", dest(target)))
         }
+        Route::Eice { endpoint, target, .. } => {
+            // What `aws ec2-instance-connect ssh` runs (spec §A.8), with hop's host key alias.
+            let inner = format!(
+                "aws ec2-instance-connect open-tunnel --region {} --instance-id {} --instance-connect-endpoint-id {} \
+                 --private-ip-address {} --remote-port {} --max-tunnel-duration {}",
+                endpoint.region, target.id, endpoint.id, target.address, target.login.port, endpoint.max_duration
+            );
+            Some(format!("ssh -o ProxyCommand={} {}", shell_quote(&inner), dest(target)))
+        }
         Route::Ssm { .. } | Route::Unreachable { .. } => None,
     }
 }
@@ -445,7 +716,62 @@ mod tests {
 
     fn route_of(inv: &[Instance], id: &str, exists: &dyn Fn(&Path) -> bool) -> Route {
         let b = bastions(inv, &BastionRule::default());
-        plan(inv.iter().find(|i| i.id == id).unwrap(), &b, &policy(), exists)
+        plan(inv.iter().find(|i| i.id == id).unwrap(), &Network::of_bastions(b), &policy(), exists)
+    }
+
+    #[test]
+    fn eice_routes_follow_the_spec_order() {
+        use crate::domain::inventory::fixture::eice;
+        let mut inv = tutorial();
+        inv[2].subnet_id = Some("subnet-b".into());
+        let endpoints = vec![
+            eice("eice-0b", "vpc-2", "subnet-a"),
+            eice("eice-0a", "vpc-9", "subnet-x"),
+            eice("eice-0c", "vpc-2", "subnet-b"),
+        ];
+        let by_vpc = bastions(&inv, &BastionRule::default());
+        let net = |purpose, forced| Network {
+            bastions: by_vpc.clone(),
+            endpoints: &endpoints,
+            purpose,
+            forced,
+            eice_max_duration: 600,
+        };
+        let route =
+            |id: &str, net: &Network| plan(inv.iter().find(|i| i.id == id).unwrap(), net, &policy(), &all_exist);
+        // No bastion in vpc-2: the endpoint of the target's subnet, over the lower id elsewhere.
+        match route("i-s", &net(Purpose::Session, None)) {
+            Route::Eice { endpoint, target, reason } => {
+                assert_eq!((endpoint.id.as_str(), endpoint.max_duration), ("eice-0c", 600));
+                assert_eq!(target.address, "10.0.1.10");
+                assert!(reason.contains("same subnet as the target"), "{reason}");
+            }
+            r => panic!("{r:?}"),
+        }
+        // A bastion wins; public IPs stay direct; asking for EICE wins over the bastion.
+        assert_eq!(route("i-w", &net(Purpose::Session, None)).summary(), "via sample-bastion");
+        assert_eq!(route("i-b", &net(Purpose::Session, None)).summary(), "direct");
+        assert_eq!(route("i-w", &net(Purpose::Session, Some(Forced::Eice(None)))).summary(), "unreachable");
+        // Long-lived work on an instance with a profile: Session Manager (no hourly cut).
+        assert_eq!(route("i-s", &net(Purpose::LongLived, None)).summary(), "eice");
+        let mut managed = inv[2].clone();
+        managed.instance_profile = Some("ssm-role".into());
+        let plan_managed = |purpose| plan(&managed, &net(purpose, None), &policy(), &all_exist).summary();
+        assert_eq!(plan_managed(Purpose::LongLived), "ssm");
+        assert_eq!(plan_managed(Purpose::Session), "eice");
+        // An endpoint of another VPC only when asked for, and never one that preserves client IPs.
+        match route("i-s", &net(Purpose::Session, Some(Forced::Eice(Some("eice-0a".into()))))) {
+            Route::Eice { endpoint, .. } => assert_eq!(endpoint.id, "eice-0a"),
+            r => panic!("{r:?}"),
+        }
+        // Another port than 22: no EICE, with the reason.
+        let mut p = policy();
+        p.overrides.insert("sample-worker".into(), HostOverride { port: Some(2222), ..Default::default() });
+        match plan(&inv[2], &net(Purpose::Session, Some(Forced::Eice(None))), &p, &all_exist) {
+            Route::Unreachable { reason } => assert!(reason.contains("port 22 (and 3389) only"), "{reason}"),
+            r => panic!("{r:?}"),
+        }
+        assert_eq!(plan(&inv[2], &net(Purpose::Session, None), &p, &all_exist).summary(), "ssm");
     }
 
     #[test]
@@ -535,7 +861,10 @@ mod tests {
         let pem_only = |p: &Path| p.extension().is_some_and(|e| e == "pem");
         let bare_only = |p: &Path| p.extension().is_none();
         // Defaults: ec2-user, no identity when no key file exists.
-        assert_eq!(p.login(&web, true, &none), Login { user: "ec2-user".into(), identity: None, port: 22 });
+        assert_eq!(
+            p.login(&web, true, &none),
+            Login { user: "ec2-user".into(), identity: None, port: 22, push: Push::Auto }
+        );
         assert_eq!(p.login(&web, true, &pem_only).identity, Some(PathBuf::from("/home/u/.ssh/sample-web.pem")));
         assert_eq!(p.login(&web, true, &bare_only).identity, Some(PathBuf::from("/home/u/.ssh/sample-web")));
         p.default_user = Some("admin".into());
@@ -548,11 +877,16 @@ mod tests {
         assert_eq!(p.login(&web, true, &none).user, "ubuntu");
         p.overrides.insert(
             "sample-web".into(),
-            HostOverride { user: Some("deploy".into()), identity: Some("/k".into()), port: Some(2222) },
+            HostOverride {
+                user: Some("deploy".into()),
+                identity: Some("/k".into()),
+                port: Some(2222),
+                ..Default::default()
+            },
         );
         assert_eq!(
             p.login(&web, true, &pem_only),
-            Login { user: "deploy".into(), identity: Some("/k".into()), port: 2222 }
+            Login { user: "deploy".into(), identity: Some("/k".into()), port: 2222, push: Push::No }
         );
         p.cli_user = Some("root".into());
         p.cli_identity = Some("/cli".into());
@@ -586,7 +920,7 @@ mod tests {
             id: "jump.example".into(),
             name: None,
             address: "jump.example".into(),
-            login: Login { user: "me".into(), identity: None, port: 2222 },
+            login: Login { user: "me".into(), identity: None, port: 2222, push: Push::No },
         };
         assert!(!jump.is_instance());
         assert_eq!(openssh_command(&Route::Direct { target: jump }).unwrap(), "ssh -p 2222 me@jump.example");

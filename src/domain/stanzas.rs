@@ -220,7 +220,8 @@ pub fn build(
             Route::Jump { bastion, target, .. } => (target, Some(primary(&bastion.id))),
             // `hop config` plans without -J; a chain never reaches here.
             Route::Chain { target, .. } => (target, None),
-            Route::Ssm { target, .. } => {
+            // TODO(#12): `--push-key PUBKEY` for hosts hop would push a key to.
+            Route::Ssm { target, .. } | Route::Eice { target, .. } => {
                 let mut words = ssm_proxy(i);
                 words.extend(["%h".to_string(), "%p".to_string()]);
                 proxy_command = Some(words);
@@ -261,7 +262,7 @@ mod tests {
     use crate::domain::claims::HostLine;
     use crate::domain::inventory::State;
     use crate::domain::inventory::fixture::{instance, public};
-    use crate::domain::route::{BastionRule, LoginPolicy, bastions, plan};
+    use crate::domain::route::{BastionRule, LoginPolicy, Network, bastions, plan};
     use crate::domain::ssh_config::{parse_lenient, render};
 
     fn planned(inv: &[Instance]) -> (Vec<Stanza>, Vec<Skipped>) {
@@ -274,8 +275,10 @@ mod tests {
         let b = bastions(inv, &BastionRule::default());
         let policy = LoginPolicy { user_tag: "hop:user".into(), ssh_dir: "/h/.ssh".into(), ..Default::default() };
         let exists = |p: &Path| p.extension().is_some_and(|e| e == "pem");
-        let planned: Vec<Planned> =
-            inv.iter().map(|i| Planned { instance: i, route: plan(i, &b, &policy, &exists) }).collect();
+        let planned: Vec<Planned> = inv
+            .iter()
+            .map(|i| Planned { instance: i, route: plan(i, &Network::of_bastions(b.clone()), &policy, &exists) })
+            .collect();
         let ids: BTreeSet<String> = inv.iter().map(|i| i.id.clone()).collect();
         let claims = Claims { host_lines, loopback: &|_| false, instance_ids: &ids };
         build(
@@ -504,8 +507,10 @@ mod tests {
         ];
         let b = bastions(&inv, &BastionRule::default());
         let policy = LoginPolicy::default();
-        let planned: Vec<Planned> =
-            inv.iter().map(|i| Planned { instance: i, route: plan(i, &b, &policy, &|_| false) }).collect();
+        let planned: Vec<Planned> = inv
+            .iter()
+            .map(|i| Planned { instance: i, route: plan(i, &Network::of_bastions(b.clone()), &policy, &|_| false) })
+            .collect();
         let ids: BTreeSet<String> = inv.iter().map(|i| i.id.clone()).collect();
         let claims = Claims { host_lines: &[], loopback: &|_| false, instance_ids: &ids };
         let built = build(&planned, &claims, &|_| vec![], Some(&on));

@@ -39,6 +39,8 @@ pub fn hops(route: &Route) -> Option<Vec<client::Hop>> {
         Route::Chain { jumps, target } => Some(jumps.iter().chain([target]).map(hop).collect()),
         // SSH runs over the data channel straight to the target.
         Route::Ssm { target, .. } => Some(vec![hop(target)]),
+        // SSH runs over the endpoint's tunnel straight to the target.
+        Route::Eice { target, .. } => Some(vec![hop(target)]),
         Route::Unreachable { .. } => None,
     }
 }
@@ -49,7 +51,7 @@ mod tests {
     use crate::domain::route::Login;
 
     fn endpoint(id: &str, address: &str, port: u16) -> Endpoint {
-        let login = Login { user: "ec2-user".into(), identity: None, port };
+        let login = Login { user: "ec2-user".into(), identity: None, port, push: Default::default() };
         Endpoint { id: id.into(), name: None, address: address.into(), login }
     }
 
