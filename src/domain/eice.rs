@@ -106,7 +106,8 @@ pub fn presign(credentials: &Credentials, tunnel: &Tunnel, now: SystemTime) -> R
     // Not UNSIGNED-PAYLOAD: botocore hashes the empty body for a URL that is not https.
     let request = SignableRequest::new("GET", &base, [("host", tunnel.dns_name)].into_iter(), SignableBody::Bytes(&[]))
         .map_err(|e| format!("cannot sign the tunnel URL for {}: {e}", tunnel.dns_name))?;
-    let (instructions, _) = sign(request, &params).map_err(|e| format!("cannot sign the tunnel URL: {e}"))?.into_parts();
+    let (instructions, _) =
+        sign(request, &params).map_err(|e| format!("cannot sign the tunnel URL: {e}"))?.into_parts();
     let (_, auth) = instructions.into_parts();
     // aws-sigv4 lists the token after the signature; the CLI (botocore) before it.
     let rank = |name: &str| match name {
