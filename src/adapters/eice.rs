@@ -7,6 +7,7 @@
 //! token: it never reaches a log or an error.
 
 use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::{SinkExt, StreamExt};
@@ -32,6 +33,25 @@ const USER_QUEUE_LIMIT: usize = 4 * 1024 * 1024;
 const CLOSE_ECHO: Duration = Duration::from_secs(1);
 /// The handshake body shown in an error, at most.
 const BODY_SHOWN: usize = 300;
+
+/// Live tunnel tasks, so `finish` can close them (Close 1000) before the process exits.
+static LIVE: Mutex<Vec<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>> = Mutex::new(Vec::new());
+
+/// Ask every open tunnel to close (Close 1000, a brief wait for the echo) and wait for them,
+/// bounded by `within`. main calls this on every exit path.
+pub async fn finish(within: Duration) {
+    let live = std::mem::take(&mut *LIVE.lock().expect("not poisoned"));
+    let handles: Vec<_> = live
+        .into_iter()
+        .map(|(stop, handle)| {
+            let _ = stop.send(true);
+            handle
+        })
+        .collect();
+    if !handles.is_empty() {
+        let _ = tokio::time::timeout(within, futures_util::future::join_all(handles)).await;
+    }
+}
 
 /// Where a tunnel goes and what its errors should name.
 #[derive(Debug, Clone)]
@@ -171,9 +191,10 @@ pub async fn open(target: &Target, credentials: &Credentials, within: Duration) 
     let ws = dial(&url, within).await?;
     let (user, ours) = tokio::io::duplex(LOCAL_BUFFER);
     let (tx, rx) = watch::channel(None);
-    let pump = Pump { ws, local: ours, max_duration: target.max_duration, opened: Instant::now() };
+    let (stop_tx, stop) = watch::channel(false);
+    let pump = Pump { ws, local: ours, max_duration: target.max_duration, opened: Instant::now(), stop };
     let endpoint = target.endpoint_id.clone();
-    tokio::spawn(async move {
+    let handle = tokio::spawn(async move {
         let result = pump.run().await;
         match &result {
             Err(TunnelError::Duration { .. }) => {}
@@ -182,6 +203,10 @@ pub async fn open(target: &Target, credentials: &Credentials, within: Duration) 
         }
         let _ = tx.send(Some(result));
     });
+    let mut live = LIVE.lock().expect("not poisoned");
+    live.retain(|(_, h)| !h.is_finished());
+    live.push((stop_tx, handle));
+    drop(live);
     Ok(Opened { stream: user, ending: Ending(rx) })
 }
 
@@ -249,11 +274,13 @@ struct Pump {
     local: DuplexStream,
     max_duration: u32,
     opened: Instant,
+    /// `finish`: the process is about to exit.
+    stop: watch::Receiver<bool>,
 }
 
 impl Pump {
     async fn run(self) -> Result<(), TunnelError> {
-        let Pump { mut ws, local, max_duration, opened } = self;
+        let Pump { mut ws, local, max_duration, opened, mut stop } = self;
         let (mut local_rd, mut local_wr) = tokio::io::split(local);
         let mut buf = vec![0u8; FRAME];
         // Bytes for the user, written as it reads them: never blocking this loop, or the user
@@ -264,6 +291,11 @@ impl Pump {
         let result = loop {
             let keeps_up = queued < USER_QUEUE_LIMIT;
             tokio::select! {
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() {
+                        break close(&mut ws).await;
+                    }
+                }
                 written = local_wr.write(to_user.front().map(|b| &b[..]).unwrap_or_default()), if !to_user.is_empty() => {
                     match written {
                         Ok(n) if n > 0 => {
