@@ -418,10 +418,30 @@ fn hop_proxy_and_openssh_through_hop_config_over_eice() {
     let net = netlab_or_skip!();
     let _exclusive = NETLAB_STATE.write().unwrap_or_else(|e| e.into_inner());
     let env = setup(net);
-    // The SSH banner comes through, then stdin's EOF ends hop and the tunnel.
-    let run = env.hop_in(net, &["proxy", "sample-eice-web", "22"], b"");
-    run.code(0);
-    assert!(run.stdout.starts_with("SSH-2.0-OpenSSH"), "{}{}", run.stdout, run.stderr);
+    // The SSH banner comes through; then stdin's EOF ends hop and the tunnel.
+    let mut child = env
+        .command_in(net, env!("CARGO_BIN_EXE_hop"), &["proxy", "sample-eice-web", "22"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    out.read_line(&mut banner).unwrap();
+    assert!(banner.starts_with("SSH-2.0-OpenSSH"), "{banner:?}");
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("hop proxy did not end on stdin EOF");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
     let t = closed_tunnels(net, &env).pop().unwrap();
     assert_clean(&t);
     assert_eq!(t["close_received"]["code"], 1000, "Close 1000 from hop on stdin EOF: {t}");
@@ -430,8 +450,10 @@ fn hop_proxy_and_openssh_through_hop_config_over_eice() {
     env.write(".ssh/config", format!("UserKnownHostsFile {known}\nStrictHostKeyChecking yes\n").as_bytes());
     env.hop_in(net, &["config", "--write"], b"").code(0);
     let written = std::fs::read_to_string(env.path(".ssh/hop/config")).unwrap();
-    let stanza =
-        written.split("\n\n").find(|s| s.contains("Host sample-eice-web")).expect("a stanza for sample-eice-web");
+    let stanza = written
+        .split("\n\n")
+        .find(|s| s.contains("Host sample-eice-web"))
+        .unwrap_or_else(|| panic!("a stanza for sample-eice-web: {written}"));
     assert!(stanza.contains(" proxy %h %p") || stanza.contains(" proxy %n"), "{stanza}");
     let config = env.path(".ssh/config").display().to_string();
     let key = env.path(".ssh/own").display().to_string();
@@ -471,9 +493,9 @@ fn forward_over_eice_reconnects_at_the_duration_limit() {
     let env = setup(net);
     knobs(net, &env, json!({"close_after_seconds": 2}));
     let key = env.path(".ssh/own").display().to_string();
-    // Forward to the target's own sshd: its banner proves the path (no web server there).
+    // Forward to the target's own sshd (it listens on 10.1.1.10): its banner proves the path.
     let mut child = env
-        .command_in(net, env!("CARGO_BIN_EXE_hop"), &["-i", &key, "forward", "sample-eice-web", "21322:localhost:22"])
+        .command_in(net, env!("CARGO_BIN_EXE_hop"), &["-i", &key, "forward", "sample-eice-web", "21322:10.1.1.10:22"])
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
