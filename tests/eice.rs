@@ -445,6 +445,13 @@ fn hop_proxy_and_openssh_through_hop_config_over_eice() {
     let t = closed_tunnels(net, &env).pop().unwrap();
     assert_clean(&t);
     assert_eq!(t["close_received"]["code"], 1000, "Close 1000 from hop on stdin EOF: {t}");
+    // Another port: hop still asks the endpoint for 22 only (the service takes 22 and 3389),
+    // and opens PORT from the target over SSH; nothing listens on 80 there.
+    let run = hop_own(net, &env, &["proxy", "sample-eice-web", "80"], b"");
+    run.code(255);
+    assert!(run.stderr.contains("10.1.1.10:80"), "{}", run.stderr);
+    let last = closed_tunnels(net, &env).pop().unwrap();
+    assert_clean(&last);
     // ssh with the generated stanza (ProxyCommand hop proxy %h %p).
     let known = env.path(".ssh/known_hosts").display().to_string();
     env.write(".ssh/config", format!("UserKnownHostsFile {known}\nStrictHostKeyChecking yes\n").as_bytes());
