@@ -563,3 +563,34 @@ fn forward_over_eice_reconnects_at_the_duration_limit() {
     }
     assert_eq!(code, Some(130));
 }
+
+/// The endpoint's certificate is checked against the system's roots (SSL_CERT_FILE here): an
+/// untrusted one is a connection error naming the endpoint, exit 255, and no tunnel opens.
+#[test]
+fn an_untrusted_certificate_is_refused() {
+    let net = netlab_or_skip!();
+    let _exclusive = NETLAB_STATE.write().unwrap_or_else(|e| e.into_inner());
+    let mut env = setup(net);
+    // The system's public roots: valid, but none signed the bed's test CA.
+    let public = "/etc/ssl/certs/ca-certificates.crt";
+    if !std::path::Path::new(public).exists() {
+        crate::support::unavailable("no /etc/ssl/certs/ca-certificates.crt (ca-certificates)");
+        return;
+    }
+    env.set("SSL_CERT_FILE", public);
+    let run = hop_own(net, &env, &["sample-eice-web", "--", "true"], b"");
+    run.code(255);
+    let a = endpoint(net, "sample-eice-a");
+    let first = run.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!(
+            "hop: error: cannot reach EC2 Instance Connect Endpoint {} at {}: ",
+            a["id"].as_str().unwrap(),
+            a["dns_name"].as_str().unwrap()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(first.to_lowercase().contains("certificate"), "{}", run.stderr);
+    assert!(tunnels(net, &env).iter().all(|t| t["status"] != 101), "no tunnel opened");
+}
