@@ -184,7 +184,7 @@ fn expired_other_instance_and_other_user_blocks_do_not_open_web() {
 }
 
 #[test]
-fn a_pushed_block_opens_sample_eice_web_from_its_own_namespace_and_no_pem_does() {
+fn a_pushed_block_opens_sample_eice_web_and_the_pem_keys_do_not() {
     let net = netlab_or_skip!();
     let _exclusive = NETLAB_STATE.write().unwrap_or_else(|e| e.into_inner());
     let env = Env::net(net);
@@ -220,7 +220,7 @@ fn a_pushed_block_opens_sample_eice_web_from_its_own_namespace_and_no_pem_does()
 }
 
 #[test]
-fn the_endpoint_names_resolve_to_the_fake_inside_the_client_namespace_only() {
+fn the_endpoint_names_resolve_to_the_fake_inside_the_client_namespace() {
     let net = netlab_or_skip!();
     let env = Env::net(net);
     let endpoints = net.state["moto"]["eice"]["endpoints"].as_object().expect("moto.eice.endpoints");
@@ -240,7 +240,8 @@ fn the_endpoint_names_resolve_to_the_fake_inside_the_client_namespace_only() {
         }
         assert!(hosts.contains(&format!("127.0.0.1\t{dns}\n")), "{hosts}");
     }
-    let out = env.command_in(net, "getent", &["hosts", "localhost"]).output().unwrap();
+    // The machine's own names still resolve as outside (the file starts with /etc/hosts).
+    let out = env.command_in(net, "getent", &["ahostsv4", "localhost"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).split_whitespace().next(), Some("127.0.0.1"), "{}", text(&out));
     // The fake answers there over TLS with a certificate of the lab's CA for that name (no
     // websocket upgrade asked: any HTTP status proves name, port, CA and certificate fit).

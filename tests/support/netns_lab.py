@@ -66,8 +66,8 @@ With --moto, moto_lab runs with --eic-store, --eice-netns
 (10.1.1.10=hope-PID,10.0.1.10=hopw-PID,10.0.0.4=hopb-PID: where the fake EICE
 dials each private IP) and --eice-dir DIR/eice (its test CA and certificates),
 and once it is ready /etc/netns/hopc-PID/hosts maps every seeded endpoint's
-DnsName and FipsDnsName to 127.0.0.1 (where the fake EICE listens): `ip netns
-exec` bind-mounts it over /etc/hosts, so hop resolves the names with the system
+DnsName and FipsDnsName to 127.0.0.1 (where the fake EICE listens), after the
+lines of the machine's own /etc/hosts: `ip netns exec` bind-mounts it over /etc/hosts, so hop resolves the names with the system
 resolver. It is removed at teardown (an empty /etc/netns is left).
 
 Prints exactly one line of JSON to stdout once both sshd answer with an SSH
@@ -557,9 +557,16 @@ def write_hosts_file(state: dict[str, Any]) -> Path | None:
     NETNS_ETC.mkdir(mode=0o755, exist_ok=True)
     d.mkdir(mode=0o755, exist_ok=True)
     path = d / "hosts"
+    # The machine's own lines first (localhost and whatever else it has), so nothing but the
+    # endpoints' names resolves differently in the client namespace.
+    try:
+        base = Path("/etc/hosts").read_text()
+    except OSError:
+        base = "127.0.0.1\tlocalhost\n"
+    if base and not base.endswith("\n"):
+        base += "\n"
     text = (
-        "# Written by tests/support/netns_lab.py: the lab's EC2 Instance Connect Endpoints\n"
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        base + "# Added by tests/support/netns_lab.py: the lab's EC2 Instance Connect Endpoints\n"
         + "".join(f"127.0.0.1\t{n}\n" for n in names)
     )
     atomic_write(path, text)
