@@ -366,10 +366,19 @@ def check_prerequisites() -> None:
             fields = line.split(":")
             if fields[0] == USER and fields[1].startswith("!"):
                 problems.append(f"{USER} is locked (password field starts with '!')")
+            if fields[0] == "root" and fields[1].startswith("!"):
+                # Not fatal (the install script leaves root alone), but sshd then refuses root
+                # before asking the AuthorizedKeysCommand.
+                log.warning("root is locked ('!' in /etc/shadow): pushed keys for root will "
+                            "not open the lab hosts")
     except KeyError:
         problems.append(f"user {USER} missing")
     except OSError:
         pass  # not root: already reported
+    try:
+        pwd.getpwnam(AKC_USER)  # runs the AuthorizedKeysCommand
+    except KeyError:
+        problems.append(f"user {AKC_USER} missing")
     if problems:
         raise LabError(
             "cannot build the lab: " + "; ".join(problems)
@@ -400,9 +409,9 @@ def sshd_config(host: str, hdir: Path, run_dir: Path) -> str:
         "PasswordAuthentication no",
         "KbdInteractiveAuthentication no",
         "HostbasedAuthentication no",
-        # root only with a pushed key (the Match block at the end takes its other ways away),
-        # so the command, not AllowUsers, decides that a key pushed for ec2-user cannot open
-        # root.
+        # root only with a pushed key (the Match block included at the end takes its other
+        # ways away), so the command, not AllowUsers, decides that a key pushed for ec2-user
+        # does not open root.
         "PermitRootLogin prohibit-password",
         f"AllowUsers {USER} root",
         f"AuthorizedKeysFile {hdir / 'authorized_keys'}",
@@ -435,11 +444,15 @@ def sshd_config(host: str, hdir: Path, run_dir: Path) -> str:
         "MaxSessions 50",
         "LoginGraceTime 30",
         "LogLevel VERBOSE",
-        "Match User root",
-        "    AuthorizedKeysFile none",
-        "    TrustedUserCAKeys none",
+        # A Match block in an included file ends with that file, so tests that append
+        # options to a copy of this config (tests/forward.rs) still append global ones.
+        f"Include {hdir / 'match_root.conf'}",
     ]
     return "\n".join(lines) + "\n"
+
+
+# root's other ways in taken away: with AllowUsers listing root, only pushed keys open it.
+MATCH_ROOT = "Match User root\n    AuthorizedKeysFile none\n    TrustedUserCAKeys none\n"
 
 
 def sshd_argv(ns: str, host: str, config: Path, *, tie_to_parent: bool) -> list[str]:
@@ -849,6 +862,7 @@ class Lab:
                 "log": str(hdir / "sshd.log"),
             })
             (hdir / "sshd_config").write_text(sshd_config(host, hdir, self.run_dir))
+            (hdir / "match_root.conf").write_text(MATCH_ROOT)
             auth = hdir / "authorized_keys"
             # sample-eice-web was launched without a key pair: only pushed keys open it.
             auth.write_text(user_pub[HOSTNAMES[host]] + "\n" if HOSTNAMES[host] in user_pub else "")
