@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::netlab_or_skip;
-use crate::support::{Env, NETLAB_STATE, NetLab};
+use crate::support::{Env, NETLAB_STATE, NetLab, REPO, netlab, python};
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
@@ -268,4 +268,25 @@ fn the_admin_helpers_reach_the_fakes_in_the_client_namespace() {
     assert!(net.eic_store().is_dir() && net.akc_log().is_file());
     let id = net.eice_endpoint_id("sample-eice-a");
     assert!(id.starts_with("eice-"), "{id}");
+}
+
+/// netns_lab.py's own self-test (its own four namespaces, no moto: the shared bed covers moto):
+/// routes, keys per hop, host-key restarts, pushed blocks on every host (stand-in instance ids),
+/// and that teardown leaves nothing behind (namespaces, processes, /tmp and /run directories,
+/// root namespace unchanged).
+#[test]
+fn the_namespace_lab_passes_its_self_test() {
+    if netlab().is_none() {
+        return; // said why
+    }
+    let py = python().unwrap();
+    let out = Command::new(py)
+        .arg(format!("{REPO}/tests/support/netns_lab.py"))
+        .arg("--self-test")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run netns_lab.py --self-test");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && report.contains("OK: "), "{}", text(&out));
+    assert!(!report.contains("FAIL"), "{report}");
 }
