@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bed_eice;
 mod cli;
 mod config;
 mod discovery;
