@@ -6,7 +6,7 @@
 
 use std::process::{Command, Stdio};
 
-use crate::support::{python, REPO};
+use crate::support::{REPO, python};
 
 /// `python tests/support/SCRIPT ARGS`: (success, stdout + stderr).
 fn run(script: &str, args: &[&str]) -> Option<(bool, String)> {

@@ -143,7 +143,6 @@ import json
 import logging
 import os
 import random
-import socket
 import ssl
 import struct
 import sys
