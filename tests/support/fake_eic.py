@@ -243,7 +243,8 @@ class FakeEIC:
             if not is_api and not path.startswith("/__fake_eic/"):
                 return app(environ, start_response)
             stream, n = environ["wsgi.input"], environ.get("CONTENT_LENGTH")
-            raw = stream.read(int(n)) if n else b""
+            raw = stream.read(int(n)) if n else (
+                stream.read() if environ.get("wsgi.input_terminated") else b"")
             headers = [("x-amzn-RequestId", str(uuid.uuid4()))]
             try:
                 body = json.loads(raw or b"{}")

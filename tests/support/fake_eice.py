@@ -1146,7 +1146,8 @@ class FakeEICE:
             if not path.startswith("/__fake_eice/"):
                 return app(environ, start_response)
             stream, n = environ["wsgi.input"], environ.get("CONTENT_LENGTH")
-            raw = stream.read(int(n)) if n else b""
+            raw = stream.read(int(n)) if n else (
+                stream.read() if environ.get("wsgi.input_terminated") else b"")
             try:
                 body = json.loads(raw or b"{}")
                 since = int(parse_qs(environ.get("QUERY_STRING", "")).get("since", ["0"])[0])
@@ -1416,6 +1417,14 @@ async def run_self_test() -> list[str]:
     await asyncio.sleep(0.1)
     rec = [t for t in fake.tunnel_records() if t["status"] == 101][-1]
     assert rec["close_sent"] == {"code": 1011, "reason": "boom"}, rec
+    fake.set_knobs({"reset": True, "close_after_bytes": 5, "drop_tcp_without_close": True,
+                    "accept_delay_ms": 50})
+    status, _, ws = await open_tunnel(port, dns, url(), fake.ca.ca_path)
+    assert status == 101 and ws is not None
+    ws.send(BINARY, b"0123456789")
+    while await asyncio.wait_for(ws.recv(), 5) is not None:
+        pass
+    assert ws.close_code is None  # no Close frame: the TCP connection just ended
     fake.set_knobs({"reset": True, "state": "delete-in-progress"})
     status, _, _ = await open_tunnel(port, dns, url(), fake.ca.ca_path)
     assert status == 400
@@ -1441,7 +1450,8 @@ async def run_self_test() -> list[str]:
     assert frames > 1 and rec["frames_to_client"] == frames, (frames, rec)
     assert store.endpoints[endpoint_id]["state"] == "create-complete"
     results.append("knobs: dial_refuse → 1011, duration 0.3 s → 1000 'Tunnel duration "
-                   f"exceeded' (+ pings/pongs), close_after_bytes, max_tunnels → 429, state, "
+                   f"exceeded' (+ pings/pongs), close_after_bytes, max_tunnels → 429, drop "
+                   f"without Close, state, "
                    f"handshake_status; rechunk: 200000 B in {frames} frames; violations recorded")
     echo_server.close()
     fake.stop()
