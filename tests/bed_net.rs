@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde_json::Value;
+
 use crate::netlab_or_skip;
 use crate::support::{Env, NETLAB_STATE, NetLab, REPO, netlab, python};
 
@@ -261,8 +263,12 @@ fn the_endpoint_names_resolve_to_the_fake_inside_the_client_namespace() {
 fn the_admin_helpers_reach_the_fakes_in_the_client_namespace() {
     let net = netlab_or_skip!();
     // Plain GETs: records only, nothing changes.
-    let _ = net.eice_tunnels();
-    let _ = net.eic_pushes();
+    let mark = net.eice_tunnels_mark();
+    assert!(net.eice_tunnels().len() as u64 <= mark && net.eice_tunnels_since(mark + 1_000_000).is_empty());
+    let mark = net.eic_pushes_mark();
+    assert!(net.eic_pushes().len() as u64 <= mark && net.eic_pushes_since(mark + 1_000_000).is_empty());
+    let calls = net.eice_calls_since(0);
+    assert!(calls["next_index"].is_u64(), "{calls}");
     let state = net.moto_http("GET", "/__fake_eice/state", None);
     assert_eq!(state["ca"].as_str().map(PathBuf::from), Some(net.eice_ca()), "{state}");
     assert!(net.eic_store().is_dir() && net.akc_log().is_file());
@@ -289,4 +295,77 @@ fn the_namespace_lab_passes_its_self_test() {
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && report.contains("OK: "), "{}", text(&out));
     assert!(!report.contains("FAIL"), "{report}");
+}
+
+/// The whole bed with OpenSSH and no hop: a key pushed with moto's SendSSHPublicKey, a URL
+/// presigned as the AWS CLI presigns it, the endpoint's name resolved in the client namespace,
+/// TLS with the lab's CA, the fake endpoint dialling sample-eice-web inside its namespace, and
+/// that host's sshd taking the pushed key through the AuthorizedKeysCommand
+/// (tests/support/eice_proxy.py is the ProxyCommand, like `aws ec2-instance-connect open-tunnel`).
+#[test]
+fn openssh_reaches_sample_eice_web_through_the_fake_endpoint_with_a_pushed_key() {
+    let net = netlab_or_skip!();
+    let _shared = NETLAB_STATE.read().unwrap_or_else(|e| e.into_inner());
+    let env = Env::net(net);
+    let id = net.id("sample-eice-web");
+    let endpoint = net.eice_endpoint("sample-eice-a");
+    let (eice, dns) = (endpoint["id"].as_str().unwrap(), endpoint["dns_name"].as_str().unwrap());
+    let known = env.write(".ssh/known_hosts", format!("10.1.1.10 {}\n", net.eice_web_host_key()).as_bytes());
+    let py = python().unwrap().display().to_string();
+    let ssh = |key: &Path, push: bool| {
+        let push =
+            if push { format!("--push {id} ec2-user {}", key.with_extension("pub").display()) } else { String::new() };
+        let proxy = format!("{py} {REPO}/tests/support/eice_proxy.py --endpoint-id {eice} --dns {dns} {push} %h %p");
+        env.command_in(net, "ssh", &["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
+            .args(["-o", "IdentityAgent=none", "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", known.display()))
+            .arg("-o")
+            .arg(format!("ProxyCommand={proxy}"))
+            .arg("-i")
+            .arg(key)
+            .args(["ec2-user@10.1.1.10", "hostname"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let (tunnels, pushes, calls) = (net.eice_tunnels_mark(), net.eic_pushes_mark(), net.akc_mark());
+    // Not pushed: the tunnel works, the key does not.
+    let (unpushed, _) = keypair(env.home.path(), "unpushed");
+    let out = ssh(&unpushed, false);
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied (publickey)"), "{}", text(&out));
+    // Pushed: in.
+    let (key, line) = keypair(env.home.path(), "pushed");
+    let out = ssh(&key, true);
+    assert_eq!(
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref()),
+        (Some(0), "sample-eice-web\n"),
+        "{}",
+        text(&out)
+    );
+    let pushed = net.eic_pushes_since(pushes);
+    assert!(
+        pushed
+            .iter()
+            .any(|p| p["instance_id"] == id.as_str() && p["os_user"] == "ec2-user" && p["public_key"] == line.as_str()),
+        "{pushed:#?}"
+    );
+    let ours: Vec<Value> = net
+        .eice_tunnels_since(tunnels)
+        .into_iter()
+        .filter(|t| t["user_agent"] == "hop-lab-eice-proxy" && t["endpoint"] == eice)
+        .collect();
+    assert!(ours.len() >= 2, "{ours:#?}");
+    for t in &ours {
+        assert_eq!((t["status"].as_u64(), t["signature_ok"].as_bool()), (Some(101), Some(true)), "{t:#}");
+        assert_eq!(t["dialed"], "10.1.1.10:22", "{t:#}");
+        assert_eq!(t["netns"], net.state["eice_web_ns"], "{t:#}");
+        assert_eq!(t["sni"], dns, "{t:#}");
+    }
+    let calls = net.akc_calls_since(calls);
+    assert!(
+        calls.iter().any(|c| c.contains(" host=eice_web user=ec2-user ") && c.contains(" printed=1 ")),
+        "{calls:#?}"
+    );
 }

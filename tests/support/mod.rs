@@ -483,17 +483,49 @@ impl NetLab {
 
     /// The fake EICE's tunnel records, in opening order (`GET /__fake_eice/tunnels`).
     pub fn eice_tunnels(&self) -> Vec<Value> {
-        match self.moto_http("GET", "/__fake_eice/tunnels", None) {
-            Value::Array(v) => v,
-            other => panic!("/__fake_eice/tunnels is not a list: {other}"),
-        }
+        self.eice_tunnels_since(0)
     }
 
-    /// moto's record of SendSSHPublicKey calls (`GET /__fake_eic/pushes`).
+    /// The tunnel records whose `index` is at least `mark` (`eice_tunnels_mark()` taken before
+    /// the test's own tunnels: other tests share the fake, and indexes survive resets).
+    pub fn eice_tunnels_since(&self, mark: u64) -> Vec<Value> {
+        self.admin_list(&format!("/__fake_eice/tunnels?since={mark}"))
+    }
+
+    /// The index the next tunnel will get.
+    pub fn eice_tunnels_mark(&self) -> u64 {
+        Self::next_index(&self.eice_tunnels())
+    }
+
+    /// The fake's endpoint API requests (`GET /__fake_eice/calls?since=MARK`): per op and
+    /// region counts, the `requests`, and `next_index` (a mark for later calls).
+    pub fn eice_calls_since(&self, mark: u64) -> Value {
+        self.moto_http("GET", &format!("/__fake_eice/calls?since={mark}"), None)
+    }
+
+    /// moto's record of successful SendSSHPublicKey calls (`GET /__fake_eic/pushes`).
     pub fn eic_pushes(&self) -> Vec<Value> {
-        match self.moto_http("GET", "/__fake_eic/pushes", None) {
+        self.eic_pushes_since(0)
+    }
+
+    /// The pushes whose `index` is at least `mark` (see `eice_tunnels_since`).
+    pub fn eic_pushes_since(&self, mark: u64) -> Vec<Value> {
+        self.admin_list(&format!("/__fake_eic/pushes?since={mark}"))
+    }
+
+    /// The index the next push will get.
+    pub fn eic_pushes_mark(&self) -> u64 {
+        Self::next_index(&self.eic_pushes())
+    }
+
+    fn next_index(records: &[Value]) -> u64 {
+        records.iter().filter_map(|r| r["index"].as_u64()).max().map_or(0, |i| i + 1)
+    }
+
+    fn admin_list(&self, path: &str) -> Vec<Value> {
+        match self.moto_http("GET", path, None) {
             Value::Array(v) => v,
-            other => panic!("/__fake_eic/pushes is not a list: {other}"),
+            other => panic!("{path} is not a list: {other}"),
         }
     }
 
