@@ -209,8 +209,10 @@ fn route_escapes_the_tags_it_quotes() {
         redact_hostile(hostile, &run.stdout),
         r"target   web\u{9b}31m\u{202e}gnp.exe (<c1-bidi>__________) in sa-east-1, <vpc>________________, sa-east-1a, running
 route    via bastion\u{2066}-\u{2069}x
-hop 1    ec2-user@<public>____:22  bastion\u{2066}-\u{2069}x (<bastion>__________)  key ssh-agent / default keys
-hop 2    ec2-user@10.9.1.11:22     web\u{9b}31m\u{202e}gnp.exe (<c1-bidi>__________)  key ssh-agent / default keys
+hop 1    ec2-user@<public>____:22  bastion\u{2066}-\u{2069}x (<bastion>__________)  key ssh-agent, else pushed with EC2 Instance Connect
+hop 2    ec2-user@10.9.1.11:22     web\u{9b}31m\u{202e}gnp.exe (<c1-bidi>__________)  key ssh-agent, else pushed with EC2 Instance Connect
+push     aws ec2-instance-connect send-ssh-public-key --region sa-east-1 --instance-id <bastion>__________ --instance-os-user ec2-user --ssh-public-key file://~/.ssh/id_ed25519.pub
+push     aws ec2-instance-connect send-ssh-public-key --region sa-east-1 --instance-id <c1-bidi>__________ --instance-os-user ec2-user --ssh-public-key file://~/.ssh/id_ed25519.pub
 openssh  ssh -J ec2-user@<public>____ -o HostKeyAlias=<c1-bidi>__________ ec2-user@10.9.1.11
 "
     );
