@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 
 use crate::adapters::ssh::{self, client};
-use crate::adapters::{ssm, term, vpc};
+use crate::adapters::{eice, ssm, term, vpc};
 use crate::domain::display;
 use crate::domain::doctor::{self, Check, Cidr, Eice, Path, Status, check};
 use crate::domain::inventory::Instance;
@@ -291,23 +291,77 @@ async fn run_probe(settings: &Settings, route: &Route, eice_arn: Option<&str>) -
     out
 }
 
-/// The EICE route tried: the tunnel (presigned handshake), then sshd's banner through it. An
-/// access-denied handshake gets the IAM fix with the real ARNs.
-// TODO(#12): the tunnel is colleague `eice`'s adapter (adapters::eice), not merged on this
-// branch yet: until it is wired here, the probe says it did not run (status unknown, so the
-// exit status is the snapshot's alone).
-async fn probe_eice(_settings: &Settings, endpoint: &EiceVia, target: &Endpoint, eice_arn: Option<&str>) -> Vec<Check> {
-    let push = (target.login.push != Push::No).then_some(target.login.user.as_str());
-    let iam = doctor::eice_iam_fix(&endpoint.region, &endpoint.id, eice_arn, &target.id, push);
-    vec![
-        check(
-            Path::Probe,
-            "probe.eice",
-            Status::Unknown,
-            format!("the tunnel through {} was not tried: this build has no EICE probe yet", endpoint.id),
-        )
-        .evidence(format!("if the endpoint answers AccessDenied: {iam}")),
-    ]
+/// The EICE route tried: the tunnel (a freshly presigned handshake), then SSH through it (host
+/// key verified, authenticated). A handshake refused with 403 gets the IAM fix with the real
+/// ARNs; a tunnel the endpoint closes at once says why (its close reason, the SG hint).
+async fn probe_eice(settings: &Settings, endpoint: &EiceVia, target: &Endpoint, eice_arn: Option<&str>) -> Vec<Check> {
+    let p = Path::Probe;
+    let label = target.name.clone().unwrap_or_else(|| target.id.clone());
+    let t = super::connect::eice_target(endpoint, target, target.login.port, &label);
+    let mut out = Vec::new();
+    let explain = |e: &eice::TunnelError| -> Option<String> {
+        match e {
+            eice::TunnelError::Refused { status: 403, .. } => {
+                let push = (target.login.push != Push::No).then_some(target.login.user.as_str());
+                Some(doctor::eice_iam_fix(&endpoint.region, &endpoint.id, eice_arn, &target.id, push))
+            }
+            _ => {
+                let hints: Vec<String> = e.hints(&t).into_iter().filter(|h| !h.contains("hop doctor")).collect();
+                (!hints.is_empty()).then(|| hints.join("; "))
+            }
+        }
+    };
+    let started = Instant::now();
+    let credentials = match crate::adapters::aws::credentials(settings, &endpoint.region).await {
+        Ok(c) => c,
+        Err(why) => {
+            out.push(check(p, "probe.eice", Status::Problem, eice::TunnelError::Credentials(why).message(&t)));
+            return out;
+        }
+    };
+    let eice::Opened { stream, mut ending } =
+        match eice::open(&t, &eice::credentials(&credentials), settings.connect_timeout).await {
+            Ok(o) => o,
+            Err(e) => {
+                let mut c = check(p, "probe.eice", Status::Problem, e.message(&t));
+                if let Some(fix) = explain(&e) {
+                    c = c.fix(fix);
+                }
+                out.push(c);
+                return out;
+            }
+        };
+    out.push(check(
+        p,
+        "probe.eice",
+        Status::Ok,
+        format!(
+            "tunnel through {} to {}:{} open in {} ms",
+            endpoint.id,
+            target.address,
+            target.login.port,
+            started.elapsed().as_millis()
+        ),
+    ));
+    let hops = ssh::hops(&Route::Eice { endpoint: endpoint.clone(), target: target.clone(), reason: String::new() })
+        .unwrap_or_default();
+    let trust = super::connect::trust(settings);
+    let what = format!("SSH to {label} ({}:{}) through {}", target.address, target.login.port, endpoint.id);
+    match client::connect(&hops, &trust, settings.connect_timeout, &client::FinalHop::default(), Some(stream)).await {
+        Ok(_) => out.push(check(p, "probe.ssh", Status::Ok, format!("{what} (host key verified, authenticated)"))),
+        // The stream ended under SSH: the endpoint's close says why.
+        Err(e) => out.push(match ending.error(Duration::from_secs(2)).await {
+            Some(why) => {
+                let c = check(p, "probe.ssh", Status::Problem, format!("{what}: {}", why.message(&t)));
+                match explain(&why) {
+                    Some(fix) => c.fix(fix),
+                    None => c,
+                }
+            }
+            None => check(p, "probe.ssh", Status::Problem, format!("{what}: {e}")),
+        }),
+    }
+    out
 }
 
 /// Read the first line the far side sends (an SSH server speaks first).

@@ -25,7 +25,9 @@ struct RouteJson<'a> {
 }
 
 pub async fn run(settings: &Settings, target: &str, json: bool) -> anyhow::Result<u8> {
-    let (_, instance, route) = super::target_route(settings, target).await?;
+    let (loaded, instance, route) = super::target_route(settings, target).await?;
+    // `--eice` (config, tag) with no usable endpoint: the user's to fix, exit 2 with the reason.
+    super::refuse_unreachable(settings, &loaded, &instance, &route)?;
     let mut out = std::io::stdout().lock();
     if json {
         let doc = RouteJson {
