@@ -16,15 +16,16 @@ fn table_shows_the_tutorial_topology_and_routes() {
         table_cells(lab, &env, &run.stdout),
         rows(
             "
-NAME           | ID               | STATE   | PRIVATE IP | PUBLIC IP    | VPC                 | AZ         | ROUTE
-edge-jump      | <edge-jump>      | running | 10.2.0.4   | 203.0.113.11 | <vpc:sample-tagged> | us-east-1a | direct
-sample-api     | <sample-api#1>   | running | 10.0.1.4   | -            | <vpc:sample-dev>    | us-east-1a | via sample-bastion
-sample-api     | <sample-api#2>   | running | 10.0.2.4   | -            | <vpc:sample-dev>    | us-east-1b | via sample-bastion
-sample-app     | <sample-app>     | running | 10.2.1.4   | -            | <vpc:sample-tagged> | us-east-1a | via edge-jump
-sample-bastion | <sample-bastion> | running | 10.0.0.4   | 203.0.113.10 | <vpc:sample-dev>    | us-east-1a | direct
-sample-old     | <sample-old>     | stopped | 10.0.1.5   | -            | <vpc:sample-dev>    | us-east-1a | unreachable
-sample-web     | <sample-web>     | running | 10.0.1.10  | -            | <vpc:sample-dev>    | us-east-1a | via sample-bastion
-sample-worker  | <sample-worker>  | running | 10.1.1.4   | -            | <vpc:sample-ssm>    | us-east-1a | ssm
+NAME            | ID                | STATE   | PRIVATE IP | PUBLIC IP    | VPC                   | AZ         | ROUTE
+edge-jump       | <edge-jump>       | running | 10.2.0.4   | 203.0.113.11 | <vpc:sample-tagged>   | us-east-1a | direct
+sample-api      | <sample-api#1>    | running | 10.0.1.4   | -            | <vpc:sample-dev>      | us-east-1a | via sample-bastion
+sample-api      | <sample-api#2>    | running | 10.0.2.4   | -            | <vpc:sample-dev>      | us-east-1b | via sample-bastion
+sample-app      | <sample-app>      | running | 10.2.1.4   | -            | <vpc:sample-tagged>   | us-east-1a | via edge-jump
+sample-bastion  | <sample-bastion>  | running | 10.0.0.4   | 203.0.113.10 | <vpc:sample-dev>      | us-east-1a | direct
+sample-eice-web | <sample-eice-web> | running | 10.1.1.10  | -            | <vpc:sample-eice-vpc> | us-east-1a | eice
+sample-old      | <sample-old>      | stopped | 10.0.1.5   | -            | <vpc:sample-dev>      | us-east-1a | unreachable
+sample-web      | <sample-web>      | running | 10.0.1.10  | -            | <vpc:sample-dev>      | us-east-1a | via sample-bastion
+sample-worker   | <sample-worker>   | running | 10.1.1.4   | -            | <vpc:sample-ssm>      | us-east-1a | ssm
 "
         )
     );
@@ -92,6 +93,17 @@ fn json_routes_of_every_kind() {
     let (k, reason) = kind("sample-old");
     assert_eq!(k, "unreachable");
     assert!(reason.as_str().unwrap().starts_with("instance is stopped (start it: aws ec2 start-instances"));
+    // Through the EC2 Instance Connect Endpoint of its subnet: `via` is the endpoint.
+    let eice = doc["instances"].as_array().unwrap().iter().find(|i| i["name"] == "sample-eice-web").unwrap();
+    let endpoint = &lab.state["eice"]["endpoints"]["sample-eice-a"];
+    assert_eq!(eice["route"]["kind"], "eice");
+    assert_eq!(eice["route"]["via"], endpoint["id"]);
+    assert_eq!(eice["route"]["via_id"], endpoint["id"]);
+    let reason = eice["route"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("{}, same subnet as the target", endpoint["subnet_id"].as_str().unwrap())),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -151,9 +163,10 @@ fn several_regions_are_listed_together_with_a_region_column() {
         table_cells(lab, &env, &run.stdout),
         rows(
             "
-NAME       | ID           | STATE   | PRIVATE IP | PUBLIC IP | VPC              | REGION    | AZ         | ROUTE
-eu-web     | <eu-web>     | running | 10.4.1.4   | -         | <vpc:eu-dev>     | eu-west-1 | eu-west-1a | via eu-bastion
-sample-web | <sample-web> | running | 10.0.1.10  | -         | <vpc:sample-dev> | us-east-1 | us-east-1a | via sample-bastion
+NAME            | ID                | STATE   | PRIVATE IP | PUBLIC IP | VPC                   | REGION    | AZ         | ROUTE
+eu-web          | <eu-web>          | running | 10.4.1.4   | -         | <vpc:eu-dev>          | eu-west-1 | eu-west-1a | via eu-bastion
+sample-eice-web | <sample-eice-web> | running | 10.1.1.10  | -         | <vpc:sample-eice-vpc> | us-east-1 | us-east-1a | eice
+sample-web      | <sample-web>      | running | 10.0.1.10  | -         | <vpc:sample-dev>      | us-east-1 | us-east-1a | via sample-bastion
 "
         )
     );
@@ -181,8 +194,9 @@ fn a_spinner_shows_on_a_terminal_only_while_discovery_is_slow() {
     let slow = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = slow.local_addr().unwrap();
     let server = std::thread::spawn(move || {
-        // Bounded: at most two connections (hop does not retry: AWS_MAX_ATTEMPTS=1).
-        for _ in 0..2 {
+        // Bounded: at most four connections, two per run (DescribeInstances and
+        // DescribeInstanceConnectEndpoints; hop does not retry: AWS_MAX_ATTEMPTS=1).
+        for _ in 0..4 {
             slow.set_nonblocking(false).unwrap();
             if let Ok((s, _)) = slow.accept() {
                 std::thread::sleep(std::time::Duration::from_millis(700));
@@ -206,13 +220,14 @@ fn one_paginated_request_per_page_and_region_nothing_else() {
     let lab = lab_or_skip!();
     let mut env = Env::lab(lab);
     // The SDK logs each request attempt; retries are off (AWS_MAX_ATTEMPTS=1), so attempts are
-    // requests. us-west-2 spans two pages, us-east-1 one: three requests, no per-instance calls.
+    // requests. us-west-2 spans two pages, us-east-1 one, plus one DescribeInstanceConnectEndpoints
+    // per region: five requests, no per-instance calls.
     env.set("HOP_LOG", "aws_smithy_runtime=debug");
     let run = env.hop(&["--region", "us-west-2", "--region", "us-east-1", "ls", "--json"]);
     run.code(0);
     let attempts = run.stderr.matches("beginning attempt #1").count();
     let retries = run.stderr.matches("beginning attempt #2").count();
-    assert_eq!((attempts, retries), (3, 0), "{}", run.stderr);
+    assert_eq!((attempts, retries), (5, 0), "{}", run.stderr);
 }
 
 /// An AWS profile `counted` whose `credential_process` appends a line to a file on every call,
