@@ -518,6 +518,24 @@ fn eice_path_problems_each_with_the_fix() {
     for c in report["checks"].as_array().unwrap().iter().filter(|c| c["path"] == "eice") {
         assert_eq!(c["status"], "ok", "{c:#}");
     }
+    // Another port than 22: no EICE route (Session Manager instead), and doctor says why.
+    let mut env = Env::lab(lab);
+    let target = s["eice_healthy"]["target_name"].as_str().unwrap();
+    let config = env.write("hop.toml", format!("[hosts.{target}]\nport = 2222\n").as_bytes());
+    env.set("HOP_CONFIG", config.to_str().unwrap());
+    let run = env.hop(&["--region", REGION, "doctor", target, "--json", "--my-ip", MY_IP]);
+    let report: Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", run.stdout, run.stderr));
+    assert_eq!(report["route"]["kind"], "ssm", "{report:#}");
+    let c = find(&report, "eice.port");
+    assert_eq!(c["status"], "problem", "{c:#}");
+    assert!(
+        c["summary"]
+            .as_str()
+            .unwrap()
+            .ends_with("on port 2222, and an EC2 Instance Connect Endpoint reaches port 22 (and 3389) only"),
+        "{c:#}"
+    );
     // The endpoint may not connect out to the target.
     let o = &s["eice_egress_broken"];
     let (eice_sg, web_sg) = (o["eice_sg"].as_str().unwrap(), o["target_sg"].as_str().unwrap());
