@@ -1434,7 +1434,12 @@ fn eice_path(snap: &Snapshot, target: &Host, input: &Input, out: &mut Vec<Check>
         (false, None) => format!("the endpoint's group ({ep_sgs}) or its subnet {}", e.subnet_id),
     };
     out.push(match sg_allows(&target_groups, &snap.prefix_lists, false, 22, peer.as_ref(), &e.security_groups) {
-        Reach::Allowed(g, via) => check(p, "eice.target-ingress", Status::Ok, format!("{} lets the endpoint in on TCP 22", g.id))
+        Reach::Allowed(g, via) => check(
+            p,
+            "eice.target-ingress",
+            Status::Ok,
+            format!("{} lets the endpoint into {} on TCP 22", g.id, target.label()),
+        )
             .evidence(format!("rule: tcp 22 from {via}")),
         Reach::Unknown(unread) => unread_lists(
             p,
