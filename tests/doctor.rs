@@ -265,11 +265,13 @@ fn the_snapshot_costs_the_same_calls_for_a_small_vpc_and_a_150_instance_one() {
     let tutorial = calls("us-east-1", "sample-web");
     let fleet = calls("us-west-2", &lab.id("fleet-bastion"));
     let lists = calls(REGION, s["prefix_lists"]["target_name"].as_str().unwrap());
+    let eice = calls("us-east-1", "sample-eice-web");
     // Instances, subnets, route tables, internet gateways, NAT gateways, security groups, network
-    // ACLs, VPC endpoints, the target's instance-profile associations, and Session Manager's
-    // DescribeInstanceInformation; and one GetManagedPrefixListEntries per prefix list an SSH
-    // rule names (two there; at most four in any VPC).
-    assert_eq!((small, tutorial, fleet, lists), (10, 10, 10, 12));
+    // ACLs, VPC endpoints, EC2 Instance Connect Endpoints, the target's instance-profile
+    // associations, and Session Manager's DescribeInstanceInformation; and one
+    // GetManagedPrefixListEntries per prefix list an SSH rule names (two there; at most four in
+    // any VPC).
+    assert_eq!((small, tutorial, fleet, lists, eice), (11, 11, 11, 13, 11));
 }
 
 /// Rules that name managed prefix lists are resolved (the caller's range is in one, the
@@ -423,8 +425,10 @@ fn the_checklist_escapes_the_tags_it_quotes() {
     let shown = crate::support::redact_hostile(hostile, &run.stdout);
     let lines: Vec<&str> = shown.lines().collect();
     let name = r"web\nforged-row   i-0f0f0f0f0f0f0f0f0  running  10.9.1.99";
+    // Launched without key pairs: hop pushes keys to both hops.
+    let push = "has no key pair: hop pushes a key with EC2 Instance Connect as ec2-user (unless ssh-agent has keys)";
     assert_eq!(
-        lines[..8],
+        lines[..7],
         [
             format!(
                 r"hop doctor: {name} (<newline>__________) in <vpc>________________ (sa-east-1), route: via bastion\u{{2066}}-\u{{2069}}x"
@@ -432,12 +436,274 @@ fn the_checklist_escapes_the_tags_it_quotes() {
             String::new(),
             "hop".into(),
             format!(r#"  ok       "<newline>__________" is {name} (<newline>__________, running) in sa-east-1"#),
-            r"  warning  no key file for bastion\u{2066}-\u{2069}x: hop will try ssh-agent and ~/.ssh/id_*".into(),
-            "           fix:  pass -i KEY, or set `identity` under [hosts.NAME] in ~/.config/hop/config.toml".into(),
-            format!(r"  warning  no key file for {name}: hop will try ssh-agent and ~/.ssh/id_*"),
-            "           fix:  pass -i KEY, or set `identity` under [hosts.NAME] in ~/.config/hop/config.toml".into(),
+            format!(r"  ok       bastion\u{{2066}}-\u{{2069}}x {push}"),
+            format!(r"  ok       {name} {push}"),
+            r"  ok       route: via bastion\u{2066}-\u{2069}x".into(),
         ],
         "{shown}"
     );
     assert!(!shown.lines().any(|l| l.starts_with("forged-row")), "{shown}");
+}
+
+/// The seeded EC2 Instance Connect VPC (sample-eice-vpc: two endpoints, no bastion, no SSM):
+/// the route hop takes is the endpoint of the target's subnet, and every check of it passes.
+#[test]
+fn the_seeded_eice_target_passes_every_check_of_its_route() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    let run = env.hop(&["doctor", "sample-eice-web", "--json", "--my-ip", MY_IP]);
+    let report: Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", run.stdout, run.stderr));
+    assert_eq!(run.code, 0, "{report:#}");
+    assert_eq!(report["route"], json!({"kind": "eice", "summary": "eice"}));
+    assert_eq!(report["route_ok"], true);
+    let seen: Vec<(&str, &str)> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["path"] == "hop" || c["path"] == "eice" || c["path"] == "bastion")
+        .map(|c| (c["check"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("hop.resolves", "ok"),
+            ("hop.key", "ok"),
+            ("hop.route", "ok"),
+            ("eice.endpoint", "ok"),
+            ("eice.egress", "ok"),
+            ("eice.target-ingress", "ok"),
+        ],
+        "{report:#}"
+    );
+    let endpoint = lab.state["eice"]["endpoints"]["sample-eice-a"]["id"].as_str().unwrap();
+    let subnet = lab.state["eice"]["endpoints"]["sample-eice-a"]["subnet_id"].as_str().unwrap();
+    let c = find(&report, "eice.endpoint");
+    assert_eq!(
+        c["summary"],
+        format!(
+            "endpoint {endpoint} ({subnet}, {}) is create-complete",
+            lab.state["vpcs"]["sample-eice-vpc"].as_str().unwrap()
+        )
+    );
+    assert_eq!(c["evidence"], json!(["chosen: the route's endpoint"]));
+    assert_eq!(find(&report, "eice.egress")["evidence"], json!(["egress: tcp 22 to 10.1.0.0/16"]));
+    assert!(
+        find(&report, "hop.key")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("has no key pair: hop pushes a key with EC2 Instance Connect as ec2-user"),
+        "{report:#}"
+    );
+    // The text form: the eice section, and the verdict names the route.
+    let run = env.hop(&["doctor", "sample-eice-web", "--my-ip", MY_IP]);
+    run.code(0);
+    assert!(run.stdout.contains(&format!("\neice\n  ok       endpoint {endpoint} (")), "{}", run.stdout);
+    assert!(
+        run.stdout.ends_with(" elsewhere)\n")
+            && run.stdout.contains("\nthe EC2 Instance Connect Endpoint route has no problem ("),
+        "{}",
+        run.stdout
+    );
+}
+
+/// One broken EC2 Instance Connect VPC per rule (tests/support/doctor_topologies.py, eice_*),
+/// each naming the problem and the fix with the real ids.
+#[test]
+fn eice_path_problems_each_with_the_fix() {
+    let lab = lab_or_skip!();
+    let s = scenarios(lab);
+    let (code, report) = doctor(lab, "eice_healthy");
+    assert_eq!((code, &report["route"]["kind"]), (0, &json!("eice")), "{report:#}");
+    for c in report["checks"].as_array().unwrap().iter().filter(|c| c["path"] == "eice") {
+        assert_eq!(c["status"], "ok", "{c:#}");
+    }
+    // Another port than 22: no EICE route (Session Manager instead), and doctor says why.
+    let mut env = Env::lab(lab);
+    let target = s["eice_healthy"]["target_name"].as_str().unwrap();
+    let config = env.write("hop.toml", format!("[hosts.{target}]\nport = 2222\n").as_bytes());
+    env.set("HOP_CONFIG", config.to_str().unwrap());
+    let run = env.hop(&["--region", REGION, "doctor", target, "--json", "--my-ip", MY_IP]);
+    let report: Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", run.stdout, run.stderr));
+    assert_eq!(report["route"]["kind"], "ssm", "{report:#}");
+    let c = find(&report, "eice.port");
+    assert_eq!(c["status"], "problem", "{c:#}");
+    assert!(
+        c["summary"]
+            .as_str()
+            .unwrap()
+            .ends_with("on port 2222, and an EC2 Instance Connect Endpoint reaches port 22 (and 3389) only"),
+        "{c:#}"
+    );
+    // The endpoint may not connect out to the target.
+    let o = &s["eice_egress_broken"];
+    let (eice_sg, web_sg) = (o["eice_sg"].as_str().unwrap(), o["target_sg"].as_str().unwrap());
+    let report = expect(
+        lab,
+        "eice_egress_broken",
+        "eice.egress",
+        "problem",
+        &format!("the endpoint's security groups ({eice_sg}) allow no TCP 22 out to doc-eice_egress_broken-web"),
+        &format!(
+            "aws ec2 authorize-security-group-egress --region {REGION} --group-id {eice_sg} --ip-permissions 'IpProtocol=tcp,FromPort=22,ToPort=22,UserIdGroupPairs=[{{GroupId={web_sg}}}]'"
+        ),
+        1,
+    );
+    assert_eq!(find(&report, "eice.egress")["evidence"], json!(["22 is allowed out to: 10.99.0.0/16"]));
+    // The target does not let the endpoint in.
+    let o = &s["eice_no_target_ingress"];
+    let (eice_sg, web_sg) = (o["eice_sg"].as_str().unwrap(), o["target_sg"].as_str().unwrap());
+    expect(
+        lab,
+        "eice_no_target_ingress",
+        "eice.target-ingress",
+        "problem",
+        &format!(
+            "allows TCP 22 from the endpoint's group ({eice_sg}) or its subnet {} ({})",
+            o["eice_subnet"].as_str().unwrap(),
+            o["eice_subnet_cidr"].as_str().unwrap()
+        ),
+        &format!("--group-id {web_sg} --protocol tcp --port 22 --source-group {eice_sg}"),
+        1,
+    );
+    // An endpoint that failed to create: not usable, so hop takes Session Manager; doctor says
+    // why not the endpoint, and how to replace it.
+    let o = &s["eice_create_failed"];
+    let eice = o["eice"].as_str().unwrap();
+    let report = expect(
+        lab,
+        "eice_create_failed",
+        "eice.endpoint",
+        "problem",
+        &format!(
+            "endpoint {eice} ({}, {}) could not be created (create-failed)",
+            o["eice_subnet"].as_str().unwrap(),
+            o["vpc"].as_str().unwrap()
+        ),
+        &format!(
+            "aws ec2 delete-instance-connect-endpoint --region {REGION} --instance-connect-endpoint-id {eice} && aws ec2 create-instance-connect-endpoint --region {REGION} --subnet-id {} --security-group-ids {}",
+            o["private_subnet"].as_str().unwrap(),
+            o["eice_sg"].as_str().unwrap()
+        ),
+        1,
+    );
+    assert_eq!(report["route"]["kind"], "ssm", "{report:#}");
+    // PreserveClientIp: the target must let the caller's address in, and an m3 cannot be reached.
+    let o = &s["eice_preserve_ip"];
+    let eice = o["eice"].as_str().unwrap();
+    let report = expect(
+        lab,
+        "eice_preserve_ip",
+        "eice.target-ingress",
+        "problem",
+        &format!("allows TCP 22 from your address ({MY_IP}) or the endpoint's group"),
+        &format!("--group-id {} --protocol tcp --port 22 --cidr {MY_IP}", o["target_sg"].as_str().unwrap()),
+        1,
+    );
+    let c = find(&report, "eice.preserve-client-ip");
+    assert_eq!(c["status"], "problem", "{c:#}");
+    let summary = c["summary"].as_str().unwrap();
+    assert!(summary.contains("which does not work for M3 instances, and doc-eice_preserve_ip-web ("), "{c:#}");
+    assert!(summary.ends_with(") is a m3.medium"), "{c:#}");
+    assert_eq!(
+        c["fix"],
+        format!(
+            "aws ec2 modify-instance-connect-endpoint --region {REGION} --instance-connect-endpoint-id {eice} --no-preserve-client-ip"
+        )
+    );
+}
+
+/// POST `body` to the fake EICE's knobs in the namespace lab (moto's endpoint, client namespace).
+fn eice_knobs(net: &crate::support::NetLab, env: &Env, body: Value) {
+    let code = "import sys, urllib.request\n\
+                req = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), method='POST', \
+                headers={'Content-Type': 'application/json'})\n\
+                urllib.request.urlopen(req, timeout=10).read()\n";
+    let url = format!("{}/__fake_eice/knobs", net.state["moto"]["endpoint"].as_str().unwrap());
+    let py = python().unwrap().display().to_string();
+    let out = env
+        .command_in(net, &py, &["-c", code, &url, &body.to_string()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "knobs: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `--probe` over EC2 Instance Connect in the namespace lab: the tunnel through the fake EICE,
+/// then SSH through it (host key verified, authenticated with a key authorized the way EC2
+/// Instance Connect does); a handshake refused with 403 gets the IAM fix with the endpoint's
+/// ARN; a target the endpoint cannot reach gets its close reason and the security-group hint.
+#[test]
+fn probe_over_eice_opens_the_tunnel_and_logs_in() {
+    let net = crate::netlab_or_skip!();
+    let _exclusive = crate::support::NETLAB_STATE.write().unwrap_or_else(|e| e.into_inner());
+    let mut env = Env::net(net);
+    let known = std::fs::read(net.state["known_hosts"].as_str().expect("known_hosts")).unwrap();
+    env.write(".ssh/known_hosts", &known);
+    env.set("SSL_CERT_FILE", net.state["moto"]["eice"]["ca"].as_str().expect("the fake's CA"));
+    eice_knobs(net, &env, json!({"reset": true}));
+    // A key of this test's own, authorized on sample-eice-web for an hour as a push would.
+    let key = env.path(".ssh/own");
+    let made =
+        Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "", "-f"]).arg(&key).output().unwrap();
+    assert!(made.status.success(), "ssh-keygen: {}", String::from_utf8_lossy(&made.stderr));
+    let id = net.id("sample-eice-web");
+    let store = std::path::Path::new(net.state["eic"]["store"].as_str().expect("eic store")).join(&id);
+    std::fs::create_dir_all(&store).unwrap();
+    let expires = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600;
+    let block = format!(
+        "#Timestamp={expires}\n#Instance={id}\n#Caller=arn:aws:iam::123456789012:user/doctor-test\n#Request=doctor-{}\n{}\n\n",
+        std::process::id(),
+        std::fs::read_to_string(key.with_extension("pub")).unwrap().trim()
+    );
+    {
+        use std::io::Write;
+        let file = store.join("ec2-user");
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&file).unwrap();
+        f.write_all(block.as_bytes()).unwrap();
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    }
+    let key = key.display().to_string();
+    let probe = |env: &Env| -> (i32, Vec<Value>) {
+        let run = env.hop_in(net, &["-i", &key, "doctor", "sample-eice-web", "--probe", "--json"], b"");
+        let report: Value =
+            serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", run.stdout, run.stderr));
+        let probes = report["checks"].as_array().unwrap().iter().filter(|c| c["path"] == "probe").cloned().collect();
+        (run.code, probes)
+    };
+    let steps = |p: &[Value]| -> Vec<(String, String)> {
+        p.iter().map(|c| (c["check"].as_str().unwrap().into(), c["status"].as_str().unwrap().into())).collect()
+    };
+    let endpoint = net.state["moto"]["eice"]["endpoints"]["sample-eice-a"]["id"].as_str().unwrap().to_string();
+    let (code, got) = probe(&env);
+    assert_eq!(steps(&got), [("probe.eice".into(), "ok".into()), ("probe.ssh".into(), "ok".into())], "{got:#?}");
+    assert!(
+        got[0]["summary"].as_str().unwrap().starts_with(&format!("tunnel through {endpoint} to 10.1.1.10:22 open in ")),
+        "{got:#?}"
+    );
+    assert!(got[1]["summary"].as_str().unwrap().ends_with("(host key verified, authenticated)"), "{got:#?}");
+    assert_eq!(code, 0);
+    // Refused with 403: the IAM action on the endpoint's ARN.
+    let denied = json!({"ErrorCode": "AccessDenied", "Message": "User is not authorized to perform ec2-instance-connect:OpenTunnel"});
+    eice_knobs(net, &env, json!({"handshake_status": 403, "handshake_body": denied.to_string()}));
+    let (code, got) = probe(&env);
+    eice_knobs(net, &env, json!({"reset": true}));
+    assert_eq!(steps(&got), [("probe.eice".into(), "problem".into())], "{got:#?}");
+    assert!(got[0]["summary"].as_str().unwrap().contains("(HTTP 403): AccessDenied"), "{got:#?}");
+    let fix = got[0]["fix"].as_str().unwrap();
+    assert!(
+        fix.starts_with("allow ec2-instance-connect:OpenTunnel on arn:aws:ec2:us-east-1:")
+            && fix.contains(&format!(":instance-connect-endpoint/{endpoint}: aws iam put-user-policy ")),
+        "{fix}"
+    );
+    assert_eq!(code, 1);
+    // The endpoint cannot reach the target: its close reason and the security-group hint.
+    eice_knobs(net, &env, json!({"dial_refuse": true}));
+    let (code, got) = probe(&env);
+    eice_knobs(net, &env, json!({"reset": true}));
+    assert_eq!(steps(&got), [("probe.eice".into(), "ok".into()), ("probe.ssh".into(), "problem".into())], "{got:#?}");
+    assert!(got[1]["summary"].as_str().unwrap().contains("Unable to connect to target"), "{got:#?}");
+    assert!(got[1]["fix"].as_str().unwrap().contains("allow TCP 22 into"), "{got:#?}");
+    assert_eq!(code, 1);
 }

@@ -93,6 +93,17 @@ fn json_routes_of_every_kind() {
     let (k, reason) = kind("sample-old");
     assert_eq!(k, "unreachable");
     assert!(reason.as_str().unwrap().starts_with("instance is stopped (start it: aws ec2 start-instances"));
+    // Through the EC2 Instance Connect Endpoint of its subnet: `via` is the endpoint.
+    let eice = doc["instances"].as_array().unwrap().iter().find(|i| i["name"] == "sample-eice-web").unwrap();
+    let endpoint = &lab.state["eice"]["endpoints"]["sample-eice-a"];
+    assert_eq!(eice["route"]["kind"], "eice");
+    assert_eq!(eice["route"]["via"], endpoint["id"]);
+    assert_eq!(eice["route"]["via_id"], endpoint["id"]);
+    let reason = eice["route"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!("{}, same subnet as the target", endpoint["subnet_id"].as_str().unwrap())),
+        "{reason}"
+    );
 }
 
 #[test]

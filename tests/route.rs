@@ -209,8 +209,10 @@ fn route_escapes_the_tags_it_quotes() {
         redact_hostile(hostile, &run.stdout),
         r"target   web\u{9b}31m\u{202e}gnp.exe (<c1-bidi>__________) in sa-east-1, <vpc>________________, sa-east-1a, running
 route    via bastion\u{2066}-\u{2069}x
-hop 1    ec2-user@<public>____:22  bastion\u{2066}-\u{2069}x (<bastion>__________)  key ssh-agent / default keys
-hop 2    ec2-user@10.9.1.11:22     web\u{9b}31m\u{202e}gnp.exe (<c1-bidi>__________)  key ssh-agent / default keys
+hop 1    ec2-user@<public>____:22  bastion\u{2066}-\u{2069}x (<bastion>__________)  key ssh-agent, else pushed with EC2 Instance Connect
+hop 2    ec2-user@10.9.1.11:22     web\u{9b}31m\u{202e}gnp.exe (<c1-bidi>__________)  key ssh-agent, else pushed with EC2 Instance Connect
+push     aws ec2-instance-connect send-ssh-public-key --region sa-east-1 --instance-id <bastion>__________ --instance-os-user ec2-user --ssh-public-key file://~/.ssh/id_ed25519.pub
+push     aws ec2-instance-connect send-ssh-public-key --region sa-east-1 --instance-id <c1-bidi>__________ --instance-os-user ec2-user --ssh-public-key file://~/.ssh/id_ed25519.pub
 openssh  ssh -J ec2-user@<public>____ -o HostKeyAlias=<c1-bidi>__________ ec2-user@10.9.1.11
 "
     );
@@ -219,4 +221,100 @@ openssh  ssh -J ec2-user@<public>____ -o HostKeyAlias=<c1-bidi>__________ ec2-us
     let doc: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(doc["target"]["name"], "web\u{9b}31m\u{202e}gnp.exe");
     assert_eq!(doc["route"]["bastion"]["name"], "bastion\u{2066}-\u{2069}x");
+}
+
+/// `redact`, and the seeded endpoints' ids, names, subnets and group by `<eice:NAME>`…
+fn redact_eice(lab: &crate::support::Lab, env: &Env, text: &str) -> String {
+    let mut out = redact(lab, env, text);
+    for (name, e) in lab.state["eice"]["endpoints"].as_object().expect("seeded endpoints") {
+        for (key, tag) in [("dns_name", "dns"), ("id", "eice"), ("subnet_id", "subnet")] {
+            out = out.replace(e[key].as_str().unwrap(), &format!("<{tag}:{name}>"));
+        }
+        out = out.replace(e["sg"].as_str().unwrap(), "<sg:sample-eice-ep-sg>");
+    }
+    out
+}
+
+#[test]
+fn eice_route_names_the_endpoint_and_the_open_tunnel_command() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    let run = env.hop(&["route", "sample-eice-web"]);
+    run.code(0);
+    assert_eq!(run.stderr, "");
+    assert_eq!(
+        redact_eice(lab, &env, &run.stdout),
+        "\
+target   sample-eice-web (<sample-eice-web>) in us-east-1, <vpc:sample-eice-vpc>, us-east-1a, running
+route    eice <eice:sample-eice-a> (<vpc:sample-eice-vpc> has no bastion; <subnet:sample-eice-a>, same subnet as the target; 2 endpoints in <vpc:sample-eice-vpc>)
+endpoint <eice:sample-eice-a> in <subnet:sample-eice-a>, wss://<dns:sample-eice-a>, tunnels end after 3600 s
+hop 1    ec2-user@10.1.1.10:22  sample-eice-web (<sample-eice-web>)  key ssh-agent, else pushed with EC2 Instance Connect
+push     aws ec2-instance-connect send-ssh-public-key --region us-east-1 --instance-id <sample-eice-web> --instance-os-user ec2-user --ssh-public-key file://~/.ssh/id_ed25519.pub
+openssh  ssh -o ProxyCommand='aws ec2-instance-connect open-tunnel --region us-east-1 --instance-id <sample-eice-web> --instance-connect-endpoint-id <eice:sample-eice-a> --private-ip-address 10.1.1.10 --remote-port 22 --max-tunnel-duration 3600' -o HostKeyAlias=<sample-eice-web> ec2-user@10.1.1.10
+"
+    );
+    // --json: the endpoint, the reason, the target's login, the commands.
+    let run = env.hop(&["route", "sample-eice-web", "--json"]);
+    run.code(0);
+    let doc: Value = serde_json::from_str(&redact_eice(lab, &env, &run.stdout)).unwrap();
+    assert_eq!(doc["route"]["kind"], "eice");
+    assert_eq!(
+        doc["route"]["endpoint"],
+        serde_json::json!({
+            "id": "<eice:sample-eice-a>",
+            "region": "us-east-1",
+            "dns_name": "<dns:sample-eice-a>",
+            "subnet_id": "<subnet:sample-eice-a>",
+            "max_duration": 3600,
+            "security_groups": ["<sg:sample-eice-ep-sg>"],
+            "target_security_groups": doc["target"]["security_groups"].clone(),
+        })
+    );
+    assert_eq!(
+        doc["route"]["reason"],
+        "<vpc:sample-eice-vpc> has no bastion; <subnet:sample-eice-a>, same subnet as the target; 2 endpoints in <vpc:sample-eice-vpc>"
+    );
+    assert_eq!(
+        doc["route"]["target"],
+        serde_json::json!({"id": "<sample-eice-web>", "name": "sample-eice-web", "address": "10.1.1.10", "user": "ec2-user", "identity": null, "port": 22, "push": "auto"})
+    );
+    assert!(
+        doc["openssh"].as_str().unwrap().contains("--instance-connect-endpoint-id <eice:sample-eice-a> "),
+        "{doc:#}"
+    );
+    assert_eq!(doc["aws_cli"], Value::Null);
+    assert_eq!(doc["push"].as_array().unwrap().len(), 1, "{doc:#}");
+    // The other endpoint, asked for by id; a bounded tunnel duration from the config.
+    let mut other = Env::lab(lab);
+    let config = other.write("hop.toml", b"eice_max_duration = 600\n");
+    other.set("HOP_CONFIG", config.to_str().unwrap());
+    let b = lab.state["eice"]["endpoints"]["sample-eice-b"]["id"].as_str().unwrap();
+    let run = other.hop(&["route", "sample-eice-web", "--eice", b]);
+    run.code(0);
+    let out = redact_eice(lab, &other, &run.stdout);
+    assert!(
+        out.contains("\nroute    eice <eice:sample-eice-b> (--eice; <subnet:sample-eice-b>, the endpoint asked for)\n"),
+        "{out}"
+    );
+    assert!(out.contains("tunnels end after 600 s\n") && out.contains("--max-tunnel-duration 600'"), "{out}");
+}
+
+/// `--eice` where the VPC has no endpoint: nothing to route through, exit 2 with the reason;
+/// without it, the bastion route as usual.
+#[test]
+fn eice_forced_in_a_vpc_without_an_endpoint_is_a_usage_error() {
+    let lab = lab_or_skip!();
+    let env = Env::lab(lab);
+    let run = env.hop(&["route", "sample-web", "--eice"]);
+    run.code(2);
+    assert_eq!(run.stdout, "");
+    let err = redact(lab, &env, &run.stderr);
+    assert!(
+        err.starts_with(
+            "hop: error: sample-web (<sample-web>) cannot be reached through EC2 Instance Connect: --eice: <vpc:sample-dev> has no usable EC2 Instance Connect Endpoint\n"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("hint: create an endpoint in <vpc:sample-dev>: aws ec2 create-instance-connect-endpoint --region us-east-1 --subnet-id "), "{err}");
+    env.hop(&["route", "sample-web"]).code(0);
 }

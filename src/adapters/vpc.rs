@@ -1,17 +1,19 @@
 //! The VPC snapshot `hop doctor` reasons about: one call per kind of resource, filtered by the
 //! VPC (instances paginated by 1000) or by the target (its instance-profile association), all
-//! at once, plus Session Manager's view of the agent: ten calls. Then, only when SSH rules name
+//! at once, plus Session Manager's view of the agent: eleven calls (the EC2 Instance Connect
+//! Endpoints of the VPC, in every state, are one of them). Then, only when SSH rules name
 //! managed prefix lists, one GetManagedPrefixListEntries per distinct list, at most
 //! `PREFIX_LISTS` of them (the rest are reported unread). The number of calls does not grow
 //! with the VPC.
 
+use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::Filter;
 
 use crate::adapters::aws;
 use crate::adapters::ssm::Control;
 use crate::domain::doctor::{
-    Agent, Endpoint, Host, Nacl, NaclEntry, NatGateway, Permission, PrefixList, ProfileAssociation, RouteEntry,
-    RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet,
+    Agent, Eice, Endpoint, Host, Nacl, NaclEntry, NatGateway, Permission, PrefixList, ProfileAssociation, RouteEntry,
+    RouteTable, RouteTarget, SecurityGroup, Snapshot, Subnet, Unlisted,
 };
 use crate::error::HopError;
 use crate::settings::Settings;
@@ -58,6 +60,7 @@ pub async fn snapshot(settings: &Settings, region: &str, vpc: &str, target: &str
                         .collect(),
                     source_dest_check: i.source_dest_check().unwrap_or(true),
                     instance_profile: i.iam_instance_profile().and_then(|p| p.arn()).map(str::to_string),
+                    instance_type: i.instance_type().map(|t| t.as_str().to_string()),
                 });
             }
             token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
@@ -243,6 +246,7 @@ pub async fn snapshot(settings: &Settings, region: &str, vpc: &str, target: &str
                 .map(|s| Subnet {
                     id: s.subnet_id().unwrap_or_default().into(),
                     availability_zone: s.availability_zone().unwrap_or_default().into(),
+                    cidr: s.cidr_block().map(str::to_string),
                 })
                 .collect::<Vec<_>>(),
         )
@@ -277,8 +281,66 @@ pub async fn snapshot(settings: &Settings, region: &str, vpc: &str, target: &str
             }
         }
     };
-    let (instances, subnets, route_tables, igws, nat_gateways, security_groups, nacls, endpoints, associations, agent) =
-        tokio::join!(instances, subnets, tables, igws, nats, groups, nacls, endpoints, associations, agent);
+    // Every state (no state filter): doctor names a failed or deleted endpoint. A VPC holds a
+    // handful at most (a quota), so one page of 50; more pages are read, boundedly.
+    let eices = async {
+        let mut out = Vec::new();
+        let mut token = None;
+        for _ in 0..10 {
+            let page = match ec2
+                .describe_instance_connect_endpoints()
+                .filters(by_vpc(vpc))
+                .max_results(50)
+                .set_next_token(token)
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    let why = format!("DescribeInstanceConnectEndpoints: {}", aws::error_chain(&e));
+                    tracing::info!("{why}");
+                    return Err(match e.code() {
+                        Some("UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException") => {
+                            Unlisted::Denied(why)
+                        }
+                        _ => Unlisted::Failed(why),
+                    });
+                }
+            };
+            out.extend(page.instance_connect_endpoints().iter().map(|e| Eice {
+                id: e.instance_connect_endpoint_id().unwrap_or_default().into(),
+                arn: e.instance_connect_endpoint_arn().map(str::to_string),
+                vpc_id: e.vpc_id().unwrap_or_default().into(),
+                subnet_id: e.subnet_id().unwrap_or_default().into(),
+                state: e.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                state_message: e.state_message().map(str::to_string),
+                security_groups: e.security_group_ids().to_vec(),
+                preserve_client_ip: e.preserve_client_ip().unwrap_or(false),
+            }));
+            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_string);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+        Err(Unlisted::Failed("DescribeInstanceConnectEndpoints: more than 10 pages".into()))
+    };
+    let (
+        instances,
+        subnets,
+        route_tables,
+        igws,
+        nat_gateways,
+        security_groups,
+        nacls,
+        endpoints,
+        associations,
+        agent,
+        eices,
+    ) = tokio::join!(instances, subnets, tables, igws, nats, groups, nacls, endpoints, associations, agent, eices);
+    let (eices, eices_unlisted) = match eices {
+        Ok(list) => (list, None),
+        Err(why) => (Vec::new(), Some(why)),
+    };
     let security_groups = security_groups?;
     let prefix_lists = prefix_lists(&ec2, &security_groups).await;
     Ok(Snapshot {
@@ -295,6 +357,8 @@ pub async fn snapshot(settings: &Settings, region: &str, vpc: &str, target: &str
         profile_associations: associations,
         agent,
         prefix_lists,
+        eices,
+        eices_unlisted,
     })
 }
 

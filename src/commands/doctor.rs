@@ -9,11 +9,11 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 
 use crate::adapters::ssh::{self, client};
-use crate::adapters::{ssm, term, vpc};
+use crate::adapters::{eice, ssm, term, vpc};
 use crate::domain::display;
-use crate::domain::doctor::{self, Check, Cidr, Path, Status, check};
+use crate::domain::doctor::{self, Check, Cidr, Eice, Path, Status, check};
 use crate::domain::inventory::Instance;
-use crate::domain::route::{Endpoint, Route, bastions};
+use crate::domain::route::{EiceVia, Endpoint, Push, Route, bastions};
 use crate::error::HopError;
 use crate::settings::Settings;
 
@@ -39,8 +39,8 @@ pub async fn run(
         Route::Direct { target } => Some(target.id.clone()),
         Route::Jump { bastion, .. } => Some(bastion.id.clone()),
         Route::Chain { jumps, .. } => jumps.first().map(|j| j.id.clone()),
-        // No usable bastion: still check the VPC's bastion, if it has one, to say why not.
-        // TODO(#12): the EICE path (endpoint state, SG egress/ingress) is checked by its own rules.
+        // No usable bastion (or EICE asked for): still check the VPC's bastion, if it has one, to
+        // say why not. The EICE path has its own checks (`Input.eice`).
         Route::Ssm { .. } | Route::Eice { .. } | Route::Unreachable { .. } => {
             instance.vpc_id.as_deref().and_then(|v| {
                 let by_vpc = bastions(&loaded.instances, &settings.bastion);
@@ -48,15 +48,39 @@ pub async fn run(
             })
         }
     };
+    // The route's endpoint as discovery saw it (the snapshot's own record wins in the rules).
+    let eice = match &route {
+        Route::Eice { endpoint, .. } => {
+            Some(loaded.endpoints.iter().find(|e| e.id == endpoint.id).map(Eice::from).unwrap_or_else(|| Eice {
+                id: endpoint.id.clone(),
+                subnet_id: endpoint.subnet_id.clone(),
+                state: "create-complete".into(),
+                ..Default::default()
+            }))
+        }
+        _ => None,
+    };
+    let port = match &route {
+        Route::Direct { target } | Route::Jump { target, .. } | Route::Chain { target, .. } => target.login.port,
+        Route::Ssm { target, .. } | Route::Eice { target, .. } => target.login.port,
+        Route::Unreachable { .. } => settings.login.login(&instance, true, &super::file_exists).port,
+    };
+    let mut eice_arn = None;
     if let Some(vpc_id) = &instance.vpc_id {
         let snap = vpc::snapshot(settings, &instance.region, vpc_id, &instance.id).await?;
-        checks.extend(doctor::diagnose(&snap, &doctor::Input { target: &instance.id, entry: entry.as_deref(), my_ip }));
+        if let Route::Eice { endpoint, .. } = &route {
+            eice_arn = snap.eices.iter().find(|e| e.id == endpoint.id).and_then(|e| e.arn.clone());
+        }
+        checks.extend(doctor::diagnose(
+            &snap,
+            &doctor::Input { target: &instance.id, entry: entry.as_deref(), my_ip, eice, port },
+        ));
     }
     if probe {
-        checks.extend(run_probe(settings, &route).await);
+        checks.extend(run_probe(settings, &route, eice_arn.as_deref()).await);
     }
-    let via_ssm = matches!(route, Route::Ssm { .. });
-    let ok = doctor::route_ok(&checks, via_ssm);
+    let chosen = chosen_path(&route);
+    let ok = doctor::route_ok(&checks, chosen);
     let mut out = std::io::stdout().lock();
     if json_out {
         let problems = checks.iter().filter(|c| c.status == Status::Problem).count();
@@ -71,9 +95,19 @@ pub async fn run(
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
     } else {
-        out.write_all(render(&instance, &route, &checks, via_ssm, ok, settings.color).as_bytes())?;
+        out.write_all(render(&instance, &route, &checks, chosen, ok, settings.color).as_bytes())?;
     }
     Ok(if ok { 0 } else { 1 })
+}
+
+/// The doctor path whose problems fail the route: SSM and EICE have their own, direct and jump
+/// routes the bastion path (which checks the target itself for a direct route).
+fn chosen_path(route: &Route) -> Path {
+    match route {
+        Route::Ssm { .. } => Path::Ssm,
+        Route::Eice { .. } => Path::Eice,
+        _ => Path::Bastion,
+    }
 }
 
 /// hop's own view: the name resolved (else we would not be here), the key files, the route.
@@ -98,10 +132,26 @@ fn hop_view(asked: &str, instance: &Instance, route: &Route, all: &[Instance]) -
     };
     for e in endpoints {
         let who = e.name.clone().unwrap_or_else(|| e.id.clone());
-        out.push(match &e.login.identity {
-            Some(path) => check(Path::Hop, "hop.key", Status::Ok, format!("key for {who}: {}", path.display())),
-            None => {
-                let key = all.iter().find(|i| i.id == e.id).and_then(|i| i.key_name.clone());
+        let key = all.iter().find(|i| i.id == e.id).and_then(|i| i.key_name.clone());
+        out.push(match (&e.login.identity, e.login.push) {
+            (_, Push::Always) => check(
+                Path::Hop,
+                "hop.key",
+                Status::Ok,
+                format!("key for {who}: one hop pushes with EC2 Instance Connect as {}, as asked", e.login.user),
+            ),
+            (Some(path), _) => check(Path::Hop, "hop.key", Status::Ok, format!("key for {who}: {}", path.display())),
+            // Launched without a key pair: pushed keys are how it is meant to be entered.
+            (None, Push::Auto) if key.is_none() => check(
+                Path::Hop,
+                "hop.key",
+                Status::Ok,
+                format!(
+                    "{who} has no key pair: hop pushes a key with EC2 Instance Connect as {} (unless ssh-agent has keys)",
+                    e.login.user
+                ),
+            ),
+            (None, push) => {
                 let fix = match &key {
                     Some(k) => format!("put the private key of key pair {k} at ~/.ssh/{k}.pem (mode 600), or pass -i"),
                     None => {
@@ -112,7 +162,11 @@ fn hop_view(asked: &str, instance: &Instance, route: &Route, all: &[Instance]) -
                     Path::Hop,
                     "hop.key",
                     Status::Warning,
-                    format!("no key file for {who}: hop will try ssh-agent and ~/.ssh/id_*"),
+                    if push == Push::Auto {
+                        format!("no key file for {who}: hop will try ssh-agent, else push a key with EC2 Instance Connect")
+                    } else {
+                        format!("no key file for {who}: hop will try ssh-agent and ~/.ssh/id_*")
+                    },
                 )
                 .fix(fix)
             }
@@ -126,7 +180,7 @@ fn hop_view(asked: &str, instance: &Instance, route: &Route, all: &[Instance]) -
 }
 
 /// The route tried step by step; the first step that fails ends the probe.
-async fn run_probe(settings: &Settings, route: &Route) -> Vec<Check> {
+async fn run_probe(settings: &Settings, route: &Route, eice_arn: Option<&str>) -> Vec<Check> {
     let p = Path::Probe;
     let timeout = settings.connect_timeout;
     let trust = super::connect::trust(settings);
@@ -231,8 +285,81 @@ async fn run_probe(settings: &Settings, route: &Route) -> Vec<Check> {
                 }
             }
         }
-        // TODO(#12): probe the EICE tunnel (handshake, then SSH over it).
-        Route::Eice { .. } | Route::Unreachable { .. } => {}
+        Route::Eice { endpoint, target, .. } => out.extend(probe_eice(settings, endpoint, target, eice_arn).await),
+        Route::Unreachable { .. } => {}
+    }
+    out
+}
+
+/// The EICE route tried: the tunnel (a freshly presigned handshake), then SSH through it (host
+/// key verified, authenticated). A handshake refused with 403 gets the IAM fix with the real
+/// ARNs; a tunnel the endpoint closes at once says why (its close reason, the SG hint).
+async fn probe_eice(settings: &Settings, endpoint: &EiceVia, target: &Endpoint, eice_arn: Option<&str>) -> Vec<Check> {
+    let p = Path::Probe;
+    let label = target.name.clone().unwrap_or_else(|| target.id.clone());
+    let t = super::connect::eice_target(endpoint, target, target.login.port, &label);
+    let mut out = Vec::new();
+    let explain = |e: &eice::TunnelError| -> Option<String> {
+        match e {
+            eice::TunnelError::Refused { status: 403, .. } => {
+                let push = (target.login.push != Push::No).then_some(target.login.user.as_str());
+                Some(doctor::eice_iam_fix(&endpoint.region, &endpoint.id, eice_arn, &target.id, push))
+            }
+            _ => {
+                let hints: Vec<String> = e.hints(&t).into_iter().filter(|h| !h.contains("hop doctor")).collect();
+                (!hints.is_empty()).then(|| hints.join("; "))
+            }
+        }
+    };
+    let started = Instant::now();
+    let credentials = match crate::adapters::aws::credentials(settings, &endpoint.region).await {
+        Ok(c) => c,
+        Err(why) => {
+            out.push(check(p, "probe.eice", Status::Problem, eice::TunnelError::Credentials(why).message(&t)));
+            return out;
+        }
+    };
+    let eice::Opened { stream, mut ending } =
+        match eice::open(&t, &eice::credentials(&credentials), settings.connect_timeout).await {
+            Ok(o) => o,
+            Err(e) => {
+                let mut c = check(p, "probe.eice", Status::Problem, e.message(&t));
+                if let Some(fix) = explain(&e) {
+                    c = c.fix(fix);
+                }
+                out.push(c);
+                return out;
+            }
+        };
+    out.push(check(
+        p,
+        "probe.eice",
+        Status::Ok,
+        format!(
+            "tunnel through {} to {}:{} open in {} ms",
+            endpoint.id,
+            target.address,
+            target.login.port,
+            started.elapsed().as_millis()
+        ),
+    ));
+    let hops = ssh::hops(&Route::Eice { endpoint: endpoint.clone(), target: target.clone(), reason: String::new() })
+        .unwrap_or_default();
+    let trust = super::connect::trust(settings);
+    let what = format!("SSH to {label} ({}:{}) through {}", target.address, target.login.port, endpoint.id);
+    match client::connect(&hops, &trust, settings.connect_timeout, &client::FinalHop::default(), Some(stream)).await {
+        Ok(_) => out.push(check(p, "probe.ssh", Status::Ok, format!("{what} (host key verified, authenticated)"))),
+        // The stream ended under SSH: the endpoint's close says why.
+        Err(e) => out.push(match ending.error(Duration::from_secs(2)).await {
+            Some(why) => {
+                let c = check(p, "probe.ssh", Status::Problem, format!("{what}: {}", why.message(&t)));
+                match explain(&why) {
+                    Some(fix) => c.fix(fix),
+                    None => c,
+                }
+            }
+            None => check(p, "probe.ssh", Status::Problem, format!("{what}: {e}")),
+        }),
     }
     out
 }
@@ -264,7 +391,7 @@ async fn banner<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, within: Duratio
 
 /// The checklist. Summaries, evidence and fixes quote EC2 (tags, group names) and servers
 /// (banners, reasons): each is escaped for the terminal.
-fn render(instance: &Instance, route: &Route, checks: &[Check], via_ssm: bool, ok: bool, color: bool) -> String {
+fn render(instance: &Instance, route: &Route, checks: &[Check], chosen: Path, ok: bool, color: bool) -> String {
     let safe = |text: &str| display::escape(text).into_owned();
     let mut s = safe(&format!(
         "hop doctor: {} ({}) in {} ({}), route: {}",
@@ -275,7 +402,7 @@ fn render(instance: &Instance, route: &Route, checks: &[Check], via_ssm: bool, o
         route.summary()
     ));
     s.push('\n');
-    for path in [Path::Hop, Path::Bastion, Path::Outbound, Path::Ssm, Path::Probe] {
+    for path in [Path::Hop, Path::Bastion, Path::Eice, Path::Outbound, Path::Ssm, Path::Probe] {
         let group: Vec<&Check> = checks.iter().filter(|c| c.path == path).collect();
         if group.is_empty() {
             continue;
@@ -298,7 +425,11 @@ fn render(instance: &Instance, route: &Route, checks: &[Check], via_ssm: bool, o
         }
     }
     let problems = checks.iter().filter(|c| c.status == Status::Problem).count();
-    let chosen = if via_ssm { "Session Manager" } else { "SSH" };
+    let chosen = match chosen {
+        Path::Ssm => "Session Manager",
+        Path::Eice => "EC2 Instance Connect Endpoint",
+        _ => "SSH",
+    };
     s.push_str(&format!(
         "\n{}\n",
         if ok {

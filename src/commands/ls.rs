@@ -34,9 +34,9 @@ struct Row<'a> {
 
 #[derive(Serialize)]
 struct RouteRow {
-    /// direct | jump | ssm | unreachable
+    /// direct | jump | eice | ssm | unreachable
     kind: &'static str,
-    /// The bastion's name (or id) for jump routes.
+    /// The bastion's name (or id) for jump routes, the endpoint id for eice routes.
     via: Option<String>,
     via_id: Option<String>,
     reason: Option<String>,

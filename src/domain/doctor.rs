@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::domain::filter::glob;
+use crate::domain::inventory::ConnectEndpoint;
 
 /// One VPC as EC2 (and Session Manager) describe it, reduced to what the rules read.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -29,6 +30,56 @@ pub struct Snapshot {
     pub agent: Option<Agent>,
     /// The managed prefix lists security-group rules name, with their entries when read.
     pub prefix_lists: Vec<PrefixList>,
+    /// The VPC's EC2 Instance Connect Endpoints, in every state (a deleted or failed one is
+    /// worth a word too).
+    pub eices: Vec<Eice>,
+    /// Why `eices` could not be listed (then it is empty and says nothing).
+    pub eices_unlisted: Option<Unlisted>,
+}
+
+/// Why a listing is missing from the snapshot: it is a finding, not a failure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unlisted {
+    /// UnauthorizedOperation or AccessDenied: the identity lacks the permission.
+    Denied(String),
+    /// Any other error.
+    Failed(String),
+}
+
+/// An EC2 Instance Connect Endpoint as DescribeInstanceConnectEndpoints shows it, in any state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Eice {
+    pub id: String,
+    /// `arn:aws:ec2:REGION:ACCOUNT:instance-connect-endpoint/ID`, when EC2 gave it.
+    pub arn: Option<String>,
+    pub vpc_id: String,
+    pub subnet_id: String,
+    /// As the API names it: `create-complete`, `delete-in-progress`, …
+    pub state: String,
+    pub state_message: Option<String>,
+    pub security_groups: Vec<String>,
+    pub preserve_client_ip: bool,
+}
+
+impl Eice {
+    pub fn usable(&self) -> bool {
+        ConnectEndpoint::USABLE_STATES.contains(&self.state.as_str())
+    }
+}
+
+impl From<&ConnectEndpoint> for Eice {
+    fn from(e: &ConnectEndpoint) -> Eice {
+        Eice {
+            id: e.id.clone(),
+            arn: None,
+            vpc_id: e.vpc_id.clone(),
+            subnet_id: e.subnet_id.clone(),
+            state: e.state.clone(),
+            state_message: e.state_message.clone(),
+            security_groups: e.security_groups.clone(),
+            preserve_client_ip: e.preserve_client_ip,
+        }
+    }
 }
 
 /// A managed prefix list (`pl-…`) a security-group rule names as its source or destination.
@@ -50,6 +101,8 @@ pub struct Host {
     pub security_groups: Vec<String>,
     pub source_dest_check: bool,
     pub instance_profile: Option<String>,
+    /// `t3.micro`, …: an endpoint that preserves client IPs cannot reach some old families.
+    pub instance_type: Option<String>,
 }
 
 impl Host {
@@ -65,6 +118,8 @@ impl Host {
 pub struct Subnet {
     pub id: String,
     pub availability_zone: String,
+    /// Its IPv4 CIDR: an endpoint's traffic comes from an address of its subnet.
+    pub cidr: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -259,6 +314,8 @@ fn ip(s: &Option<String>) -> Option<Cidr> {
 pub enum Path {
     Hop,
     Bastion,
+    /// Through an EC2 Instance Connect Endpoint.
+    Eice,
     Outbound,
     Ssm,
     /// `--probe`: the route tried for real.
@@ -270,6 +327,7 @@ impl Path {
         match self {
             Path::Hop => "hop",
             Path::Bastion => "bastion",
+            Path::Eice => "eice",
             Path::Outbound => "outbound",
             Path::Ssm => "ssm",
             Path::Probe => "probe",
@@ -318,9 +376,20 @@ impl Check {
 pub struct Input<'a> {
     pub target: &'a str,
     /// The host hop would enter the VPC through (the bastion, or the target itself for a
-    /// direct route); None for SSM.
+    /// direct route); None for SSM and EICE.
     pub entry: Option<&'a str>,
     pub my_ip: Option<Cidr>,
+    /// The EC2 Instance Connect Endpoint the route goes through, as discovery saw it (the
+    /// snapshot's fresher record of the same id wins); None when the route is no EICE route.
+    pub eice: Option<Eice>,
+    /// The port hop logs in to the target on (an endpoint reaches 22 only).
+    pub port: u16,
+}
+
+impl Default for Input<'_> {
+    fn default() -> Self {
+        Input { target: "", entry: None, my_ip: None, eice: None, port: 22 }
+    }
 }
 
 impl Snapshot {
@@ -486,12 +555,22 @@ pub fn diagnose(snap: &Snapshot, input: &Input) -> Vec<Check> {
             Status::Unknown,
             format!("the first hop, {e}, is not an instance of {}: its path is not checked", snap.vpc_id),
         )),
+        // The EICE checks below tell that route's story.
+        None if input.eice.is_some() => {}
         None => out.push(check(
             Path::Bastion,
             "bastion.present",
             Status::Warning,
             format!("{} has no usable bastion: hop uses Session Manager", snap.vpc_id),
         )),
+    }
+    // EICE matters when the route takes it, or when there is no bastion and the VPC has an
+    // endpoint (or hop may not look): then say why hop does not use it.
+    let in_vpc = snap.eices.iter().any(|e| e.vpc_id == snap.vpc_id);
+    if input.eice.is_some()
+        || (input.entry.is_none() && (in_vpc || matches!(snap.eices_unlisted, Some(Unlisted::Denied(_)))))
+    {
+        eice_path(snap, target, input, &mut out);
     }
     let nat = outbound_path(snap, target, &mut out);
     ssm_path(snap, target, nat, &mut out);
@@ -635,9 +714,14 @@ fn bastion_path(snap: &Snapshot, target: &Host, entry: &Host, my_ip: Option<Cidr
 
 /// Where TCP `port` is allowed from, across `groups`.
 fn allowed_sources(groups: &[&SecurityGroup], port: u16) -> String {
+    allowed_peers(groups, port, false)
+}
+
+/// Where TCP `port` is allowed from (ingress) or to (egress), across `groups`.
+fn allowed_peers(groups: &[&SecurityGroup], port: u16, egress: bool) -> String {
     let mut from: Vec<String> = groups
         .iter()
-        .flat_map(|g| g.ingress.iter().filter(|p| p.covers(port)))
+        .flat_map(|g| (if egress { &g.egress } else { &g.ingress }).iter().filter(|p| p.covers(port)))
         .flat_map(|p| p.cidrs.iter().chain(p.groups.iter()).chain(p.prefix_lists.iter()).cloned())
         .collect();
     from.sort();
@@ -713,7 +797,10 @@ fn igw_route(snap: &Snapshot, subnet: &str, role: &str) -> Check {
 }
 
 fn nacl_check(snap: &Snapshot, subnet: &str, peer: &Cidr, id: &'static str, role: &str) -> Check {
-    let p = Path::Bastion;
+    nacl_check_on(Path::Bastion, snap, subnet, peer, id, role)
+}
+
+fn nacl_check_on(p: Path, snap: &Snapshot, subnet: &str, peer: &Cidr, id: &'static str, role: &str) -> Check {
     let Some(nacl) = snap.nacl_of(subnet) else {
         return check(p, id, Status::Unknown, format!("no network ACL found for {subnet}"));
     };
@@ -1094,9 +1181,347 @@ fn ssm_path(snap: &Snapshot, target: &Host, nat: bool, out: &mut Vec<Check>) {
     });
 }
 
-/// Whether the checks of the chosen route (`hop` always, then bastion or SSM) hold.
-pub fn route_ok(checks: &[Check], via_ssm: bool) -> bool {
-    let chosen = if via_ssm { Path::Ssm } else { Path::Bastion };
+/// The instance type families an endpoint that preserves client IPs cannot reach (spec §A.6).
+const NO_CLIENT_IP_FAMILIES: [&str; 9] = ["c1", "cg1", "cg2", "g1", "hi1", "m1", "m2", "m3", "t1"];
+
+/// The endpoint the EICE checks are about: the route's (the snapshot's record of it when it
+/// has one), else the best of the VPC's as the route planner ranks them (usable first, then
+/// the target's subnet, its AZ, the lowest id), with why it is the one.
+fn eice_of(snap: &Snapshot, target: &Host, input: &Input) -> Option<(Eice, String)> {
+    if let Some(asked) = &input.eice {
+        let e = snap.eices.iter().find(|e| e.id == asked.id).cloned().unwrap_or_else(|| asked.clone());
+        return Some((e, "the route's endpoint".into()));
+    }
+    let az = |subnet: &str| snap.subnets.iter().find(|s| s.id == subnet).map(|s| s.availability_zone.as_str());
+    let target_subnet = target.subnet_id.as_deref().unwrap_or_default();
+    let mut in_vpc: Vec<&Eice> = snap.eices.iter().filter(|e| e.vpc_id == snap.vpc_id).collect();
+    in_vpc.sort_by_key(|e| {
+        (
+            !e.usable(),
+            e.subnet_id != target_subnet,
+            az(&e.subnet_id).is_none() || az(&e.subnet_id) != az(target_subnet),
+            &e.id,
+        )
+    });
+    let e = *in_vpc.first()?;
+    let why = if in_vpc.len() > 1 {
+        format!("the first of {} endpoints in {} (usable, same subnet, same AZ, lowest id)", in_vpc.len(), snap.vpc_id)
+    } else {
+        format!("the one endpoint in {}", snap.vpc_id)
+    };
+    Some((e.clone(), why))
+}
+
+/// `aws ec2 create-instance-connect-endpoint` for a replacement of `e` in `subnet`.
+fn create_eice(region: &str, subnet: &str, e: &Eice) -> String {
+    let groups = if e.security_groups.is_empty() { "<sg-…>".to_string() } else { e.security_groups.join(" ") };
+    format!(
+        "aws ec2 create-instance-connect-endpoint --region {region} --subnet-id {subnet} --security-group-ids {groups}{}",
+        if e.preserve_client_ip { " --preserve-client-ip" } else { "" }
+    )
+}
+
+/// The EICE route: port 22, the endpoint's state, its security groups' egress to the target,
+/// the target's ingress from it (or from you, when it preserves client IPs), the target
+/// subnet's NACL, and the client-IP caveats (spec §A.6, §A.8).
+fn eice_path(snap: &Snapshot, target: &Host, input: &Input, out: &mut Vec<Check>) {
+    let p = Path::Eice;
+    let r = &snap.region;
+    match &snap.eices_unlisted {
+        Some(Unlisted::Denied(e)) => out.push(
+            check(
+                p,
+                "eice.list",
+                Status::Warning,
+                format!(
+                    "hop may not list the EC2 Instance Connect Endpoints of {}: it cannot route through them",
+                    snap.vpc_id
+                ),
+            )
+            .evidence(e.clone())
+            .fix(
+                "allow ec2:DescribeInstanceConnectEndpoints (no resource-level permissions: Resource \"*\"): \
+                 aws iam put-user-policy --user-name <you> --policy-name hop-eice-describe --policy-document \
+                 '{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"ec2:DescribeInstanceConnectEndpoints\",\"Resource\":\"*\"}]}' \
+                 (put-role-policy --role-name <role> for a role)",
+            ),
+        ),
+        Some(Unlisted::Failed(e)) => out.push(
+            check(
+                p,
+                "eice.list",
+                Status::Unknown,
+                format!("the EC2 Instance Connect Endpoints of {} could not be listed", snap.vpc_id),
+            )
+            .evidence(e.clone()),
+        ),
+        None => {}
+    }
+    let Some((e, why)) = eice_of(snap, target, input) else { return };
+    let subnet = target.subnet_id.as_deref().unwrap_or("<subnet-…>");
+    if input.port != 22 {
+        out.push(
+            check(
+                p,
+                "eice.port",
+                Status::Problem,
+                format!(
+                    "hop logs in to {} on port {}, and an EC2 Instance Connect Endpoint reaches port 22 (and 3389) only",
+                    target.label(),
+                    input.port
+                ),
+            )
+            .fix(format!(
+                "let sshd listen on 22 and drop `port = {}` for it from ~/.config/hop/config.toml, or use Session Manager (hop --ssm …), which reaches any port",
+                input.port
+            )),
+        );
+    }
+    // Present and usable.
+    let label = format!("{} ({}, {})", e.id, e.subnet_id, if e.vpc_id.is_empty() { "?" } else { &e.vpc_id });
+    let said = e.state_message.as_deref().filter(|m| !m.trim().is_empty());
+    let describe = format!(
+        "aws ec2 describe-instance-connect-endpoints --region {r} --instance-connect-endpoint-ids {} --query 'InstanceConnectEndpoints[0].[State,StateMessage]'",
+        e.id
+    );
+    let delete =
+        format!("aws ec2 delete-instance-connect-endpoint --region {r} --instance-connect-endpoint-id {}", e.id);
+    let create = create_eice(r, subnet, &e);
+    let state = e.state.as_str();
+    let mut c = match state {
+        "create-complete" | "update-complete" => check(p, "eice.endpoint", Status::Ok, format!("endpoint {label} is {state}")),
+        "update-in-progress" => check(p, "eice.endpoint", Status::Ok, format!("endpoint {label} is {state}: usable while it updates")),
+        "update-failed" => check(
+            p,
+            "eice.endpoint",
+            Status::Warning,
+            format!("endpoint {label} is update-failed: still usable, but its last change did not apply"),
+        )
+        .fix(format!(
+            "see why: {describe}; then apply the change again: aws ec2 modify-instance-connect-endpoint --region {r} --instance-connect-endpoint-id {} …",
+            e.id
+        )),
+        "create-in-progress" => check(
+            p,
+            "eice.endpoint",
+            Status::Problem,
+            format!("endpoint {label} is still being created: not usable until create-complete"),
+        )
+        .fix(format!("wait a few minutes, watching {describe}")),
+        "create-failed" => check(p, "eice.endpoint", Status::Problem, format!("endpoint {label} could not be created (create-failed)"))
+            .fix(format!("{delete} && {create}")),
+        "delete-in-progress" | "delete-complete" => check(
+            p,
+            "eice.endpoint",
+            Status::Problem,
+            format!("endpoint {label} is {}: nothing goes through it any more", if state == "delete-complete" { "deleted" } else { "being deleted (delete-in-progress)" }),
+        )
+        .fix(create.clone()),
+        "delete-failed" => check(p, "eice.endpoint", Status::Problem, format!("endpoint {label} failed to delete (delete-failed) and is not usable"))
+            .fix(format!("{delete} && {create}")),
+        other => check(p, "eice.endpoint", Status::Unknown, format!("endpoint {label} is in a state hop does not know: {other:?}")),
+    };
+    if let Some(m) = said {
+        c = c.evidence(format!("StateMessage: {m}"));
+    }
+    out.push(c.evidence(format!("chosen: {why}")));
+    let target_ip = ip(&target.private_ip);
+    let elsewhere = !e.vpc_id.is_empty() && e.vpc_id != snap.vpc_id;
+    // Client-IP preservation: own VPC only, and not some old instance families.
+    if e.preserve_client_ip {
+        let family = target.instance_type.as_deref().and_then(|t| t.split('.').next()).map(str::to_lowercase);
+        let off = format!(
+            "aws ec2 modify-instance-connect-endpoint --region {r} --instance-connect-endpoint-id {} --no-preserve-client-ip",
+            e.id
+        );
+        out.push(if elsewhere {
+            check(
+                p,
+                "eice.preserve-client-ip",
+                Status::Problem,
+                format!(
+                    "{} preserves client IPs, so it reaches its own VPC ({}) only, and {} is in {}",
+                    e.id,
+                    e.vpc_id,
+                    target.label(),
+                    snap.vpc_id
+                ),
+            )
+            .fix(format!("{off}, or use an endpoint in {}: {create}", snap.vpc_id))
+        } else if let Some(f) = family.as_deref().filter(|f| NO_CLIENT_IP_FAMILIES.contains(f)) {
+            check(
+                p,
+                "eice.preserve-client-ip",
+                Status::Problem,
+                format!(
+                    "{} preserves client IPs, which does not work for {} instances, and {} is a {}",
+                    e.id,
+                    f.to_uppercase(),
+                    target.label(),
+                    target.instance_type.as_deref().unwrap_or_default()
+                ),
+            )
+            .fix(off)
+        } else {
+            check(
+                p,
+                "eice.preserve-client-ip",
+                Status::Ok,
+                format!("{} preserves client IPs: {} sees your address, not the endpoint's", e.id, target.label()),
+            )
+            .evidence(format!("instance type: {}", target.instance_type.as_deref().unwrap_or("unknown")))
+        });
+    }
+    if elsewhere {
+        out.push(check(
+            p,
+            "eice.security-groups",
+            Status::Unknown,
+            format!(
+                "{} is in {}, not in {}: its security groups are not in this snapshot and are not checked",
+                e.id, e.vpc_id, snap.vpc_id
+            ),
+        ));
+        return;
+    }
+    // The endpoint's groups let it out to the target's 22.
+    let ep_groups = snap.groups(&e.security_groups);
+    let ep_sgs = e.security_groups.join(", ");
+    let target_sg = target.security_groups.first().map_or("<sg-…>", String::as_str);
+    let ep_sg = e.security_groups.first().map_or("<sg-…>", String::as_str);
+    let who = format!("{} at {}", target.label(), target.private_ip.as_deref().unwrap_or("?"));
+    out.push(if ep_groups.is_empty() {
+        check(
+            p,
+            "eice.egress",
+            Status::Unknown,
+            format!("the endpoint's security groups ({ep_sgs}) are not among {}'s", snap.vpc_id),
+        )
+    } else {
+        match sg_allows(&ep_groups, &snap.prefix_lists, true, 22, target_ip.as_ref(), &target.security_groups) {
+            Reach::Allowed(g, via) => {
+                check(p, "eice.egress", Status::Ok, format!("{} lets the endpoint connect out to TCP 22 of {who}", g.id))
+                    .evidence(format!("egress: tcp 22 to {via}"))
+            }
+            Reach::Unknown(unread) => unread_lists(
+                p,
+                "eice.egress",
+                format!("whether the endpoint may connect out to {who} on TCP 22 depends on prefix lists hop could not read"),
+                unread,
+            ),
+            Reach::Denied => check(
+                p,
+                "eice.egress",
+                Status::Problem,
+                format!("the endpoint's security groups ({ep_sgs}) allow no TCP 22 out to {who}"),
+            )
+            .evidence(format!("22 is allowed out to: {}", allowed_peers(&ep_groups, 22, true)))
+            .fix(format!(
+                "aws ec2 authorize-security-group-egress --region {r} --group-id {ep_sg} --ip-permissions 'IpProtocol=tcp,FromPort=22,ToPort=22,UserIdGroupPairs=[{{GroupId={target_sg}}}]'"
+            )),
+        }
+    });
+    // The target lets the endpoint in: from its group or its subnet; with client IPs
+    // preserved, from you (or its group).
+    let target_groups = snap.groups(&target.security_groups);
+    let ep_cidr: Option<Cidr> =
+        snap.subnets.iter().find(|s| s.id == e.subnet_id).and_then(|s| s.cidr.as_deref()).and_then(|c| c.parse().ok());
+    let peer = if e.preserve_client_ip { input.my_ip } else { ep_cidr };
+    let from = match (e.preserve_client_ip, &peer) {
+        (true, Some(me)) => format!("your address ({me}) or the endpoint's group ({ep_sgs})"),
+        (true, None) => format!("the endpoint's group ({ep_sgs}) or your address"),
+        (false, Some(c)) => format!("the endpoint's group ({ep_sgs}) or its subnet {} ({c})", e.subnet_id),
+        (false, None) => format!("the endpoint's group ({ep_sgs}) or its subnet {}", e.subnet_id),
+    };
+    out.push(match sg_allows(&target_groups, &snap.prefix_lists, false, 22, peer.as_ref(), &e.security_groups) {
+        Reach::Allowed(g, via) => check(
+            p,
+            "eice.target-ingress",
+            Status::Ok,
+            format!("{} lets the endpoint into {} on TCP 22", g.id, target.label()),
+        )
+            .evidence(format!("rule: tcp 22 from {via}")),
+        Reach::Unknown(unread) => unread_lists(
+            p,
+            "eice.target-ingress",
+            format!("whether {} lets the endpoint in on TCP 22 depends on prefix lists hop could not read", target.label()),
+            unread,
+        ),
+        Reach::Denied if e.preserve_client_ip && peer.is_none() => check(
+            p,
+            "eice.target-ingress",
+            Status::Warning,
+            format!(
+                "{} preserves client IPs, so {} must let your address in on TCP 22; pass --my-ip to check it",
+                e.id,
+                target.label()
+            ),
+        )
+        .evidence(format!("22 is allowed from: {}", allowed_sources(&target_groups, 22))),
+        Reach::Denied => check(
+            p,
+            "eice.target-ingress",
+            Status::Problem,
+            format!(
+                "no security group of {} ({}) allows TCP 22 from {from}",
+                target.label(),
+                target.security_groups.join(", ")
+            ),
+        )
+        .evidence(format!("22 is allowed from: {}", allowed_sources(&target_groups, 22)))
+        .fix(match (e.preserve_client_ip, peer) {
+            (true, Some(me)) => authorize_ssh(r, target_sg, &me.to_string(), me.is_ipv6()),
+            _ => format!(
+                "aws ec2 authorize-security-group-ingress --region {r} --group-id {target_sg} --protocol tcp --port 22 --source-group {ep_sg}"
+            ),
+        }),
+    });
+    // A NACL stands between two subnets only.
+    if let (Some(t), Some(peer)) = (target.subnet_id.as_deref(), peer)
+        && (e.preserve_client_ip || t != e.subnet_id)
+    {
+        out.push(nacl_check_on(p, snap, t, &peer, "eice.nacl", "target"));
+    }
+}
+
+/// The fix for a tunnel the endpoint refused with AccessDenied: the IAM actions the identity
+/// needs, on the real ARNs (spec §A.6, §B.4). `endpoint_arn` as EC2 gave it (else built with
+/// an `<account>` placeholder); `push`: the route pushes a key to `target` as `user`.
+pub fn eice_iam_fix(
+    region: &str,
+    endpoint: &str,
+    endpoint_arn: Option<&str>,
+    target: &str,
+    push: Option<&str>,
+) -> String {
+    // arn:PARTITION:ec2:REGION:ACCOUNT:instance-connect-endpoint/ID
+    let parts: Vec<&str> = endpoint_arn.map(|a| a.split(':').collect()).unwrap_or_default();
+    let (partition, account) = match parts.as_slice() {
+        ["arn", partition, "ec2", _, account, ..] if !account.is_empty() => (*partition, *account),
+        _ => ("aws", "<account>"),
+    };
+    let eice_arn = endpoint_arn
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("arn:{partition}:ec2:{region}:{account}:instance-connect-endpoint/{endpoint}"));
+    let mut statements =
+        vec![format!(r#"{{"Effect":"Allow","Action":"ec2-instance-connect:OpenTunnel","Resource":"{eice_arn}"}}"#)];
+    let mut what = format!("ec2-instance-connect:OpenTunnel on {eice_arn}");
+    if let Some(user) = push {
+        let instance_arn = format!("arn:{partition}:ec2:{region}:{account}:instance/{target}");
+        statements.push(format!(
+            r#"{{"Effect":"Allow","Action":"ec2-instance-connect:SendSSHPublicKey","Resource":"{instance_arn}","Condition":{{"StringEquals":{{"ec2:osuser":"{user}"}}}}}}"#
+        ));
+        what.push_str(&format!(" and ec2-instance-connect:SendSSHPublicKey on {instance_arn} (as {user})"));
+    }
+    format!(
+        "allow {what}: aws iam put-user-policy --user-name <you> --policy-name hop-eice --policy-document '{{\"Version\":\"2012-10-17\",\"Statement\":[{}]}}' (put-role-policy --role-name <role> for a role)",
+        statements.join(",")
+    )
+}
+
+/// Whether the checks of the chosen route (`hop` always, then `chosen`: `Bastion` for direct
+/// and jump routes, `Ssm`, or `Eice`) hold.
+pub fn route_ok(checks: &[Check], chosen: Path) -> bool {
     !checks.iter().any(|c| {
         c.status == Status::Problem && matches!(c.path, p if p == Path::Hop || p == Path::Probe || p == chosen)
     })

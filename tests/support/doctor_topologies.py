@@ -41,6 +41,19 @@ Scenarios (the one thing changed from healthy):
                                 (203.0.113.0/24) and from 2001:db8::/32; web-sg from list
                                 doc-public-subnet (10.x.0.0/24), not from bastion-sg; the default
                                 NACL also allows ::/0 (rules 101 in and out)
+
+EC2 Instance Connect scenarios (eice_*): no bastion, no NAT, no VPC endpoints, no instance
+profile; the target is launched without a key pair; an EC2 Instance Connect Endpoint (moto_lab's
+patched API, fake_eice.py) in a third subnet 10.x.2.0/24 (AZ b) with group eice-sg, whose only
+egress is TCP 22 to the VPC CIDR; web-sg allows 22 from eice-sg.
+  eice_healthy                  nothing more
+  eice_egress_broken            eice-sg's only egress: TCP 22 to 10.99.0.0/16
+  eice_no_target_ingress        web-sg allows 22 only from 10.99.0.0/16
+  eice_create_failed            the endpoint's state is create-failed (fake_eice's state knob,
+                                POST /__fake_eice/knobs, set again on every run)
+  eice_preserve_ip              the endpoint has PreserveClientIp=true; web-sg allows 22 from the
+                                endpoint's subnet only (not the caller), and the target is an
+                                m3.medium (a type such an endpoint cannot reach)
 fake_ssm.py knows none of these targets until a test registers them (/__fake_ssm/target).
 
 What moto 5.2.5 fakes or lacks here:
@@ -67,6 +80,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +118,17 @@ class Scenario:
     s3_endpoint: bool = True
     profile: bool = True
     prefix_lists: bool = False
+    eice: bool = False
+    eice_egress_cidr: str | None = None  # None: the VPC CIDR
+    eice_state: str | None = None  # set through the fake's knob after creation
+    eice_preserve_ip: bool = False
+    web_ssh_from_eice_subnet: bool = False
+    instance_type: str = INSTANCE_TYPE
+
+
+def _eice(**changes: Any) -> Scenario:
+    return Scenario(bastion=False, nat=None, interface_endpoints=False, s3_endpoint=False,
+                    profile=False, eice=True, **changes)
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -121,6 +146,13 @@ SCENARIOS: dict[str, Scenario] = {
     "ssm_missing_profile": Scenario(bastion=False, nat=None, profile=False),
     "ssm_healthy": Scenario(bastion=False, nat=None),
     "prefix_lists": Scenario(prefix_lists=True),
+    # New scenarios go last: a scenario's index is its VPC's CIDR.
+    "eice_healthy": _eice(),
+    "eice_egress_broken": _eice(eice_egress_cidr="10.99.0.0/16"),
+    "eice_no_target_ingress": _eice(web_ssh_from_cidr="10.99.0.0/16"),
+    "eice_create_failed": _eice(eice_state="create-failed"),
+    "eice_preserve_ip": _eice(eice_preserve_ip=True, web_ssh_from_eice_subnet=True,
+                              instance_type="m3.medium"),
 }
 
 
@@ -167,13 +199,16 @@ class _Builder:
         return str(sg)
 
     def run(self, role: str, suffix: str, subnet: str, sg: str, private_ip: str,
-            profile: bool = False, extra_tags: dict[str, str] | None = None) -> str:
+            profile: bool = False, extra_tags: dict[str, str] | None = None,
+            key: bool = True, instance_type: str = INSTANCE_TYPE) -> str:
         kwargs: dict[str, Any] = {
-            "ImageId": AMI_ID, "InstanceType": INSTANCE_TYPE, "MinCount": 1, "MaxCount": 1,
-            "KeyName": KEY_NAME, "SubnetId": subnet, "SecurityGroupIds": [sg],
+            "ImageId": AMI_ID, "InstanceType": instance_type, "MinCount": 1, "MaxCount": 1,
+            "SubnetId": subnet, "SecurityGroupIds": [sg],
             "PrivateIpAddress": private_ip,
             "TagSpecifications": self.tags("instance", role, suffix, **(extra_tags or {})),
         }
+        if key:
+            kwargs["KeyName"] = KEY_NAME
         if profile:
             kwargs["IamInstanceProfile"] = {"Name": PROFILE}
         return str(self.ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"])
@@ -214,7 +249,17 @@ class _Builder:
         if s.igw_route:
             self.default_route(rtb["public"], GatewayId=igw)
 
-        bastion_sg = None
+        bastion_sg = eice_sg = eice_subnet = None
+        if s.eice:
+            eice_subnet = ec2.create_subnet(
+                VpcId=vpc, CidrBlock=f"{net}.2.0/24", AvailabilityZone=f"{self.region}b",
+                TagSpecifications=self.tags("subnet", "eice_subnet", "eice"))["Subnet"]["SubnetId"]
+            eice_sg = self.sg("eice_sg", "eice-sg", vpc, [])
+            # Only TCP 22 leaves the endpoint (a new group allows all egress by default).
+            ec2.revoke_security_group_egress(GroupId=eice_sg, IpPermissions=[
+                {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+            ec2.authorize_security_group_egress(GroupId=eice_sg, IpPermissions=[
+                _tcp(22, IpRanges=[{"CidrIp": s.eice_egress_cidr or vpc_cidr}])])
         if s.prefix_lists:
             admins = self.prefix_list("doc-admins", [s.bastion_ssh_from])
             subnet_list = self.prefix_list("doc-public-subnet", [f"{net}.0.0/24"])
@@ -235,9 +280,11 @@ class _Builder:
                                      [_tcp(22, IpRanges=[{"CidrIp": s.bastion_ssh_from}])])
             if s.web_ssh_from_cidr:
                 web_rules = [_tcp(22, IpRanges=[{"CidrIp": s.web_ssh_from_cidr}])]
+            elif s.web_ssh_from_eice_subnet:
+                web_rules = [_tcp(22, IpRanges=[{"CidrIp": f"{net}.2.0/24"}])]
             else:
-                web_rules = ([_tcp(22, UserIdGroupPairs=[{"GroupId": bastion_sg}])]
-                             if bastion_sg else [])
+                source = bastion_sg or eice_sg
+                web_rules = [_tcp(22, UserIdGroupPairs=[{"GroupId": source}])] if source else []
         web_sg = self.sg("target_sg", "web-sg", vpc, web_rules)
 
         if s.nat == "gateway":
@@ -266,7 +313,13 @@ class _Builder:
             self.run("bastion", "bastion", subnet["public"], bastion_sg, f"{net}.0.10",
                      extra_tags={"hop:role": "bastion"})
             self.map_public_ip(subnet["public"], True)
-        self.run("target", "web", subnet["private"], web_sg, f"{net}.1.10", profile=s.profile)
+        self.run("target", "web", subnet["private"], web_sg, f"{net}.1.10", profile=s.profile,
+                 key=not s.eice, instance_type=s.instance_type)
+        if s.eice:
+            ec2.create_instance_connect_endpoint(
+                SubnetId=eice_subnet, SecurityGroupIds=[eice_sg],
+                PreserveClientIp=s.eice_preserve_ip,
+                TagSpecifications=self.tags("instance-connect-endpoint", "eice", "eice"))
 
         endpoints: dict[str, dict[str, Any]] = {}
         if s.interface_endpoints:
@@ -297,6 +350,8 @@ KINDS = (
     ("describe_addresses", "Filters", "Addresses", "AllocationId"),
     ("describe_security_groups", "Filters", "SecurityGroups", "GroupId"),
     ("describe_vpc_endpoints", "Filters", "VpcEndpoints", "VpcEndpointId"),
+    ("describe_instance_connect_endpoints", "Filters", "InstanceConnectEndpoints",
+     "InstanceConnectEndpointId"),
 )
 TAG_FILTER = [{"Name": "tag-key", "Values": [TAG]}]
 
@@ -305,7 +360,8 @@ def _empty(name: str) -> dict[str, Any]:
     keys = ("vpc", "vpc_cidr", "public_subnet", "private_subnet", "public_route_table",
             "private_route_table", "igw", "nat", "nat_eip", "nat_instance", "nat_sg",
             "bastion", "bastion_name", "bastion_private_ip", "bastion_public_ip", "bastion_sg",
-            "target", "target_name", "target_private_ip", "target_sg", "endpoint_sg")
+            "target", "target_name", "target_private_ip", "target_sg", "endpoint_sg",
+            "eice", "eice_sg", "eice_subnet", "eice_subnet_cidr")
     out: dict[str, Any] = dict.fromkeys(keys)
     out.update(key_name=KEY_NAME, endpoints={},
                instance_profile=PROFILE if SCENARIOS[name].profile else None)
@@ -334,6 +390,8 @@ def collect(ec2: Any) -> dict[str, dict[str, Any]]:
             o[role] = item[id_key]
             if role == "vpc":
                 o["vpc_cidr"] = item["CidrBlock"]
+            if role == "eice_subnet":
+                o["eice_subnet_cidr"] = item["CidrBlock"]
             if role == "nat" and item["State"] != "available":
                 raise SystemExit(f"doctor_topologies: NAT gateway {o[role]} is {item['State']}")
     live = TAG_FILTER + [{"Name": "instance-state-name", "Values": ["pending", "running"]}]
@@ -353,6 +411,7 @@ def collect(ec2: Any) -> dict[str, dict[str, Any]]:
     for name, s in SCENARIOS.items():
         o = out[name]
         if (not (o["vpc"] and o["target"] and o["target_sg"])
+                or (s.eice and not (o["eice"] and o["eice_sg"] and o["eice_subnet"]))
                 or (s.bastion and bool(o["bastion_public_ip"]) != s.bastion_public_ip)
                 or (s.nat == "instance"
                     and source_dest_check.get(name) != s.nat_source_dest_check)):
@@ -376,7 +435,24 @@ def build_all(endpoint: str, region: str) -> dict[str, Any]:
             raise SystemExit(f"doctor_topologies: {name} is half built; reset the moto server")
         if f"{name}/vpc" not in done:
             _Builder(ec2, region, name, index).build(scenario)
-    return {"region": region, "my_ip": MY_IP, "scenarios": collect(ec2)}
+    scenarios = collect(ec2)
+    for name, s in SCENARIOS.items():
+        if s.eice_state:
+            _eice_state(endpoint, scenarios[name]["eice"], s.eice_state)
+    return {"region": region, "my_ip": MY_IP, "scenarios": scenarios}
+
+
+def _eice_state(endpoint: str, eice_id: str, state: str) -> None:
+    """The endpoint's state, in moto and the fake alike (fake_eice.py's state knob): the patched
+    API creates endpoints create-complete only. A knob reset restores the state, so this runs on
+    every call."""
+    body = json.dumps({"endpoint": eice_id, "state": state}).encode()
+    req = urllib.request.Request(f"{endpoint}/__fake_eice/knobs", data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
+    with opener.open(req, timeout=30) as answer:
+        if answer.status != 200:
+            raise SystemExit(f"doctor_topologies: the state knob answered {answer.status}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,8 +77,8 @@ fn healthy() -> Snapshot {
         vpc_id: "vpc-1".into(),
         instances: vec![bastion, web],
         subnets: vec![
-            Subnet { id: "subnet-priv".into(), availability_zone: "us-east-1a".into() },
-            Subnet { id: "subnet-pub".into(), availability_zone: "us-east-1a".into() },
+            Subnet { id: "subnet-priv".into(), availability_zone: "us-east-1a".into(), cidr: None },
+            Subnet { id: "subnet-pub".into(), availability_zone: "us-east-1a".into(), cidr: None },
         ],
         route_tables: vec![
             RouteTable {
@@ -145,6 +145,8 @@ fn healthy() -> Snapshot {
         }],
         agent: Some(Agent::Registered { ping_status: "Online".into(), agent_version: "3.3.1142.0".into() }),
         prefix_lists: vec![],
+        eices: vec![],
+        eices_unlisted: None,
     }
 }
 
@@ -153,7 +155,7 @@ fn me() -> Option<Cidr> {
 }
 
 fn run(s: &Snapshot) -> Vec<Check> {
-    diagnose(s, &Input { target: "i-web", entry: Some("i-bastion"), my_ip: me() })
+    diagnose(s, &Input { target: "i-web", entry: Some("i-bastion"), my_ip: me(), ..Default::default() })
 }
 
 fn status(checks: &[Check], id: &str) -> Status {
@@ -196,7 +198,7 @@ fn the_healthy_tutorial_passes_every_check() {
     ] {
         assert_eq!(status(&checks, id), Status::Ok, "{id}");
     }
-    assert!(route_ok(&checks, false) && route_ok(&checks, true));
+    assert!(route_ok(&checks, Path::Bastion) && route_ok(&checks, Path::Ssm));
 }
 
 #[test]
@@ -209,7 +211,7 @@ fn bastion_without_public_ip_or_stopped() {
     host_mut(&mut s, "i-bastion").state = "stopped".into();
     let c = the(&run(&s), "bastion.public-ip");
     assert!(c.summary.contains("is stopped") && c.fix.unwrap().contains("start-instances"), "{}", c.summary);
-    assert!(!route_ok(&run(&s), false));
+    assert!(!route_ok(&run(&s), Path::Bastion));
 }
 
 #[test]
@@ -253,7 +255,7 @@ fn ssh_from_your_address_or_the_allowed_sources_without_one() {
     assert_eq!(c.evidence, ["22 is allowed from: 192.0.2.0/24"]);
     assert!(c.fix.unwrap().ends_with("--group-id sg-bastion --protocol tcp --port 22 --cidr 203.0.113.5/32"));
     // Without --my-ip: say where 22 is allowed from.
-    let checks = diagnose(&s, &Input { target: "i-web", entry: Some("i-bastion"), my_ip: None });
+    let checks = diagnose(&s, &Input { target: "i-web", entry: Some("i-bastion"), my_ip: None, ..Default::default() });
     let c = the(&checks, "bastion.ssh-from-you");
     assert_eq!(c.status, Status::Warning);
     assert!(c.summary.contains("192.0.2.0/24"), "{}", c.summary);
@@ -292,8 +294,8 @@ fn target_must_let_the_bastion_in_by_group_or_address() {
     let c = the(&run(&s), "target.ssh-from-bastion");
     assert_eq!(c.status, Status::Problem);
     assert!(c.fix.unwrap().ends_with("--group-id sg-web --protocol tcp --port 22 --source-group sg-bastion"));
-    assert!(!route_ok(&run(&s), false));
-    assert!(route_ok(&run(&s), true), "SSM does not need it");
+    assert!(!route_ok(&run(&s), Path::Bastion));
+    assert!(route_ok(&run(&s), Path::Ssm), "SSM does not need it");
     // A CIDR holding the bastion's private address is as good.
     sg_mut(&mut s, "sg-web").ingress = vec![perm(22, &["10.0.0.0/24"], &[])];
     assert_eq!(status(&run(&s), "target.ssh-from-bastion"), Status::Ok);
@@ -315,7 +317,7 @@ fn outbound_nat_gateway_missing_unavailable_or_private() {
     let c = the(&run(&s), "outbound.default-route");
     assert_eq!(c.status, Status::Problem);
     assert!(c.fix.unwrap().contains("--service-name com.amazonaws.us-east-1.s3 --route-table-ids rtb-priv"));
-    assert!(route_ok(&run(&s), false), "outbound problems do not fail the SSH route");
+    assert!(route_ok(&run(&s), Path::Bastion), "outbound problems do not fail the SSH route");
     let mut s = healthy();
     s.nat_gateways[0].state = "failed".into();
     assert!(the(&run(&s), "outbound.default-route").summary.contains("which is failed"));
@@ -350,7 +352,7 @@ fn outbound_fixes_name_the_nat_gateway_or_the_public_subnet() {
     // No usable NAT gateway: create one in a public subnet, the target's zone first.
     let mut s = healthy();
     s.nat_gateways[0].state = "deleted".into();
-    s.subnets.push(Subnet { id: "subnet-a-pub".into(), availability_zone: "us-east-1b".into() });
+    s.subnets.push(Subnet { id: "subnet-a-pub".into(), availability_zone: "us-east-1b".into(), cidr: None });
     table_mut(&mut s, "rtb-pub").subnets.push("subnet-a-pub".into());
     let fix = the(&run(&s), "outbound.default-route").fix.unwrap();
     assert!(fix.contains("create-nat-gateway --region us-east-1 --subnet-id subnet-pub "), "{fix}");
@@ -465,7 +467,7 @@ fn ssm_endpoints_or_a_nat_path() {
     let c = the(&checks, "ssm.endpoints");
     assert_eq!(c.status, Status::Problem);
     assert_eq!(c.fix.as_ref().unwrap().matches("create-vpc-endpoint").count(), 3);
-    assert!(!route_ok(&checks, true));
+    assert!(!route_ok(&checks, Path::Ssm));
     // Private DNS off, or an endpoint group without 443 from the target.
     // Private DNS off: the public name still works through NAT, and leads nowhere without.
     let mut s = healthy();
@@ -524,11 +526,12 @@ fn ssm_instance_profile_and_agent() {
 fn without_a_bastion_only_the_ssm_path_decides() {
     let mut s = healthy();
     s.instances.retain(|h| h.id != "i-bastion");
-    let checks = diagnose(&s, &Input { target: "i-web", entry: None, my_ip: me() });
+    let checks = diagnose(&s, &Input { target: "i-web", entry: None, my_ip: me(), ..Default::default() });
     assert_eq!(status(&checks, "bastion.present"), Status::Warning);
-    assert!(route_ok(&checks, true));
+    assert!(route_ok(&checks, Path::Ssm));
     // A -J host outside the VPC: said, not guessed at.
-    let checks = diagnose(&s, &Input { target: "i-web", entry: Some("jump.example.com"), my_ip: me() });
+    let checks =
+        diagnose(&s, &Input { target: "i-web", entry: Some("jump.example.com"), my_ip: me(), ..Default::default() });
     assert_eq!(status(&checks, "bastion.present"), Status::Unknown);
 }
 
@@ -669,7 +672,10 @@ fn security_group_rules_naming_prefix_lists() {
             });
         }
         let my_ip: Cidr = my_ip.parse().unwrap();
-        let checks = diagnose(&s, &Input { target: "i-web", entry: Some("i-bastion"), my_ip: Some(my_ip) });
+        let checks = diagnose(
+            &s,
+            &Input { target: "i-web", entry: Some("i-bastion"), my_ip: Some(my_ip), ..Default::default() },
+        );
         let you = the(&checks, "bastion.ssh-from-you");
         assert_eq!(you.status, want_you, "case {n}: {you:#?}");
         assert_eq!(you.evidence, [evidence], "case {n}: {you:#?}");
@@ -686,7 +692,7 @@ fn security_group_rules_naming_prefix_lists() {
             }
             _ => assert_eq!(you.fix, None, "case {n}: no fix for what may work"),
         }
-        assert_eq!(route_ok(&checks, false), want_you != Status::Problem, "case {n}");
+        assert_eq!(route_ok(&checks, Path::Bastion), want_you != Status::Problem, "case {n}");
     }
     // The target's rule through a list hop could not read: unknown, and the route is not
     // declared broken.
@@ -696,7 +702,7 @@ fn security_group_rules_naming_prefix_lists() {
     let c = the(&checks, "target.ssh-from-bastion");
     assert_eq!((c.status, c.fix.as_deref()), (Status::Unknown, None), "{c:#?}");
     assert_eq!(c.evidence, ["sg-web: tcp 22 from pl-subnets: its entries were not read"]);
-    assert!(route_ok(&checks, false));
+    assert!(route_ok(&checks, Path::Bastion));
 }
 
 #[test]
@@ -711,4 +717,338 @@ fn cidr_arithmetic_ipv6() {
     assert_eq!("2001:db8::5".parse::<Cidr>().unwrap().to_string(), "2001:db8::5/128");
     assert!("2001:db8::/129".parse::<Cidr>().is_err());
     assert!("10.0.0.0/0".parse::<Cidr>().unwrap().contains("192.0.2.1".parse().unwrap()));
+}
+
+/// The tutorial VPC without its bastion, entered through EC2 Instance Connect Endpoint eice-1
+/// (its own subnet in another AZ, group sg-eice: TCP 22 out to the VPC); web lets sg-eice in.
+fn eice_vpc() -> Snapshot {
+    let mut s = healthy();
+    s.instances.retain(|h| h.id != "i-bastion");
+    host_mut(&mut s, "i-web").instance_type = Some("t3.micro".into());
+    for sub in &mut s.subnets {
+        sub.cidr = Some(if sub.id == "subnet-pub" { "10.0.0.0/24" } else { "10.0.1.0/24" }.into());
+    }
+    s.subnets.push(Subnet {
+        id: "subnet-eice".into(),
+        availability_zone: "us-east-1b".into(),
+        cidr: Some("10.0.2.0/24".into()),
+    });
+    s.nacls[0].subnets.push("subnet-eice".into());
+    sg_mut(&mut s, "sg-web").ingress = vec![perm(22, &[], &["sg-eice"])];
+    s.security_groups.push(SecurityGroup {
+        id: "sg-eice".into(),
+        name: "eice".into(),
+        ingress: vec![],
+        egress: vec![perm(22, &["10.0.0.0/16"], &[])],
+    });
+    s.eices = vec![Eice {
+        id: "eice-1".into(),
+        arn: Some("arn:aws:ec2:us-east-1:123456789012:instance-connect-endpoint/eice-1".into()),
+        vpc_id: "vpc-1".into(),
+        subnet_id: "subnet-eice".into(),
+        state: "create-complete".into(),
+        state_message: None,
+        security_groups: vec!["sg-eice".into()],
+        preserve_client_ip: false,
+    }];
+    s
+}
+
+/// `hop doctor` for web over the route's endpoint `eice-1`, as discovery saw it.
+fn over_eice(s: &Snapshot, my_ip: Option<Cidr>) -> Vec<Check> {
+    let eice = Eice { id: "eice-1".into(), state: "create-complete".into(), ..Default::default() };
+    diagnose(s, &Input { target: "i-web", entry: None, my_ip, eice: Some(eice), port: 22 })
+}
+
+fn eice_mut(s: &mut Snapshot) -> &mut Eice {
+    &mut s.eices[0]
+}
+
+#[test]
+fn the_eice_route_through_a_healthy_endpoint_passes() {
+    let checks = over_eice(&eice_vpc(), me());
+    let eice: Vec<(&str, Status)> =
+        checks.iter().filter(|c| c.path == Path::Eice).map(|c| (c.check, c.status)).collect();
+    assert_eq!(
+        eice,
+        [
+            ("eice.endpoint", Status::Ok),
+            ("eice.egress", Status::Ok),
+            ("eice.target-ingress", Status::Ok),
+            ("eice.nacl", Status::Ok)
+        ],
+        "{checks:#?}"
+    );
+    assert!(route_ok(&checks, Path::Eice));
+    // The bastion path has nothing to say when the route needs none.
+    assert!(!checks.iter().any(|c| c.path == Path::Bastion), "{checks:#?}");
+    assert_eq!(the(&checks, "eice.endpoint").summary, "endpoint eice-1 (subnet-eice, vpc-1) is create-complete");
+    assert_eq!(the(&checks, "eice.egress").evidence, ["egress: tcp 22 to 10.0.0.0/16"]);
+    assert_eq!(the(&checks, "eice.target-ingress").evidence, ["rule: tcp 22 from sg-eice"]);
+    // In the target's own subnet no NACL stands between them.
+    let mut s = eice_vpc();
+    eice_mut(&mut s).subnet_id = "subnet-priv".into();
+    assert!(!over_eice(&s, me()).iter().any(|c| c.check == "eice.nacl"));
+}
+
+#[test]
+fn endpoint_states_usable_or_not_with_the_fix() {
+    let delete = "aws ec2 delete-instance-connect-endpoint --region us-east-1 --instance-connect-endpoint-id eice-1";
+    let create = "aws ec2 create-instance-connect-endpoint --region us-east-1 --subnet-id subnet-priv --security-group-ids sg-eice";
+    let table: [(&str, Status, &str, String); 9] = [
+        ("create-complete", Status::Ok, "is create-complete", String::new()),
+        ("update-complete", Status::Ok, "is update-complete", String::new()),
+        ("update-in-progress", Status::Ok, "usable while it updates", String::new()),
+        (
+            "update-failed",
+            Status::Warning,
+            "still usable, but its last change did not apply",
+            "aws ec2 modify-instance-connect-endpoint --region us-east-1 --instance-connect-endpoint-id eice-1".into(),
+        ),
+        ("create-in-progress", Status::Problem, "still being created", "describe-instance-connect-endpoints".into()),
+        ("create-failed", Status::Problem, "could not be created (create-failed)", format!("{delete} && {create}")),
+        ("delete-in-progress", Status::Problem, "being deleted (delete-in-progress)", create.into()),
+        ("delete-complete", Status::Problem, "is deleted", create.into()),
+        ("delete-failed", Status::Problem, "failed to delete", format!("{delete} && {create}")),
+    ];
+    for (state, status, says, fix) in table {
+        let mut s = eice_vpc();
+        eice_mut(&mut s).state = state.into();
+        eice_mut(&mut s).state_message = Some("Subnet has insufficient addresses".into());
+        let checks = over_eice(&s, me());
+        let c = the(&checks, "eice.endpoint");
+        assert_eq!(c.status, status, "{state}: {c:#?}");
+        assert!(c.summary.contains(says), "{state}: {c:#?}");
+        assert!(c.fix.as_deref().unwrap_or_default().contains(&fix), "{state}: {c:#?}");
+        assert_eq!(c.evidence[0], "StateMessage: Subnet has insufficient addresses", "{state}");
+        assert_eq!(route_ok(&checks, Path::Eice), status != Status::Problem, "{state}");
+    }
+}
+
+#[test]
+fn the_endpoint_group_must_let_it_out_to_the_target() {
+    let fix = "aws ec2 authorize-security-group-egress --region us-east-1 --group-id sg-eice --ip-permissions \
+               'IpProtocol=tcp,FromPort=22,ToPort=22,UserIdGroupPairs=[{GroupId=sg-web}]'";
+    let table: [(Permission, Status); 5] = [
+        (perm(22, &["10.0.1.10/32"], &[]), Status::Ok),
+        (perm(22, &[], &["sg-web"]), Status::Ok),
+        (all_out(), Status::Ok),
+        (perm(22, &["10.9.0.0/16"], &[]), Status::Problem),
+        (perm(443, &["10.0.0.0/16"], &[]), Status::Problem),
+    ];
+    for (n, (rule, want)) in table.into_iter().enumerate() {
+        let mut s = eice_vpc();
+        sg_mut(&mut s, "sg-eice").egress = vec![rule];
+        let checks = over_eice(&s, me());
+        let c = the(&checks, "eice.egress");
+        assert_eq!(c.status, want, "case {n}: {c:#?}");
+        if want == Status::Problem {
+            assert_eq!(
+                c.summary, "the endpoint's security groups (sg-eice) allow no TCP 22 out to web (i-web) at 10.0.1.10",
+                "case {n}"
+            );
+            assert_eq!(c.fix.as_deref(), Some(fix), "case {n}");
+            assert!(!route_ok(&checks, Path::Eice));
+            assert!(route_ok(&checks, Path::Ssm), "SSM does not need it");
+        }
+    }
+}
+
+#[test]
+fn the_target_must_let_the_endpoint_in_by_group_or_subnet() {
+    let table: [(Permission, Status); 5] = [
+        (perm(22, &[], &["sg-eice"]), Status::Ok),
+        (perm(22, &["10.0.2.0/24"], &[]), Status::Ok),
+        (perm(22, &["10.0.0.0/16"], &[]), Status::Ok),
+        // Only part of the endpoint's subnet: its address may be anywhere in it.
+        (perm(22, &["10.0.2.0/28"], &[]), Status::Problem),
+        (perm(22, &[], &["sg-bastion"]), Status::Problem),
+    ];
+    for (n, (rule, want)) in table.into_iter().enumerate() {
+        let mut s = eice_vpc();
+        sg_mut(&mut s, "sg-web").ingress = vec![rule];
+        let checks = over_eice(&s, me());
+        let c = the(&checks, "eice.target-ingress");
+        assert_eq!(c.status, want, "case {n}: {c:#?}");
+        if want == Status::Problem {
+            assert_eq!(
+                c.summary,
+                "no security group of web (i-web) (sg-web) allows TCP 22 from the endpoint's group (sg-eice) or its subnet subnet-eice (10.0.2.0/24)"
+            );
+            assert_eq!(
+                c.fix.as_deref(),
+                Some(
+                    "aws ec2 authorize-security-group-ingress --region us-east-1 --group-id sg-web --protocol tcp --port 22 --source-group sg-eice"
+                )
+            );
+            assert!(!route_ok(&checks, Path::Eice));
+        }
+    }
+}
+
+#[test]
+fn preserved_client_ips_need_your_address_the_same_vpc_and_a_recent_instance_type() {
+    let mut s = eice_vpc();
+    eice_mut(&mut s).preserve_client_ip = true;
+    sg_mut(&mut s, "sg-web").ingress = vec![perm(22, &["10.0.2.0/24"], &[])];
+    // Your address is not let in: the fix lets it in.
+    let checks = over_eice(&s, me());
+    let c = the(&checks, "eice.target-ingress");
+    assert_eq!(c.status, Status::Problem, "{c:#?}");
+    assert!(
+        c.summary.ends_with("allows TCP 22 from your address (203.0.113.5/32) or the endpoint's group (sg-eice)"),
+        "{c:#?}"
+    );
+    assert_eq!(
+        c.fix.as_deref(),
+        Some(
+            "aws ec2 authorize-security-group-ingress --region us-east-1 --group-id sg-web --protocol tcp --port 22 --cidr 203.0.113.5/32"
+        )
+    );
+    assert_eq!(the(&checks, "eice.preserve-client-ip").status, Status::Ok);
+    // The NACL is checked against your address too.
+    assert!(the(&checks, "eice.nacl").summary.contains("203.0.113.5/32"), "{checks:#?}");
+    // Without --my-ip: a warning that says what to pass.
+    let c = the(&over_eice(&s, None), "eice.target-ingress");
+    assert_eq!(c.status, Status::Warning, "{c:#?}");
+    assert!(c.summary.contains("pass --my-ip"), "{c:#?}");
+    // Let in: ok.
+    sg_mut(&mut s, "sg-web").ingress = vec![perm(22, &["203.0.113.0/24"], &[])];
+    assert_eq!(the(&over_eice(&s, me()), "eice.target-ingress").status, Status::Ok);
+    // The instance families it cannot reach.
+    let off = "aws ec2 modify-instance-connect-endpoint --region us-east-1 --instance-connect-endpoint-id eice-1 --no-preserve-client-ip";
+    for (ty, want) in [
+        ("m3.medium", Status::Problem),
+        ("t1.micro", Status::Problem),
+        ("m5.large", Status::Ok),
+        ("t3.micro", Status::Ok),
+    ] {
+        host_mut(&mut s, "i-web").instance_type = Some(ty.into());
+        let checks = over_eice(&s, me());
+        let c = the(&checks, "eice.preserve-client-ip");
+        assert_eq!(c.status, want, "{ty}: {c:#?}");
+        if want == Status::Problem {
+            assert!(c.summary.ends_with(&format!("instances, and web (i-web) is a {ty}")), "{c:#?}");
+            assert_eq!(c.fix.as_deref(), Some(off), "{ty}");
+            assert!(!route_ok(&checks, Path::Eice));
+        }
+    }
+    // An endpoint of another VPC (asked for): unreachable with preservation on; its groups
+    // are not in this snapshot.
+    let mut s = eice_vpc();
+    s.eices.clear();
+    let other = Eice {
+        id: "eice-9".into(),
+        vpc_id: "vpc-9".into(),
+        subnet_id: "subnet-9".into(),
+        state: "create-complete".into(),
+        security_groups: vec!["sg-9".into()],
+        preserve_client_ip: true,
+        ..Default::default()
+    };
+    let checks = diagnose(&s, &Input { target: "i-web", entry: None, my_ip: me(), eice: Some(other), port: 22 });
+    let c = the(&checks, "eice.preserve-client-ip");
+    assert_eq!(c.status, Status::Problem, "{c:#?}");
+    assert_eq!(
+        c.summary,
+        "eice-9 preserves client IPs, so it reaches its own VPC (vpc-9) only, and web (i-web) is in vpc-1"
+    );
+    assert_eq!(the(&checks, "eice.security-groups").status, Status::Unknown);
+    assert!(!checks.iter().any(|c| c.check == "eice.egress"), "{checks:#?}");
+}
+
+#[test]
+fn another_port_than_22_cannot_go_through_an_endpoint() {
+    let s = eice_vpc();
+    let checks = diagnose(&s, &Input { target: "i-web", entry: None, my_ip: me(), eice: None, port: 2222 });
+    let c = the(&checks, "eice.port");
+    assert_eq!(c.status, Status::Problem);
+    assert_eq!(
+        c.summary,
+        "hop logs in to web (i-web) on port 2222, and an EC2 Instance Connect Endpoint reaches port 22 (and 3389) only"
+    );
+    assert!(c.fix.as_deref().unwrap().contains("drop `port = 2222`"), "{c:#?}");
+    // Not the route: the SSM route's verdict is its own.
+    assert!(route_ok(&checks, Path::Ssm));
+}
+
+#[test]
+fn without_a_bastion_the_vpc_endpoint_is_checked_even_when_the_route_is_ssm() {
+    let mut s = eice_vpc();
+    eice_mut(&mut s).state = "create-failed".into();
+    let checks = diagnose(&s, &Input { target: "i-web", entry: None, my_ip: me(), ..Default::default() });
+    let c = the(&checks, "eice.endpoint");
+    assert_eq!(c.status, Status::Problem);
+    assert_eq!(c.evidence, ["chosen: the one endpoint in vpc-1"]);
+    assert_eq!(status(&checks, "bastion.present"), Status::Warning);
+    assert!(route_ok(&checks, Path::Ssm));
+    // Usable endpoints first, then the target's subnet: eice-0 in web's subnet but failed loses.
+    let mut failed = s.eices[0].clone();
+    failed.id = "eice-0".into();
+    failed.subnet_id = "subnet-priv".into();
+    s.eices[0].state = "create-complete".into();
+    s.eices.push(failed);
+    let checks = diagnose(&s, &Input { target: "i-web", entry: None, my_ip: me(), ..Default::default() });
+    assert_eq!(the(&checks, "eice.endpoint").summary, "endpoint eice-1 (subnet-eice, vpc-1) is create-complete");
+    // With a bastion the endpoint is not hop's business.
+    let mut with_bastion = healthy();
+    with_bastion.eices = s.eices.clone();
+    assert!(!run(&with_bastion).iter().any(|c| c.path == Path::Eice));
+}
+
+#[test]
+fn an_unlisted_endpoint_listing_names_the_permission() {
+    let mut s = eice_vpc();
+    s.eices.clear();
+    s.eices_unlisted = Some(Unlisted::Denied(
+        "DescribeInstanceConnectEndpoints: UnauthorizedOperation: You are not authorized to perform this operation."
+            .into(),
+    ));
+    let checks = diagnose(&s, &Input { target: "i-web", entry: None, my_ip: me(), ..Default::default() });
+    let c = the(&checks, "eice.list");
+    assert_eq!(c.status, Status::Warning, "{c:#?}");
+    assert!(
+        c.fix.as_deref().unwrap().contains(r#""Action":"ec2:DescribeInstanceConnectEndpoints","Resource":"*""#),
+        "{c:#?}"
+    );
+    assert_eq!(checks.iter().filter(|c| c.path == Path::Eice).count(), 1, "{checks:#?}");
+    // Any other error: unknown, and only where EICE could matter (no bastion).
+    s.eices_unlisted = Some(Unlisted::Failed("DescribeInstanceConnectEndpoints: timeout".into()));
+    assert!(!checks_have(
+        &diagnose(&s, &Input { target: "i-web", entry: None, my_ip: me(), ..Default::default() }),
+        "eice.list"
+    ));
+    let mut with_bastion = healthy();
+    with_bastion.eices_unlisted = s.eices_unlisted.clone();
+    assert!(!checks_have(&run(&with_bastion), "eice.list"));
+}
+
+fn checks_have(checks: &[Check], id: &str) -> bool {
+    checks.iter().any(|c| c.check == id)
+}
+
+#[test]
+fn the_iam_fix_names_open_tunnel_on_the_endpoint_and_the_key_push_on_the_instance() {
+    let arn = "arn:aws:ec2:us-east-1:123456789012:instance-connect-endpoint/eice-1";
+    assert_eq!(
+        eice_iam_fix("us-east-1", "eice-1", Some(arn), "i-0abc", None),
+        "allow ec2-instance-connect:OpenTunnel on arn:aws:ec2:us-east-1:123456789012:instance-connect-endpoint/eice-1: \
+         aws iam put-user-policy --user-name <you> --policy-name hop-eice --policy-document \
+         '{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"ec2-instance-connect:OpenTunnel\",\
+         \"Resource\":\"arn:aws:ec2:us-east-1:123456789012:instance-connect-endpoint/eice-1\"}]}' \
+         (put-role-policy --role-name <role> for a role)"
+    );
+    let with_push = eice_iam_fix("us-east-1", "eice-1", Some(arn), "i-0abc", Some("ec2-user"));
+    assert!(
+        with_push.starts_with(
+            "allow ec2-instance-connect:OpenTunnel on arn:aws:ec2:us-east-1:123456789012:instance-connect-endpoint/eice-1 \
+             and ec2-instance-connect:SendSSHPublicKey on arn:aws:ec2:us-east-1:123456789012:instance/i-0abc (as ec2-user): "
+        ),
+        "{with_push}"
+    );
+    assert!(with_push.contains(r#""Condition":{"StringEquals":{"ec2:osuser":"ec2-user"}}"#), "{with_push}");
+    // No ARN from EC2: the account is a placeholder, the rest is real.
+    assert!(eice_iam_fix("eu-west-1", "eice-2", None, "i-1", None).starts_with(
+        "allow ec2-instance-connect:OpenTunnel on arn:aws:ec2:eu-west-1:<account>:instance-connect-endpoint/eice-2: "
+    ));
 }
