@@ -77,6 +77,15 @@ pub async fn ssm(settings: &Settings, region: &str) -> aws_sdk_ssm::Client {
     )
 }
 
+/// An EC2 Instance Connect client (SendSSHPublicKey) for `region`, on the command's shared
+/// configuration.
+pub async fn instance_connect(settings: &Settings, region: &str) -> aws_sdk_ec2instanceconnect::Client {
+    let sdk = shared(settings, region).await;
+    aws_sdk_ec2instanceconnect::Client::from_conf(
+        aws_sdk_ec2instanceconnect::config::Builder::from(sdk).region(Region::new(region.to_string())).build(),
+    )
+}
+
 /// The AWS CLI's chain for the settings' profile: with `--profile`, that profile's
 /// credentials; otherwise the environment first, then the profile, then instance metadata.
 async fn load(settings: &Settings, first_region: &str) -> SdkConfig {

@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod cache;
+pub mod eic;
 pub mod fs;
 pub mod inventory;
 pub mod ssh;
