@@ -2,14 +2,36 @@
 """Runs moto's EC2 emulator for hop's tests, optionally seeded with the fixed topology.
 
     python moto_lab.py [--port 0] [--seed] [--state-file PATH] [--foreground] [--verbose]
+                       [--eic-store DIR] [--eice-netns IP=NS[,IP=NS...]] [--eice-dir DIR]
+                       [--eice-port N]
 
 Prints exactly one line of JSON to stdout once the server is ready:
 
-    {"port": N, "endpoint": "http://127.0.0.1:N", "ssm": {"ws_port": W}, "instances": {...}, ...}
+    {"port": N, "endpoint": "http://127.0.0.1:N", "ssm": {"ws_port": W},
+     "eice": {"ca": PATH, "port": P, "dir": DIR, "endpoints": {...}},
+     "eic": {"store": DIR | null}, "instances": {...}, ...}
 
-(everything after "ssm" only with --seed: see seed_topology.seed), and writes the
-same JSON to --state-file (atomically; the file is removed again on exit so
+("instances" and what follows, and eice.endpoints, only with --seed: see seed_topology.seed),
+and writes the same JSON to --state-file (atomically; the file is removed again on exit so
 it never points at a dead server).
+
+EC2 Instance Connect (fake_eice.py, fake_eic.py; see their docstrings):
+  --eice-dir DIR    where the fake EICE's test CA (DIR/ca.pem = eice.ca) and leaf certificates
+                    go; default a temporary directory removed on exit
+  --eice-port N     the fake EICE's TLS port on 127.0.0.1; default 443 when --eice-netns is
+                    given (the namespace bed: moto_lab runs as root inside the client
+                    namespace, where 443 is free), else 0 = any free port (the moto-only lab
+                    shares the root namespace with everything else). If binding fails, the
+                    fake is left out and "eice.port" is null (reason on stderr).
+  --eice-netns MAP  which network namespace the fake dials a private IP in, e.g.
+                    10.1.1.10=hope-PID,10.0.1.10=hopw-PID,10.0.0.4=hopb-PID; other IPs are
+                    dialled in moto_lab's own namespace
+  --eice-dial MAP   IP=HOST:PORT[,...]: dial HOST:PORT in moto_lab's namespace instead of IP:port
+                    (eice_check.py: an echo server on loopback stands in for the target)
+  --eic-store DIR   where SendSSHPublicKey writes the pushed-key blocks
+                    (DIR/<instance-id>/<os-user>); without it pushes are only recorded
+Admin: /__fake_eice/{tunnels,calls,state,knobs,credentials} and /__fake_eic/{pushes,state,
+knobs} on moto's endpoint.
 
 Lifetime: runs until stdin reaches EOF, so a harness holding the pipe stops it
 just by exiting, or until SIGTERM/SIGINT. --foreground ignores stdin (for
@@ -56,6 +78,7 @@ EXPECTED_SEEDED = {
     "sample-web": {"private_ip": "10.0.1.10", "public_ip": None},
     "edge-jump": {"public_ip": "203.0.113.11"},
     "sample-old": {"state": "stopped"},
+    "sample-eice-web": {"private_ip": "10.1.1.10", "public_ip": None, "state": "running"},
 }
 
 log = logging.getLogger("moto_lab")
@@ -151,13 +174,17 @@ def _check_seeded(state: dict[str, Any]) -> None:
                 )
 
 
+# Held around every moto request, and by fake_eic while it reads moto's instances.
+MOTO_LOCK = threading.Lock()
+
+
 def one_at_a_time(app: Any) -> Any:
     """moto's app, one request at a time. moto 5.2.5's response serializer is not thread-safe:
     concurrent requests (the test suite runs four at once; `hop doctor` sends ten) sometimes
     fail with "RuntimeError: dictionary changed size during iteration" and a 500. The Python
     work is serial under the GIL anyway, so this costs next to nothing. The body is read inside
     the lock: a WSGI app may build it lazily."""
-    lock = threading.Lock()
+    lock = MOTO_LOCK
 
     def serial(environ: dict[str, Any], start_response: Any) -> Any:
         with lock:
@@ -181,7 +208,20 @@ def main(argv: list[str] | None = None) -> int:
         "--foreground", action="store_true", help="ignore stdin; run until signalled"
     )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--eic-store", type=Path, help="where pushed keys are written")
+    parser.add_argument("--eice-netns", default="", help="IP=NS[,IP=NS...]: where to dial")
+    parser.add_argument("--eice-dir", type=Path, help="test CA and certificates (default: temp)")
+    parser.add_argument("--eice-port", type=int, help="fake EICE TLS port (default: see above)")
+    parser.add_argument("--eice-dial", default="",
+                        help="IP=HOST:PORT[,...]: dial HOST:PORT here instead (tests without root)")
     args = parser.parse_args(argv)
+    from fake_eice import parse_netns_map
+
+    try:
+        eice_netns = parse_netns_map(args.eice_netns)
+    except ValueError as e:
+        parser.error(str(e))
+    eice_port = args.eice_port if args.eice_port is not None else (443 if eice_netns else 0)
 
     # stdout carries only the ready line; anything moto or its libraries
     # print goes to stderr instead.
@@ -201,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     server: Any = None
     server_started = False
+    fake_eice: Any = None
     state_written = False
     line = ""
     try:
@@ -208,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         # (~5 s), so doing it here also warms the server up before it is
         # announced.
         install_address_plan()
+        import fake_eice as eice_mod
+
+        eice_mod.install_ec2_patches(eice_mod.STORE)
         from moto.server import ThreadedMotoServer
 
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
@@ -220,19 +264,45 @@ def main(argv: list[str] | None = None) -> int:
 
         fake_ssm = FakeSSM()
         ws_port = fake_ssm.start()
-        server._server.app = fake_ssm.wsgi(one_at_a_time(server._server.app))
+        # EC2 Instance Connect: the key push in front of moto, the endpoint server next to it.
+        from fake_eic import FakeEIC
+
+        if args.eic_store is not None:
+            args.eic_store.mkdir(parents=True, exist_ok=True)
+        fake_eic = FakeEIC(args.eic_store, lock=MOTO_LOCK)
+        fake_eice = eice_mod.FakeEICE(eice_mod.STORE, args.eice_dir, eice_netns, port=eice_port)
+        for item in filter(None, args.eice_dial.split(",")):
+            ip, _, hostport = item.partition("=")
+            host, _, dial_port = hostport.rpartition(":")
+            fake_eice.dial_override[ip] = (None, host, int(dial_port))
+        try:
+            eice_port = fake_eice.start()
+        except OSError as e:
+            log.warning("fake EICE cannot listen on 127.0.0.1:%d (%s): left out", eice_port, e)
+            eice_port = None
+        app = fake_ssm.wsgi(one_at_a_time(server._server.app))
+        server._server.app = fake_eic.wsgi(fake_eice.wsgi(app))
         # With port 0 the OS picked a free port; the bound socket knows which.
         port = server.get_host_and_port()[1]
         endpoint = f"http://127.0.0.1:{port}"
-        state: dict[str, Any] = {"port": port, "endpoint": endpoint, "ssm": {"ws_port": ws_port}}
-        log.info("listening on %s (%.1fs)", endpoint, time.monotonic() - started)
+        state: dict[str, Any] = {
+            "port": port, "endpoint": endpoint, "ssm": {"ws_port": ws_port},
+            "eice": {"ca": str(fake_eice.ca.ca_path), "port": eice_port,
+                     "dir": str(fake_eice.dir), "endpoints": {}},
+            "eic": {"store": str(args.eic_store) if args.eic_store is not None else None},
+        }
+        log.info("listening on %s (%.1fs), fake EICE on 127.0.0.1:%s", endpoint,
+                 time.monotonic() - started, eice_port)
 
         if args.seed:
             from seed_topology import seed
 
             seed_started = time.monotonic()
-            state.update(seed(endpoint))
+            seeded = seed(endpoint)
+            state["eice"]["endpoints"] = seeded.pop("eice", {}).get("endpoints", {})
+            state.update(seeded)
             _check_seeded(state)
+            fake_eice.refresh_default_cert()
             log.info(
                 "seeded %d named + %d fleet instances in %.1fs",
                 len(state["instances"]), state["fleet"]["count"],
@@ -267,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server_started:
             server.stop()
+        if fake_eice is not None:
+            fake_eice.stop()
         if state_written:
             remove_state(args.state_file, line)
 

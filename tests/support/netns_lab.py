@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Builds hop's SSH test bed: client, bastion and web network namespaces with real OpenSSH sshd.
+"""Builds hop's SSH test bed: client, bastion, web and eice-web network namespaces with real sshd.
 
     netns_lab.py [--moto] [--moto-python PY] [--state-file PATH] [--foreground] [--verbose]
     netns_lab.py --self-test [--moto]
-    netns_lab.py restart --dir DIR {bastion,web} [--new-host-key]
+    netns_lab.py restart --dir DIR {bastion,web,eice_web} [--new-host-key]
     netns_lab.py restart-web --dir DIR [--new-host-key]      (same as: restart web)
-    netns_lab.py stop --dir DIR {bastion,web}
+    netns_lab.py stop --dir DIR {bastion,web,eice_web}
 
 Needs root, /usr/sbin/sshd (Debian's openssh-server) and the ec2-user account:
 scripts/install-test-deps.sh provides both.
@@ -16,6 +16,9 @@ Topology (DESIGN.md section 12), with names unique to this launcher's PID:
     203.0.113.1/24 ------ veth ---- 203.0.113.10/24 (public)
                                     10.0.0.4/24 (private) -- veth --- 10.0.1.10/24
                                     + route 10.0.1.0/24 on that link   + route 10.0.0.0/24
+
+    eice-web ns hope-PID: 10.1.1.10/24 on eth0, a veth whose peer stays in
+                          hope-PID (the kernel has no dummy driver): linked to nothing
 
 The bastion's two legs mirror AWS: its public address (what moto_lab reports as
 sample-bastion's public IP) and its private 10.0.0.4 in 10.0.0.0/24, which
@@ -28,25 +31,64 @@ the only way in to web is an SSH hop through the bastion. IPv6 is off in all
 three, so nothing but the IPv4 above exists. Nothing is added to the root
 namespace: veths are created directly inside the namespaces.
 
-sshd runs in bastion and web, each from its own config, host key (ed25519),
-authorized_keys and log in the launcher's directory, and in its own UTS
-namespace so `hostname` prints sample-bastion / sample-web there. The two user
-keys follow the tutorial: keys/sample-bastion.pem is authorized on the bastion
-only, keys/sample-web.pem on web only. known_hosts lists both host keys.
+The fourth namespace is sample-eice-web (the EICE VPC of the #12 bed, bed12.md):
+10.1.1.10/24 and lo, no link to any other namespace, no route out. Nothing reaches it by TCP but the fake EC2 Instance Connect Endpoint
+in moto_lab (tests/support/fake_eice.py), which dials it with setns into this
+namespace, so a passing EICE test proves the tunnel carried the bytes. It has
+no KeyName in moto, so its authorized_keys is empty: only pushed keys open it.
+
+sshd runs in bastion, web and eice-web, each from its own config, host key
+(ed25519), authorized_keys and log in the launcher's directory, and in its own
+UTS namespace so `hostname` prints sample-bastion / sample-web /
+sample-eice-web there. The two user keys follow the tutorial:
+keys/sample-bastion.pem is authorized on the bastion only, keys/sample-web.pem
+on web only. DIR/known_hosts lists the three host keys under their addresses
+and, with --moto, also under their instance ids (what hop's HostKeyAlias uses).
+The host is named `eice_web` everywhere (state key, restart/stop argument).
+
+Keys pushed with EC2 Instance Connect (spec ec2-instance-connect.md §D.4): the
+run directory /run/hop-netns-PID/ (root, 0755, outside /tmp because sshd
+refuses an AuthorizedKeysCommand under a directory that is not root-owned or is
+group/world-writable) holds
+    eic/                 the key store, passed to moto_lab as --eic-store: its
+                         SendSSHPublicKey appends blocks to eic/<instance-id>/<user>
+    eic-keys             the AuthorizedKeysCommand (a copy of eic_keys.sh)
+    instance/<host>      the instance id(s) a host's sshd stands for, written
+                         once moto has seeded (set_instance_ids() adds more)
+    akc.log              one line per command call (owned by nobody)
+Every sshd has `AuthorizedKeysCommand /run/hop-netns-PID/eic-keys HOST %u %f`
+and `AuthorizedKeysCommandUser nobody`; its authorized_keys (.pem) keep working.
+sshd also lets root in, but only through that command (no authorized_keys, no
+user CA for root), so "a key pushed for ec2-user does not open root" is decided
+by the command, not by AllowUsers.
+
+With --moto, moto_lab runs with --eic-store, --eice-netns
+(10.1.1.10=hope-PID,10.0.1.10=hopw-PID,10.0.0.4=hopb-PID: where the fake EICE
+dials each private IP) and --eice-dir DIR/eice (its test CA and certificates),
+and once it is ready /etc/netns/hopc-PID/hosts maps every seeded endpoint's
+DnsName and FipsDnsName to 127.0.0.1 (where the fake EICE listens): `ip netns
+exec` bind-mounts it over /etc/hosts, so hop resolves the names with the system
+resolver. It is removed at teardown (an empty /etc/netns is left).
 
 Prints exactly one line of JSON to stdout once both sshd answer with an SSH
 banner (and moto, with --moto, is ready):
 
     {"client_ns": "hopc-PID", "bastion_ns": "hopb-PID", "web_ns": "hopw-PID",
+     "eice_web_ns": "hope-PID",
      "dir": "/tmp/hop-netns-PID-xxxx", "user": "ec2-user", "known_hosts": PATH,
-     "launcher_pid": PID,
+     "launcher_pid": PID, "run_dir": "/run/hop-netns-PID",
      "bastion": {"public_ip": "203.0.113.10", "private_ip": "10.0.0.4",
                  "hostname": "sample-bastion", "host_key_pub": "ssh-ed25519 AAAA...",
                  "host_key": PATH, "sshd_config": PATH, "authorized_keys": PATH,
                  "sshd_pid": N, "log": PATH},
      "web": {"ip": "10.0.1.10", "hostname": "sample-web", ... same fields ...},
+     "eice_web": {"ns": "hope-PID", "ip": "10.1.1.10", "hostname": "sample-eice-web",
+                  ... same fields as web ...},
+     "eic": {"store": "/run/hop-netns-PID/eic", "akc_log": PATH, "command": PATH,
+             "instance_dir": "/run/hop-netns-PID/instance"},
      "keys": {"sample-bastion": PATH, "sample-web": PATH, "user_ca": PATH},
-     "moto": {...moto_lab.py's ready JSON...}}        (only with --moto)
+     "moto": {...moto_lab.py's ready JSON...},        (only with --moto)
+     "hosts_file": "/etc/netns/hopc-PID/hosts"}       (only with --moto)
 
 The same JSON is kept in DIR/state.json (updated by restart/stop) and, with
 --state-file, written there too (removed on exit, as moto_lab.py does).
@@ -58,9 +100,10 @@ Lifetime: as moto_lab.py. Runs until stdin reaches EOF or SIGTERM/SIGINT;
 --foreground ignores stdin. Then, and also when setup fails half way, it tears
 everything down: sshd (SIGTERM, SIGKILL after 2 s), moto (its stdin is closed),
 any other process left in the namespaces (SSH sessions, a restarted sshd), the
-namespaces, the directory. sshd is started with a parent-death signal, so even
-a SIGKILLed launcher does not leave them running; the namespaces and directory
-such a launcher leaves behind are removed by the next launcher (names and
+namespaces, the directory, the run directory and /etc/netns/hopc-PID. sshd is started with a parent-death signal, so even
+a SIGKILLed launcher does not leave them running; the namespaces, directories
+(/tmp/hop-netns-PID-*, /run/hop-netns-PID) and /etc/netns/hop?-PID entries such
+a launcher leaves behind are removed by the next launcher (names and
 directories carry the owner's PID, and only those whose owner is gone are
 touched).
 
@@ -109,15 +152,25 @@ BASTION_PRIVATE_IP = "10.0.0.4"  # sample-bastion in public-subnet 10.0.0.0/24
 BASTION_SUBNET = "10.0.0.0/24"
 WEB_IP = "10.0.1.10"  # sample-web in private-subnet 10.0.1.0/24
 WEB_SUBNET = "10.0.1.0/24"
+EICE_WEB_IP = "10.1.1.10"  # sample-eice-web in sample-eice-a 10.1.1.0/24 (bed12.md)
 
-HOSTS = ("bastion", "web")
-HOSTNAMES = {"bastion": "sample-bastion", "web": "sample-web"}
+HOSTS = ("bastion", "web", "eice_web")
+HOSTNAMES = {"bastion": "sample-bastion", "web": "sample-web", "eice_web": "sample-eice-web"}
+# The moto seed key of each host's instance (= its Name tag).
+INSTANCE_KEYS = HOSTNAMES
 USER_KEYS = ("sample-bastion", "sample-web")
 
 # Names this launcher (and only it) creates; the number is the owner's PID.
-NS_NAME = re.compile(r"^hop[cbw]-(\d+)$")
+NS_NAME = re.compile(r"^hop[cbwe]-(\d+)$")
 DIR_PREFIX = "hop-netns-"
 DIR_NAME = re.compile(r"^hop-netns-(\d+)-")
+# The run directory (AuthorizedKeysCommand and key store): root-owned all the way up.
+RUN_ROOT = Path("/run")
+RUN_NAME = re.compile(r"^hop-netns-(\d+)$")
+# `ip netns exec NS` bind-mounts /etc/netns/NS/FILE over /etc/FILE.
+NETNS_ETC = Path("/etc/netns")
+AKC_USER = "nobody"
+AKC_SOURCE = HERE / "eic_keys.sh"
 
 READY_TIMEOUT = 10.0  # per sshd, from start to answering with a banner
 MOTO_TIMEOUT = 120.0  # moto's first start imports the EC2 models (~7 s), seeding adds more
@@ -242,6 +295,17 @@ def sweep_stale() -> None:
         if m and d.is_dir() and not d.is_symlink() and not owner_alive(int(m.group(1))):
             log.info("removing stale directory %s", d)
             shutil.rmtree(d, ignore_errors=True)
+    for d in RUN_ROOT.glob(f"{DIR_PREFIX}*"):
+        m = RUN_NAME.match(d.name)
+        if m and d.is_dir() and not d.is_symlink() and not owner_alive(int(m.group(1))):
+            log.info("removing stale run directory %s", d)
+            shutil.rmtree(d, ignore_errors=True)
+    if NETNS_ETC.is_dir():
+        for d in NETNS_ETC.iterdir():
+            m = NS_NAME.match(d.name)
+            if m and d.is_dir() and not d.is_symlink() and not owner_alive(int(m.group(1))):
+                log.info("removing stale %s", d)
+                shutil.rmtree(d, ignore_errors=True)
 
 
 def keygen(path: Path, comment: str) -> str:
@@ -316,8 +380,10 @@ def check_prerequisites() -> None:
 # --------------------------------------------------------------------------- sshd
 
 
-def sshd_config(host: str, hdir: Path) -> str:
-    listen = [BASTION_PUBLIC_IP, BASTION_PRIVATE_IP] if host == "bastion" else [WEB_IP]
+def sshd_config(host: str, hdir: Path, run_dir: Path) -> str:
+    listen = {
+        "bastion": [BASTION_PUBLIC_IP, BASTION_PRIVATE_IP], "web": [WEB_IP], "eice_web": [EICE_WEB_IP],
+    }[host]
     lines = [
         "# Written by tests/support/netns_lab.py; one per lab host.",
         "Port 22",
@@ -334,10 +400,18 @@ def sshd_config(host: str, hdir: Path) -> str:
         "PasswordAuthentication no",
         "KbdInteractiveAuthentication no",
         "HostbasedAuthentication no",
-        "PermitRootLogin no",
-        f"AllowUsers {USER}",
+        # root only with a pushed key (the Match block at the end takes its other ways away),
+        # so the command, not AllowUsers, decides that a key pushed for ec2-user cannot open
+        # root.
+        "PermitRootLogin prohibit-password",
+        f"AllowUsers {USER} root",
         f"AuthorizedKeysFile {hdir / 'authorized_keys'}",
         f"TrustedUserCAKeys {hdir.parent / 'user_ca.pub'}",
+        # Keys pushed with EC2 Instance Connect, as Amazon Linux's ec2-instance-connect
+        # package wires them (spec §B.2): after authorized_keys, the command prints the
+        # unexpired pushed keys of this host's instance for %u whose fingerprint is %f.
+        f"AuthorizedKeysCommand {run_dir / 'eic-keys'} {host} %u %f",
+        f"AuthorizedKeysCommandUser {AKC_USER}",
         # The files live under /tmp, which StrictModes rejects (world-writable).
         "StrictModes no",
         # The bastion is a jump host: hop and ssh -J/-W need direct-tcpip. Web allows it
@@ -361,6 +435,9 @@ def sshd_config(host: str, hdir: Path) -> str:
         "MaxSessions 50",
         "LoginGraceTime 30",
         "LogLevel VERBOSE",
+        "Match User root",
+        "    AuthorizedKeysFile none",
+        "    TrustedUserCAKeys none",
     ]
     return "\n".join(lines) + "\n"
 
@@ -407,18 +484,87 @@ def start_sshd(state: dict[str, Any], host: str, *, tie_to_parent: bool) -> subp
 
 
 def probe_point(state: dict[str, Any], host: str) -> tuple[str, str]:
-    """Where a host's sshd is reached from: the bastion from the client, web from the bastion."""
+    """Where a host's sshd is reached from: the bastion from the client, web from the bastion,
+    eice-web (linked to nothing) from inside its own namespace."""
     if host == "bastion":
         return state["client_ns"], state["bastion"]["public_ip"]
+    if host == "eice_web":
+        return state["eice_web_ns"], state["eice_web"]["ip"]
     return state["bastion_ns"], state["web"]["ip"]
 
 
+def host_address(state: dict[str, Any], host: str) -> str:
+    return state[host]["public_ip"] if host == "bastion" else state[host]["ip"]
+
+
 def write_known_hosts(state: dict[str, Any]) -> None:
-    text = (
-        f"{state['bastion']['public_ip']} {state['bastion']['host_key_pub']}\n"
-        f"{state['web']['ip']} {state['web']['host_key_pub']}\n"
+    """DIR/known_hosts: every host's key under its address and, once moto has seeded, under
+    its instance id (the name hop checks, as HostKeyAlias in `hop config` stanzas)."""
+    lines = [f"{host_address(state, h)} {state[h]['host_key_pub']}" for h in HOSTS]
+    instances = state.get("moto", {}).get("instances", {})
+    for h in HOSTS:
+        inst = instances.get(INSTANCE_KEYS[h])
+        if inst and inst.get("id"):
+            lines.append(f"{inst['id']} {state[h]['host_key_pub']}")
+    atomic_write(Path(state["known_hosts"]), "".join(line + "\n" for line in lines))
+
+
+def set_instance_ids(state: dict[str, Any], host: str, ids: list[str]) -> None:
+    """Which instance ids the host's sshd stands for: its AuthorizedKeysCommand accepts the
+    blocks pushed to any of them (e.g. an SSM-only instance whose fake agent dials web)."""
+    for i in ids:
+        if not re.fullmatch(r"i-[0-9a-f]{8,32}", i):
+            raise LabError(f"not an instance id: {i!r}")
+    path = Path(state["eic"]["instance_dir"]) / host
+    atomic_write(path, "".join(i + "\n" for i in ids))
+    path.chmod(0o644)
+
+
+def push_block(
+    state: dict[str, Any], instance_id: str, user: str, key_line: str, *, expires: int,
+    block_instance: str | None = None,
+) -> None:
+    """Appends a key block to the store as moto's SendSSHPublicKey does (bed12.md), by hand:
+    #Instance = block_instance (default instance_id), #Timestamp = expires. For self-tests."""
+    d = Path(state["eic"]["store"]) / instance_id
+    d.mkdir(mode=0o755, exist_ok=True)
+    f = d / user
+    old = f.read_text() if f.exists() else ""
+    block = (
+        f"#Timestamp={expires}\n#Instance={block_instance or instance_id}\n"
+        f"#Caller=arn:aws:iam::123456789012:user/netns-lab\n#Request=netns-lab-{time.time_ns()}\n"
+        f"{key_line}\n\n"
     )
-    atomic_write(Path(state["known_hosts"]), text)
+    atomic_write(f, old + block)
+    f.chmod(0o644)
+
+
+def write_hosts_file(state: dict[str, Any]) -> Path | None:
+    """/etc/netns/<client ns>/hosts: the seeded endpoints' DnsName and FipsDnsName -> 127.0.0.1
+    (the fake EICE listens there). None when moto reported no endpoints."""
+    endpoints = state.get("moto", {}).get("eice", {}).get("endpoints", {})
+    names: list[str] = []
+    for ep in endpoints.values():
+        dns = ep.get("dns_name")
+        if not dns:
+            continue
+        fips = ep.get("fips_dns_name") or dns.replace(
+            ".ec2-instance-connect-endpoint.", ".fips.ec2-instance-connect-endpoint.", 1)
+        names += [n for n in (dns, fips) if n not in names]
+    if not names:
+        return None
+    d = NETNS_ETC / state["client_ns"]
+    NETNS_ETC.mkdir(mode=0o755, exist_ok=True)
+    d.mkdir(mode=0o755, exist_ok=True)
+    path = d / "hosts"
+    text = (
+        "# Written by tests/support/netns_lab.py: the lab's EC2 Instance Connect Endpoints\n"
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        + "".join(f"127.0.0.1\t{n}\n" for n in names)
+    )
+    atomic_write(path, text)
+    path.chmod(0o644)
+    return path
 
 
 def load_state(dir_or_state: str | Path | dict[str, Any]) -> dict[str, Any]:
@@ -515,6 +661,10 @@ class Lab:
         self.client_ns = f"hopc-{tag}"
         self.bastion_ns = f"hopb-{tag}"
         self.web_ns = f"hopw-{tag}"
+        self.eice_web_ns = f"hope-{tag}"
+        self.run_dir = RUN_ROOT / f"{DIR_PREFIX}{tag}"
+        self.run_dir_made = False
+        self.hosts_file: Path | None = None
         self.tag = tag
         self.created_ns: list[str] = []
         self.sshd: dict[str, subprocess.Popen[bytes]] = {}
@@ -535,8 +685,9 @@ class Lab:
         # ec2-user must traverse to its authorized_keys: sshd reads that file
         # with the user's privileges. Private keys stay 0600 (root's).
         self.dir.chmod(0o755)
+        self._make_run_dir()
 
-        for ns in (self.client_ns, self.bastion_ns, self.web_ns):
+        for ns in (self.client_ns, self.bastion_ns, self.web_ns, self.eice_web_ns):
             if ns in namespaces():
                 raise LabError(f"namespace {ns} already exists (another lab with this PID?)")
             self.created_ns.append(ns)  # before creating: a half-made one is removed too
@@ -565,11 +716,49 @@ class Lab:
 
         if with_moto:
             state["moto"] = self._read_moto(stop)
+            self._after_moto(state)
         save_state(state)
         return state
 
+    def _make_run_dir(self) -> None:
+        """/run/hop-netns-TAG: the AuthorizedKeysCommand, the key store, the instance ids."""
+        d = self.run_dir
+        if d.exists():
+            raise LabError(f"{d} already exists (another lab with this PID?)")
+        self.run_dir_made = True  # before creating: a half-made one is removed too
+        d.mkdir(mode=0o755)
+        d.chmod(0o755)  # whatever the umask
+        for sub in ("eic", "instance"):
+            (d / sub).mkdir(mode=0o755)
+            (d / sub).chmod(0o755)
+        cmd = d / "eic-keys"
+        shutil.copyfile(AKC_SOURCE, cmd)
+        cmd.chmod(0o755)
+        akc_log = d / "akc.log"
+        akc_log.touch(mode=0o644)
+        nobody = pwd.getpwnam(AKC_USER)
+        os.chown(akc_log, nobody.pw_uid, nobody.pw_gid)
+
+    def _after_moto(self, state: dict[str, Any]) -> None:
+        """What needs the seeded ids and names: each sshd's instance id, known_hosts by
+        instance id, the client namespace's hosts file for the endpoints."""
+        instances = state["moto"].get("instances", {})
+        for host in HOSTS:
+            inst = instances.get(INSTANCE_KEYS[host])
+            if inst and inst.get("id"):
+                set_instance_ids(state, host, [inst["id"]])
+            else:
+                log.info("moto has no %s: its sshd accepts no pushed key", INSTANCE_KEYS[host])
+        write_known_hosts(state)
+        self.hosts_file = NETNS_ETC / self.client_ns / "hosts"  # before writing: teardown
+        written = write_hosts_file(state)
+        if written is None:
+            log.info("moto reported no EC2 Instance Connect Endpoints: no hosts file")
+        else:
+            state["hosts_file"] = str(written)
+
     def _wire(self) -> None:
-        c, b, w = self.client_ns, self.bastion_ns, self.web_ns
+        c, b, w, e = self.client_ns, self.bastion_ns, self.web_ns, self.eice_web_ns
         # Each veth is created with both ends already in their namespaces:
         # nothing ever appears in the root namespace.
         run(["ip", "-n", c, "link", "add", "to-bastion", "type", "veth",
@@ -588,6 +777,14 @@ class Lab:
         # across the bastion-web veth. No default routes anywhere.
         run(["ip", "-n", b, "route", "add", WEB_SUBNET, "dev", "to-web", "scope", "link"])
         run(["ip", "-n", w, "route", "add", BASTION_SUBNET, "dev", "to-bastion", "scope", "link"])
+        # sample-eice-web: its address on an interface linked to nothing outside. This kernel
+        # has no `dummy` driver, so it is a veth whose peer stays in the same namespace with
+        # no address (an empty "subnet": other 10.1.1.x get no ARP answer). The connected /24
+        # is its only route; only the fake EICE's setns reaches it.
+        run(["ip", "-n", e, "link", "add", "eth0", "type", "veth", "peer", "name", "subnet"])
+        run(["ip", "-n", e, "addr", "add", f"{EICE_WEB_IP}/24", "dev", "eth0"])
+        run(["ip", "-n", e, "link", "set", "subnet", "up"])
+        run(["ip", "-n", e, "link", "set", "eth0", "up"])
 
     def _make_files(self) -> dict[str, Any]:
         assert self.dir is not None
@@ -613,19 +810,28 @@ class Lab:
             "client_ns": self.client_ns,
             "bastion_ns": self.bastion_ns,
             "web_ns": self.web_ns,
+            "eice_web_ns": self.eice_web_ns,
             "dir": str(d),
             "user": USER,
             "known_hosts": str(d / "known_hosts"),
             "launcher_pid": os.getpid(),
+            "run_dir": str(self.run_dir),
+            "eic": {
+                "store": str(self.run_dir / "eic"),
+                "akc_log": str(self.run_dir / "akc.log"),
+                "command": str(self.run_dir / "eic-keys"),
+                "instance_dir": str(self.run_dir / "instance"),
+            },
         }
         for host in HOSTS:
             hdir = d / host
             hdir.mkdir(mode=0o755)
             key = hdir / "ssh_host_ed25519_key"
-            entry: dict[str, Any] = (
-                {"public_ip": BASTION_PUBLIC_IP, "private_ip": BASTION_PRIVATE_IP}
-                if host == "bastion" else {"ip": WEB_IP}
-            )
+            entry: dict[str, Any] = {
+                "bastion": {"public_ip": BASTION_PUBLIC_IP, "private_ip": BASTION_PRIVATE_IP},
+                "web": {"ip": WEB_IP},
+                "eice_web": {"ns": self.eice_web_ns, "ip": EICE_WEB_IP},
+            }[host]
             entry.update({
                 "hostname": HOSTNAMES[host],
                 "host_key_pub": keygen(key, f"{HOSTNAMES[host]} host key"),
@@ -635,9 +841,10 @@ class Lab:
                 "sshd_pid": None,
                 "log": str(hdir / "sshd.log"),
             })
-            (hdir / "sshd_config").write_text(sshd_config(host, hdir))
+            (hdir / "sshd_config").write_text(sshd_config(host, hdir, self.run_dir))
             auth = hdir / "authorized_keys"
-            auth.write_text(user_pub[HOSTNAMES[host]] + "\n")
+            # sample-eice-web was launched without a key pair: only pushed keys open it.
+            auth.write_text(user_pub[HOSTNAMES[host]] + "\n" if HOSTNAMES[host] in user_pub else "")
             auth.chmod(0o644)
             state[host] = entry
         state["keys"] = keys
@@ -647,8 +854,21 @@ class Lab:
     def _start_moto(self, python: str) -> None:
         # In the client namespace, so hop run there reaches it on 127.0.0.1.
         # We hold its stdin: closing it (teardown, or our death) stops it.
+        # The EC2 Instance Connect side (bed12.md): pushed keys go to the run dir's store, the
+        # fake EICE dials each private IP inside its host's namespace, its CA lives with the lab.
+        assert self.dir is not None
+        eice_dir = self.dir / "eice"
+        eice_dir.mkdir(mode=0o755, exist_ok=True)
+        netns_map = ",".join([
+            f"{EICE_WEB_IP}={self.eice_web_ns}", f"{WEB_IP}={self.web_ns}",
+            f"{BASTION_PRIVATE_IP}={self.bastion_ns}",
+        ])
         self.moto = subprocess.Popen(
-            in_ns(self.client_ns, [python, str(HERE / "moto_lab.py"), "--port", "0", "--seed"]),
+            in_ns(self.client_ns, [
+                python, str(HERE / "moto_lab.py"), "--port", "0", "--seed",
+                "--eic-store", str(self.run_dir / "eic"), "--eice-netns", netns_map,
+                "--eice-dir", str(eice_dir),
+            ]),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True,
         )
 
@@ -718,6 +938,10 @@ class Lab:
             delete_namespace(ns)
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if self.run_dir_made and self.run_dir.is_dir() and not self.run_dir.is_symlink():
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self.hosts_file is not None:
+            shutil.rmtree(self.hosts_file.parent, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- self-test
@@ -761,12 +985,92 @@ def _ssh_web(
     ])
 
 
+def _ssh_pushed(
+    state: dict[str, Any], key: Path, cmd: list[str], *, user: str = USER, host: str = "web"
+) -> list[str]:
+    """ssh with `key` alone to web (through the bastion, which takes sample-bastion.pem) or to
+    eice-web (from inside its own namespace: nothing else reaches it)."""
+    kh = state["known_hosts"]
+    if host == "eice_web":
+        return in_ns(state["eice_web_ns"], [
+            *_ssh_base(state, kh), "-i", str(key), f"{user}@{state['eice_web']['ip']}", *cmd,
+        ])
+    proxy = " ".join([
+        *_ssh_base(state, kh), "-i", state["keys"]["sample-bastion"],
+        "-W", "%h:%p", f"{USER}@{state['bastion']['public_ip']}",
+    ])
+    return in_ns(state["client_ns"], [
+        *_ssh_base(state, kh), "-o", f"ProxyCommand={proxy}", "-i", str(key),
+        f"{user}@{state['web']['ip']}", *cmd,
+    ])
+
+
 def _root_ns_snapshot() -> str:
     return "\n".join(
         run(argv).stdout for argv in (
             ["ip", "-o", "addr"], ["ip", "route"], ["ip", "-6", "route"], ["ip", "-o", "link"],
         )
     )
+
+
+def _self_test_eic(state: dict[str, Any], check: Any, sh: Any) -> None:
+    """Pushed keys: blocks written by hand as moto's SendSSHPublicKey writes them."""
+    inst = state.get("moto", {}).get("instances", {})
+    ids = {h: inst.get(INSTANCE_KEYS[h], {}).get("id") for h in HOSTS}
+    for n, h in enumerate(HOSTS, start=1):
+        if not ids[h]:  # no moto: stand-in ids
+            ids[h] = f"i-{n:017x}"
+            set_instance_ids(state, h, [ids[h]])
+    d = Path(state["dir"]) / "selftest"
+    d.mkdir(mode=0o700, exist_ok=True)
+    keys = {}
+    for name in ("pushed", "expired", "other", "root"):
+        keys[name] = d / name
+        keygen(keys[name], f"self-test {name}")
+
+    def line(name: str) -> str:
+        return " ".join(keys[name].with_name(f"{name}.pub").read_text().split()[:2])
+
+    now = int(time.time())
+    push_block(state, ids["web"], USER, line("pushed"), expires=now + 300)
+    push_block(state, ids["eice_web"], USER, line("pushed"), expires=now + 300)
+    push_block(state, ids["web"], USER, line("expired"), expires=now - 1)
+    push_block(state, ids["web"], USER, line("other"), expires=now + 300,
+               block_instance=ids["bastion"])
+    push_block(state, ids["web"], "root", line("root"), expires=now + 300)
+    akc_log = Path(state["eic"]["akc_log"])
+    log_start = akc_log.stat().st_size
+
+    r = sh(_ssh_pushed(state, keys["pushed"], ["hostname"]))
+    check("pushed block opens web (through the bastion)", r.stdout.strip() == "sample-web",
+          f"rc={r.returncode} {r.stderr.strip()}")
+    for name, what in (("expired", "expired block"), ("other", "block for another instance")):
+        r = sh(_ssh_pushed(state, keys[name], ["true"]))
+        check(f"{what} refused by web", r.returncode == 255 and "Permission denied" in r.stderr,
+              f"rc={r.returncode} {r.stderr.strip()}")
+    r = sh(_ssh_pushed(state, keys["pushed"], ["true"], user="root"))
+    check("block for ec2-user does not open root", r.returncode == 255
+          and "Permission denied" in r.stderr, f"rc={r.returncode} {r.stderr.strip()}")
+    r = sh(_ssh_pushed(state, keys["root"], ["id", "-un"], user="root"))
+    check("block for root opens root (so the refusal above is the command's)",
+          r.stdout.strip() == "root", f"rc={r.returncode} {r.stderr.strip()}")
+    r = sh(_ssh_pushed(state, Path(state["keys"]["sample-web"]), ["true"], user="root"))
+    check("sample-web.pem does not open root", r.returncode == 255, f"rc={r.returncode}")
+    r = sh(_ssh_pushed(state, keys["pushed"], ["hostname"], host="eice_web"))
+    check("pushed block opens eice-web (from its own namespace)",
+          r.stdout.strip() == "sample-eice-web", f"rc={r.returncode} {r.stderr.strip()}")
+    r = sh(_ssh_pushed(state, Path(state["keys"]["sample-web"]), ["true"], host="eice_web"))
+    check("sample-web.pem refused by eice-web (no key pair)", r.returncode == 255,
+          f"rc={r.returncode}")
+    with open(akc_log) as f:
+        f.seek(log_start)
+        calls = f.read().splitlines()
+    check("the command logged its calls (owned by nobody)",
+          any(" host=web user=ec2-user " in c and " printed=1 " in c for c in calls)
+          and any(" host=web user=root " in c and " printed=0 " in c for c in calls)
+          and any(" expired=1 " in c for c in calls)
+          and akc_log.stat().st_uid == pwd.getpwnam(AKC_USER).pw_uid,
+          f"{len(calls)} lines")
 
 
 def self_test(with_moto: bool, moto_python: str) -> int:
@@ -793,13 +1097,13 @@ def self_test(with_moto: bool, moto_python: str) -> int:
     try:
         state = lab.setup(with_moto=with_moto, moto_python=moto_python)
         setup_s = time.monotonic() - t0
-        pids += [state["bastion"]["sshd_pid"], state["web"]["sshd_pid"]]
+        pids += [state[h]["sshd_pid"] for h in HOSTS]
         if lab.moto is not None:
             pids.append(lab.moto.pid)
         print(f"  setup: {setup_s:.2f}s, dir {state['dir']}", flush=True)
 
         # Routing: nothing but the links; the bastion does not forward.
-        for ns in (state["client_ns"], state["bastion_ns"], state["web_ns"]):
+        for ns in (state["client_ns"], state["bastion_ns"], state["web_ns"], state["eice_web_ns"]):
             routes = sh(["ip", "-n", ns, "-4", "route"]).stdout.strip().replace("\n", "; ")
             check(f"{ns}: no default route", "default" not in routes, routes)
         fwd = sh(in_ns(state["bastion_ns"], ["sysctl", "-n", "net.ipv4.ip_forward"])).stdout.strip()
@@ -828,6 +1132,10 @@ def self_test(with_moto: bool, moto_python: str) -> int:
             (state["client_ns"], WEB_IP, "client -> web 10.0.1.10:22"),
             (state["web_ns"], CLIENT_IP, "web -> client 203.0.113.1:22"),
             (state["web_ns"], BASTION_PUBLIC_IP, "web -> bastion public 203.0.113.10:22"),
+            (state["client_ns"], EICE_WEB_IP, "client -> eice-web 10.1.1.10:22"),
+            (state["bastion_ns"], EICE_WEB_IP, "bastion -> eice-web 10.1.1.10:22"),
+            (state["web_ns"], EICE_WEB_IP, "web -> eice-web 10.1.1.10:22"),
+            (state["eice_web_ns"], WEB_IP, "eice-web -> web 10.0.1.10:22"),
         ):
             r = sh(in_ns(ns, ["timeout", "5", "bash", "-c", CONNECT_PROBE, "probe", ip, "22"]))
             err = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
@@ -840,6 +1148,9 @@ def self_test(with_moto: bool, moto_python: str) -> int:
         r = sh(_ssh_web(state, "sample-bastion", "sample-bastion", ["true"]))
         check("sample-bastion.pem refused by web",
               r.returncode == 255 and "Permission denied" in r.stderr, r.stderr.strip())
+
+        # 4b. Keys pushed with EC2 Instance Connect, decided by the AuthorizedKeysCommand.
+        _self_test_eic(state, check, sh)
 
         # 5. Host key change on web through the CLI: the old known_hosts now
         #    fails, the rewritten one works; same sshd PID (SIGHUP reload).
@@ -876,6 +1187,19 @@ def self_test(with_moto: bool, moto_python: str) -> int:
               and r2.stdout.strip() == "sample-bastion",
               f"pid {new.get('sshd_pid')}" if r.returncode == 0 else r.stderr.strip())
 
+        # 6b. eice-web's sshd restarts with a new key like the others.
+        r = sh([*me, "restart", "--dir", state["dir"], "eice_web", "--new-host-key"])
+        new = json.loads(r.stdout) if r.returncode == 0 else {}
+        kh = Path(state["known_hosts"]).read_text()
+        check("restart eice_web --new-host-key: same pid, known_hosts rewritten",
+              r.returncode == 0 and new.get("sshd_pid") == state["eice_web"]["sshd_pid"]
+              and f"{EICE_WEB_IP} {new.get('host_key_pub')}\n" in kh,
+              r.stderr.strip() if r.returncode else f"pid {new.get('sshd_pid')}")
+        r = sh(_ssh_pushed(state, Path(state["dir"]) / "selftest" / "pushed", ["hostname"],
+                           host="eice_web"))
+        check("eice-web after restart: a pushed key still opens it", r.stdout.strip() ==
+              "sample-eice-web", f"rc={r.returncode} {r.stderr.strip()}")
+
         # 7. moto in the client namespace.
         if with_moto:
             m = state["moto"]
@@ -898,6 +1222,26 @@ def self_test(with_moto: bool, moto_python: str) -> int:
                   str(inst["sample-bastion"].get("private_ip")))
             check("moto's sample-web private IP is web's",
                   inst["sample-web"]["private_ip"] == WEB_IP, str(inst["sample-web"]["private_ip"]))
+            eice_inst = inst.get("sample-eice-web", {})
+            check("moto's sample-eice-web private IP is eice-web's",
+                  eice_inst.get("private_ip") == EICE_WEB_IP, str(eice_inst.get("private_ip")))
+            kh = Path(state["known_hosts"]).read_text()
+            check("known_hosts lists the hosts under their instance ids",
+                  all(f"{inst[INSTANCE_KEYS[h]]['id']} {state[h]['host_key_pub']}" in kh
+                      for h in HOSTS if INSTANCE_KEYS[h] in inst), kh.replace("\n", "; ")[:300])
+            eps = m.get("eice", {}).get("endpoints", {})
+            check("moto reports the seeded endpoints and its CA",
+                  len(eps) >= 2 and Path(m.get("eice", {}).get("ca", "/nonexistent")).is_file(),
+                  json.dumps(m.get("eice"))[:300])
+            hosts = Path(state.get("hosts_file", "/nonexistent"))
+            for ep in eps.values():
+                for name in {ep.get("dns_name"), ep.get("fips_dns_name") or ""} - {""}:
+                    r = sh(in_ns(state["client_ns"], ["getent", "hosts", name]))
+                    check(f"client namespace resolves {name}",
+                          r.returncode == 0 and r.stdout.split()[:1] == ["127.0.0.1"],
+                          r.stdout.strip() or f"rc={r.returncode}")
+            check("hosts file has the FIPS names too",
+                  hosts.is_file() and ".fips.ec2-instance-connect-endpoint." in hosts.read_text())
     except LabError as e:
         check("setup and checks ran", False, str(e))
     finally:
@@ -906,15 +1250,18 @@ def self_test(with_moto: bool, moto_python: str) -> int:
         teardown_s = time.monotonic() - t1
 
     # 8. Nothing left behind.
-    left = [ns for ns in namespaces() if ns in (lab.client_ns, lab.bastion_ns, lab.web_ns)]
-    check("namespaces removed", not left,
-          " ".join(left) or f"{lab.client_ns} {lab.bastion_ns} {lab.web_ns}")
+    mine = (lab.client_ns, lab.bastion_ns, lab.web_ns, lab.eice_web_ns)
+    left = [ns for ns in namespaces() if ns in mine]
+    check("namespaces removed", not left, " ".join(left) or " ".join(mine))
     # A zombie is dead: an sshd started by `restart` was orphaned when that
     # command exited, and its reaper (init) may not have collected it yet.
     alive = [p for p in pids if process_state(p) not in (None, "Z")]
     check("sshd/moto processes gone", not alive,
           f"alive: {alive}" if alive else f"checked pids {pids}")
     check("directory removed", not state or not Path(state["dir"]).exists())
+    check("run directory removed", not lab.run_dir.exists(), str(lab.run_dir))
+    check("/etc/netns entry removed", not (NETNS_ETC / lab.client_ns).exists(),
+          str(NETNS_ETC / lab.client_ns))
     check("root namespace addresses/routes/links unchanged", _root_ns_snapshot() == root_before)
 
     failed = [name for ok, name, _ in results if not ok]

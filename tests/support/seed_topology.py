@@ -7,7 +7,9 @@ Used by moto_lab.py --seed, and importable by demo scripts:
 
 The topology is described in DESIGN.md section 12 and in the brief this file
 was written from; the names below are what hop's tests match on, so change
-them only together with the tests.
+them only together with the tests. The EC2 Instance Connect part (sample-eice-vpc,
+_seed_eice) needs the endpoint actions moto_lab.py patches into moto, so seed() runs only
+against moto_lab.py, not a plain moto server.
 
 Determinism: seed() resets moto and seeds its RNG before creating anything,
 then issues the same calls in the same order every time, so resource ids are
@@ -372,12 +374,49 @@ def _ssm_ready(endpoint: str, r: _Region) -> None:
     r.ec2.associate_iam_instance_profile(IamInstanceProfile={"Name": "sample-ssm-profile"}, InstanceId=worker)
 
 
+def _seed_eice(r: _Region) -> dict[str, dict[str, str]]:
+    """sample-eice-vpc: no bastion, no SSM, two EC2 Instance Connect Endpoints, and
+    sample-eice-web launched without a key pair (spec ec2-instance-connect.md part D). The
+    endpoint actions are moto_lab's patches (fake_eice.py). Returns the endpoints by Name:
+    {"id", "dns_name", "fips_dns_name", "subnet_id", "sg"}."""
+    vpc = r.vpc("sample-eice-vpc", "10.1.0.0/16")
+    subnet_a = r.subnet("sample-eice-a", vpc, "10.1.1.0/24", "us-east-1a", public=False)
+    subnet_b = r.subnet("sample-eice-b", vpc, "10.1.2.0/24", "us-east-1b", public=False)
+    ep_sg = r.ec2.create_security_group(
+        GroupName="sample-eice-ep-sg", Description="EICE: SSH out to the VPC", VpcId=vpc,
+        TagSpecifications=_tag_spec("security-group", "sample-eice-ep-sg"),
+    )["GroupId"]
+    # Only TCP 22 to the VPC leaves the endpoint (a new group allows all egress by default).
+    r.ec2.revoke_security_group_egress(
+        GroupId=ep_sg, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    )
+    r.ec2.authorize_security_group_egress(
+        GroupId=ep_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                                       "IpRanges": [{"CidrIp": "10.1.0.0/16"}]}]
+    )
+    web_sg = r.security_group(
+        "sample-eice-web-sg", vpc, "SSH from the EICE",
+        {"UserIdGroupPairs": [{"GroupId": ep_sg}]},
+    )
+    r.run("sample-eice-web", subnet_a, [web_sg], private_ip="10.1.1.10")
+    endpoints: dict[str, dict[str, str]] = {}
+    for name, subnet in (("sample-eice-a", subnet_a), ("sample-eice-b", subnet_b)):
+        e = r.ec2.create_instance_connect_endpoint(
+            SubnetId=subnet, SecurityGroupIds=[ep_sg], PreserveClientIp=False,
+            TagSpecifications=_tag_spec("instance-connect-endpoint", name),
+        )["InstanceConnectEndpoint"]
+        endpoints[name] = {"id": e["InstanceConnectEndpointId"], "dns_name": e["DnsName"],
+                           "fips_dns_name": e["FipsDnsName"], "subnet_id": subnet, "sg": ep_sg}
+    return endpoints
+
+
 def seed(endpoint: str, random_seed: int = RANDOM_SEED) -> dict[str, Any]:
     """Resets the server at `endpoint` and builds the topology.
 
     Returns {"instances": {key: {id, region, private_ip, public_ip, state}},
     "vpcs": {Name: vpc id},
-    "fleet": {"region", "count", "name_prefix"}}, where key is the Name tag,
+    "fleet": {"region", "count", "name_prefix"},
+    "eice": {"endpoints": {Name: {id, dns_name, fips_dns_name, subnet_id, sg}}}}, where key is the Name tag,
     or "Name#k" (k = 1, 2, ... in launch order) when several instances share
     a Name. The fleet-NNN instances are summarised by "fleet", not listed.
     """
@@ -396,8 +435,10 @@ def seed(endpoint: str, random_seed: int = RANDOM_SEED) -> dict[str, Any]:
         r.warm_up()
         r.key_pairs()
         build(r)
-    # Last, so every id above stays what it was: what Session Manager needs in sample-ssm.
+    # Last, so every id above stays what it was: what Session Manager needs in sample-ssm,
+    # then the EC2 Instance Connect VPC.
     _ssm_ready(endpoint, regions[0][0])
+    eice_endpoints = _seed_eice(regions[0][0])
 
     launched: list[tuple[str, dict[str, Any]]] = []
     fleet_count = 0
@@ -424,4 +465,5 @@ def seed(endpoint: str, random_seed: int = RANDOM_SEED) -> dict[str, Any]:
         "instances": instances,
         "vpcs": vpcs,
         "fleet": {"region": FLEET_REGION, "count": fleet_count, "name_prefix": "fleet-"},
+        "eice": {"endpoints": eice_endpoints},
     }
