@@ -62,7 +62,9 @@ pub async fn connect_planned(
         Err(e) => e,
     };
     use client::SshError::*;
-    if !matches!(e, Connect { .. } | UnknownHostKey { .. } | ChangedHostKey { .. }) {
+    // An instance EC2 Instance Connect does not know: the cache may name one that is gone.
+    let unknown_to_eic = matches!(&e, Push(p) if p.kind == client::PushFailure::NotFound);
+    if !matches!(e, Connect { .. } | UnknownHostKey { .. } | ChangedHostKey { .. }) && !unknown_to_eic {
         return Err(ssh_error(e, target));
     }
     tracing::info!("{e}; refreshing discovery: the cached route may be stale");
