@@ -74,8 +74,14 @@ fn main() -> ExitCode {
             n = hangup_or_term() => Ok(128 + n),
         }
     });
-    // Every exit path, Ctrl-C included, ends the Session Manager sessions it opened (§7.1).
-    runtime.block_on(adapters::ssm::finish(std::time::Duration::from_secs(3)));
+    // Every exit path, Ctrl-C included, ends the Session Manager sessions it opened (§7.1) and
+    // closes its EC2 Instance Connect tunnels with Close 1000.
+    runtime.block_on(async {
+        tokio::join!(
+            adapters::ssm::finish(std::time::Duration::from_secs(3)),
+            adapters::eice::finish(std::time::Duration::from_secs(2))
+        )
+    });
     // Reading stdin blocks a thread the runtime cannot interrupt; the remote side is done, so
     // do not wait for it.
     runtime.shutdown_background();

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod discovery;
 mod doctor;
+mod eice;
 mod errors;
 mod forward;
 mod handshake;

@@ -1,6 +1,7 @@
 //! EC2 discovery: the AWS credential chain (env, profiles, SSO, credential_process, instance
-//! metadata with short timeouts), one paginated DescribeInstances per region, regions in
-//! parallel, and AWS errors turned into one clear line with a hint.
+//! metadata with short timeouts), one paginated DescribeInstances and one paginated
+//! DescribeInstanceConnectEndpoints per region, regions in parallel, and AWS errors turned into
+//! one clear line with a hint.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use aws_sdk_ec2::types::Filter;
 use aws_smithy_types::date_time::Format;
 use tokio::sync::OnceCell;
 
-use crate::domain::inventory::{Instance, State};
+use crate::domain::inventory::{ConnectEndpoint, Instance, State};
 use crate::error::HopError;
 use crate::settings::Settings;
 
@@ -86,6 +87,16 @@ pub async fn instance_connect(settings: &Settings, region: &str) -> aws_sdk_ec2i
     )
 }
 
+/// Credentials for signing something hop sends itself (the EC2 Instance Connect tunnel URL),
+/// asked of the command's provider now: SSO and assumed-role credentials rotate, so each
+/// tunnel gets what the provider gives at that moment (it caches what is still valid).
+pub async fn credentials(settings: &Settings, region: &str) -> Result<aws_credential_types::Credentials, String> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let sdk = shared(settings, region).await;
+    let provider = sdk.credentials_provider().ok_or("no AWS credential provider is configured")?;
+    provider.provide_credentials().await.map_err(|e| error_chain(&e))
+}
+
 /// The AWS CLI's chain for the settings' profile: with `--profile`, that profile's
 /// credentials; otherwise the environment first, then the profile, then instance metadata.
 async fn load(settings: &Settings, first_region: &str) -> SdkConfig {
@@ -115,6 +126,9 @@ async fn load(settings: &Settings, first_region: &str) -> SdkConfig {
 /// error for each region that did not.
 pub struct Described {
     pub instances: Vec<Instance>,
+    /// The EC2 Instance Connect Endpoints of the regions that answered (none for a region whose
+    /// endpoint call failed: that failure is logged, not fatal).
+    pub endpoints: Vec<ConnectEndpoint>,
     pub failed: Vec<(String, HopError)>,
 }
 
@@ -125,17 +139,26 @@ pub async fn describe_all(settings: &Settings, regions: &[String]) -> Result<Des
     for (n, region) in regions.iter().enumerate() {
         let client = ec2(settings, region).await;
         let region = region.clone();
-        set.spawn(async move { (n, describe_region(&client, &region).await) });
+        // The endpoints alongside the instances: no added round trip.
+        set.spawn(async move {
+            let (instances, endpoints) =
+                tokio::join!(describe_region(&client, &region), describe_endpoints(&client, &region));
+            (n, instances.map(|i| (i, endpoints)))
+        });
     }
-    let mut results: Vec<(usize, Result<Vec<Instance>, Failure>)> = Vec::new();
+    type Region = (Vec<Instance>, Vec<ConnectEndpoint>);
+    let mut results: Vec<(usize, Result<Region, Failure>)> = Vec::new();
     while let Some(r) = set.join_next().await {
         results.push(r.map_err(|e| HopError::Aws { message: format!("discovery task failed: {e}"), hints: vec![] })?);
     }
     results.sort_by_key(|(n, _)| *n);
-    let mut described = Described { instances: Vec::new(), failed: Vec::new() };
+    let mut described = Described { instances: Vec::new(), endpoints: Vec::new(), failed: Vec::new() };
     for (n, r) in results {
         match r {
-            Ok(instances) => described.instances.extend(instances),
+            Ok((instances, endpoints)) => {
+                described.instances.extend(instances);
+                described.endpoints.extend(endpoints);
+            }
             Err(e) => described.failed.push((regions[n].clone(), e.into_error(settings, &regions[n]))),
         }
     }
@@ -161,6 +184,56 @@ async fn describe_region(client: &aws_sdk_ec2::Client, region: &str) -> Result<V
         }
     }
     Ok(out)
+}
+
+/// Every EC2 Instance Connect Endpoint of a region, all pages (spec §A.2 hop rules 1, 4, 5).
+/// Not filtered on state: unusable ones are kept so that asking for one by id says what state
+/// it is in (`ConnectEndpoint::usable` decides), and doctor sees them. An error is not fatal:
+/// no endpoints for that region, logged at -v (doctor names the missing permission).
+async fn describe_endpoints(client: &aws_sdk_ec2::Client, region: &str) -> Vec<ConnectEndpoint> {
+    let mut pages = client.describe_instance_connect_endpoints().max_results(50).into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(e) => {
+                let failure = classify(e, region, "EC2 (DescribeInstanceConnectEndpoints)");
+                tracing::info!("no EC2 Instance Connect Endpoints known in {region}: {}", failure.message);
+                return Vec::new();
+            }
+        };
+        for e in page.instance_connect_endpoints() {
+            let Some(endpoint) = convert_endpoint(e, region) else { continue };
+            if endpoint.state == "update-failed" {
+                tracing::info!(
+                    "EC2 Instance Connect Endpoint {} is update-failed: still used, as the AWS CLI does",
+                    endpoint.id
+                );
+            }
+            out.push(endpoint);
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+fn convert_endpoint(e: &aws_sdk_ec2::types::Ec2InstanceConnectEndpoint, region: &str) -> Option<ConnectEndpoint> {
+    let mut security_groups = e.security_group_ids().to_vec();
+    security_groups.sort();
+    Some(ConnectEndpoint {
+        id: e.instance_connect_endpoint_id()?.to_string(),
+        region: region.to_string(),
+        vpc_id: e.vpc_id()?.to_string(),
+        subnet_id: e.subnet_id().unwrap_or_default().to_string(),
+        az: e.availability_zone().map(String::from),
+        state: e.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        state_message: e.state_message().filter(|m| !m.is_empty()).map(String::from),
+        dns_name: e.dns_name()?.to_string(),
+        fips_dns_name: e.fips_dns_name().filter(|n| !n.is_empty()).map(String::from),
+        security_groups,
+        preserve_client_ip: e.preserve_client_ip().unwrap_or(false),
+        ip_address_type: e.ip_address_type().map(|t| t.as_str().to_string()).unwrap_or_else(|| "ipv4".into()),
+    })
 }
 
 fn convert(i: &aws_sdk_ec2::types::Instance, region: &str) -> Instance {

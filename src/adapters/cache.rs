@@ -7,9 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::inventory::Instance;
+use crate::domain::inventory::{ConnectEndpoint, Instance};
 
-const VERSION: u32 = 1;
+/// 2: the region's EC2 Instance Connect Endpoints are stored with its instances (older files
+/// are ignored and rewritten).
+const VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct CacheFile {
@@ -18,6 +20,16 @@ struct CacheFile {
     fetched_at: u64,
     region: String,
     instances: Vec<Instance>,
+    /// Every endpoint DescribeInstanceConnectEndpoints listed, usable or not.
+    #[serde(default)]
+    endpoints: Vec<ConnectEndpoint>,
+}
+
+/// What the cache holds for a region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Region {
+    pub instances: Vec<Instance>,
+    pub endpoints: Vec<ConnectEndpoint>,
 }
 
 pub struct Cache {
@@ -53,8 +65,9 @@ impl Cache {
         self.dir.join(format!("{}.json", safe(region)))
     }
 
-    /// The cached instances of `region` if present, readable and younger than `ttl`.
-    pub fn load(&self, region: &str, now: SystemTime, ttl: Duration) -> Option<Vec<Instance>> {
+    /// The cached instances and endpoints of `region` if present, readable and younger than
+    /// `ttl`.
+    pub fn load(&self, region: &str, now: SystemTime, ttl: Duration) -> Option<Region> {
         let bytes = std::fs::read(self.path(region)).ok()?;
         let file: CacheFile = match serde_json::from_slice(&bytes) {
             Ok(f) => f,
@@ -64,15 +77,27 @@ impl Cache {
             }
         };
         let age = unix(now).checked_sub(file.fetched_at)?;
-        (file.version == VERSION && file.region == region && age <= ttl.as_secs()).then_some(file.instances)
+        (file.version == VERSION && file.region == region && age <= ttl.as_secs())
+            .then_some(Region { instances: file.instances, endpoints: file.endpoints })
     }
 
-    /// Store `instances` for `region`. Failing to cache is not worth failing the command for:
-    /// callers log and go on.
-    pub fn store(&self, region: &str, instances: &[Instance], now: SystemTime) -> std::io::Result<()> {
+    /// Store `instances` and `endpoints` for `region`. Failing to cache is not worth failing the
+    /// command for: callers log and go on.
+    pub fn store(
+        &self,
+        region: &str,
+        instances: &[Instance],
+        endpoints: &[ConnectEndpoint],
+        now: SystemTime,
+    ) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        let file =
-            CacheFile { version: VERSION, fetched_at: unix(now), region: region.into(), instances: instances.to_vec() };
+        let file = CacheFile {
+            version: VERSION,
+            fetched_at: unix(now),
+            region: region.into(),
+            instances: instances.to_vec(),
+            endpoints: endpoints.to_vec(),
+        };
         let bytes = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
         crate::adapters::fs::write_atomic(&self.path(region), &bytes, 0o600)
     }
@@ -99,7 +124,7 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::inventory::fixture::instance;
+    use crate::domain::inventory::fixture::{eice, instance};
 
     #[test]
     fn round_trip_ttl_and_corruption() {
@@ -107,20 +132,33 @@ mod tests {
         let cache = Cache::new(tmp.path(), "dev", Some("http://127.0.0.1:5000"));
         let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
         let inv = vec![instance("i-1", Some("web"), "vpc", "a")];
+        let eps = vec![eice("eice-1", "vpc", "subnet-vpc")];
+        let region = Region { instances: inv.clone(), endpoints: eps.clone() };
         assert_eq!(cache.load("us-east-1", t0, Duration::from_secs(60)), None);
-        cache.store("us-east-1", &inv, t0).unwrap();
+        cache.store("us-east-1", &inv, &eps, t0).unwrap();
         let ttl = Duration::from_secs(60);
-        assert_eq!(cache.load("us-east-1", t0 + Duration::from_secs(60), ttl), Some(inv.clone()));
+        assert_eq!(cache.load("us-east-1", t0 + Duration::from_secs(60), ttl), Some(region.clone()));
         assert_eq!(cache.load("us-east-1", t0 + Duration::from_secs(61), ttl), None, "stale");
         assert_eq!(cache.load("eu-west-1", t0, ttl), None, "other region");
         assert_eq!(Cache::new(tmp.path(), "dev", None).load("us-east-1", t0, ttl), None, "other endpoint");
         assert_eq!(Cache::all_names(tmp.path()), ["i-1", "web"]);
         std::fs::write(cache.path("us-east-1"), b"{not json").unwrap();
         assert_eq!(cache.load("us-east-1", t0, ttl), None, "corrupt");
-        cache.store("us-east-1", &inv, t0).unwrap();
-        assert_eq!(cache.load("us-east-1", t0, ttl), Some(inv));
+        cache.store("us-east-1", &inv, &eps, t0).unwrap();
+        assert_eq!(cache.load("us-east-1", t0, ttl), Some(region));
         let mode =
             std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(cache.path("us-east-1")).unwrap().permissions());
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn files_of_the_previous_version_are_ignored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::new(tmp.path(), "dev", None);
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        std::fs::create_dir_all(&cache.dir).unwrap();
+        let old = serde_json::json!({"version": 1, "fetched_at": 1_000_000, "region": "us-east-1", "instances": []});
+        std::fs::write(cache.path("us-east-1"), old.to_string()).unwrap();
+        assert_eq!(cache.load("us-east-1", t0, Duration::from_secs(60)), None, "version 1 has no endpoints");
     }
 }

@@ -80,7 +80,7 @@ async fn region_of(settings: &Settings, instance: &str) -> Result<String, PushEr
     let cache = Cache::new(&settings.cache_dir, &settings.profile, settings.cache_scope().as_deref());
     let now = SystemTime::now();
     let found = regions.iter().find(|r| {
-        cache.load(r, now, Duration::MAX).is_some_and(|instances| instances.iter().any(|i| i.id == instance))
+        cache.load(r, now, Duration::MAX).is_some_and(|cached| cached.instances.iter().any(|i| i.id == instance))
     });
     Ok(found.or(regions.first()).cloned().unwrap_or_default())
 }

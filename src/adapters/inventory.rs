@@ -32,11 +32,15 @@ pub async fn load(settings: &Settings, freshness: Freshness) -> Result<Loaded, H
     let cache = Cache::new(&settings.cache_dir, &settings.profile, settings.cache_scope().as_deref());
     let now = SystemTime::now();
     let mut instances = Vec::new();
+    let mut endpoints = Vec::new();
     let mut missing = Vec::new();
     for r in &regions {
         match (freshness, settings.refresh) {
             (Freshness::Cached, false) => match cache.load(r, now, settings.cache_ttl) {
-                Some(cached) => instances.extend(cached),
+                Some(cached) => {
+                    instances.extend(cached.instances);
+                    endpoints.extend(cached.endpoints);
+                }
                 None => missing.push(r.clone()),
             },
             _ => missing.push(r.clone()),
@@ -53,15 +57,16 @@ pub async fn load(settings: &Settings, freshness: Freshness) -> Result<Loaded, H
         }
         for r in missing.iter().filter(|r| !described.failed.iter().any(|(f, _)| f == *r)) {
             let of_region: Vec<Instance> = described.instances.iter().filter(|i| &i.region == r).cloned().collect();
-            if let Err(e) = cache.store(r, &of_region, now) {
+            let eps: Vec<ConnectEndpoint> = described.endpoints.iter().filter(|e| &e.region == r).cloned().collect();
+            if let Err(e) = cache.store(r, &of_region, &eps, now) {
                 tracing::warn!("cannot write the discovery cache: {e}");
             }
         }
         failed = described.failed;
         instances.extend(described.instances);
+        endpoints.extend(described.endpoints);
     }
     inventory::sort(&mut instances);
-    // TODO(#12): DescribeInstanceConnectEndpoints per region, cached with the instances.
-    let endpoints = Vec::new();
+    endpoints.sort_by(|a, b| (&a.region, &a.id).cmp(&(&b.region, &b.id)));
     Ok(Loaded { instances, endpoints, regions, live, failed })
 }

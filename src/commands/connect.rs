@@ -3,17 +3,19 @@
 
 use std::io::IsTerminal;
 
+use crate::adapters::eice;
 use crate::adapters::inventory::Freshness;
 use crate::adapters::ssh::reuse::{self, Want};
 use crate::adapters::ssh::{self, client, session};
 use crate::adapters::ssm;
 use crate::adapters::term;
-use crate::domain::route::Route;
+use crate::domain::route::{EiceVia, Endpoint, Route};
 use crate::error::HopError;
 use crate::settings::Settings;
 
 pub async fn run(settings: &Settings, target: &str, remote_command: &[String]) -> anyhow::Result<u8> {
-    let (loaded, _, route) = super::target_route(settings, target).await?;
+    let (loaded, instance, route) = super::target_route(settings, target).await?;
+    super::refuse_unreachable(settings, &loaded, &instance, &route)?;
     let trust = trust(settings);
     let (_, chain) = connect_planned(settings, target, loaded.live, route, &trust, &[], Want::Target).await?;
     // Like ssh, the words after `--` are joined with spaces and run by the remote shell.
@@ -119,12 +121,27 @@ pub async fn connect(
             })?;
             Some(channel.stream)
         }
-        // TODO(#12): open the endpoint's tunnel (adapters::eice) and run SSH over it.
-        Route::Eice { endpoint, .. } => {
-            return Err(client::SshError::Protocol {
-                label: endpoint.id.clone(),
-                message: "EC2 Instance Connect Endpoint tunnels are not implemented yet".into(),
-            });
+        // SSH over the endpoint's tunnel, straight to the target. No connection master for EICE
+        // routes, as for SSM: the tunnel is the connection (signed for this one use, cut at its
+        // duration limit, 20 per endpoint), nothing a master could share.
+        Route::Eice { endpoint, target, .. } => {
+            let hops = ssh::hops(route).expect("an EICE route has hops");
+            let label = target.name.clone().unwrap_or_else(|| target.id.clone());
+            let mut tunnel = open_eice(settings, endpoint, target, target.login.port, &label).await.map_err(|e| {
+                let hints = e.hints();
+                client::SshError::Ssm { message: e.to_string(), hints }
+            })?;
+            return match client::connect(&hops, trust, settings.connect_timeout, &last, Some(tunnel.stream)).await {
+                Ok(chain) => Ok(chain),
+                // SSH saw the stream end: the endpoint's close says why.
+                Err(e) => match tunnel.ending.error(std::time::Duration::from_secs(2)).await {
+                    Some(why) => {
+                        let t = eice_target(endpoint, target, target.login.port, &label);
+                        Err(client::SshError::Ssm { message: why.message(&t), hints: why.hints(&t) })
+                    }
+                    None => Err(e),
+                },
+            };
         }
         _ => None,
     };
@@ -175,6 +192,38 @@ pub async fn through_master(
             None
         }
     }
+}
+
+/// What a tunnel through `endpoint` to `target`'s private IP, `port`, needs.
+pub fn eice_target(endpoint: &EiceVia, target: &Endpoint, port: u16, label: &str) -> eice::Target {
+    eice::Target {
+        endpoint_id: endpoint.id.clone(),
+        region: endpoint.region.clone(),
+        dns_name: endpoint.dns_name.clone(),
+        ip: target.address.clone(),
+        port,
+        max_duration: endpoint.max_duration,
+        endpoint_security_groups: endpoint.security_groups.clone(),
+        target_security_groups: endpoint.target_security_groups.clone(),
+        label: label.to_string(),
+    }
+}
+
+/// Open a tunnel through `endpoint` to `target`'s private IP, `port`: credentials asked of the
+/// provider now, a URL signed now (spec §A.3.4).
+pub async fn open_eice(
+    settings: &Settings,
+    endpoint: &EiceVia,
+    target: &Endpoint,
+    port: u16,
+    label: &str,
+) -> Result<eice::Opened, HopError> {
+    let t = eice_target(endpoint, target, port, label);
+    let fail = |e: eice::TunnelError| HopError::Ssh { message: e.message(&t), hints: e.hints(&t) };
+    let credentials = crate::adapters::aws::credentials(settings, &endpoint.region)
+        .await
+        .map_err(|why| fail(eice::TunnelError::Credentials(why)))?;
+    eice::open(&t, &eice::credentials(&credentials), settings.connect_timeout).await.map_err(fail)
 }
 
 /// Start a Session Manager session on `id` and open its data channel. DescribeInstanceInformation

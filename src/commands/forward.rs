@@ -47,6 +47,7 @@ pub async fn run(
         None => only_target(settings).await?,
     };
     let (loaded, instance, route) = super::target_route(settings, &target).await?;
+    super::refuse_unreachable(settings, &loaded, &instance, &route)?;
     if native {
         return run_native(settings, &instance, &locals).await;
     }

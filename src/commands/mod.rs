@@ -20,7 +20,7 @@ use crate::adapters::inventory::{self, Freshness, Loaded};
 use crate::cli::{Cli, Command};
 use crate::domain::inventory::Instance;
 use crate::domain::resolve::{Resolution, resolve};
-use crate::domain::route::{Forced, Network, Route, bastions, plan, plan_jumps};
+use crate::domain::route::{Forced, Network, Route, bastions, eice_forced, plan, plan_jumps};
 use crate::error::HopError;
 use crate::settings::{self, Settings, World};
 
@@ -114,6 +114,38 @@ pub fn network<'a>(settings: &Settings, loaded: &'a Loaded) -> Network<'a> {
 pub fn plan_all<'a>(settings: &Settings, loaded: &'a Loaded) -> Vec<(&'a Instance, Route)> {
     let net = Network { forced: None, ..network(settings, loaded) };
     loaded.instances.iter().map(|i| (i, plan(i, &net, &settings.login, &file_exists))).collect()
+}
+
+/// An unreachable route the user asked for: `--eice` (config, tag) with no usable endpoint is
+/// theirs to fix (exit 2, spec §A.8 row 7), with the ways in there are. Other unreachable
+/// routes fail when connecting, as before.
+pub fn refuse_unreachable(
+    settings: &Settings,
+    loaded: &Loaded,
+    instance: &Instance,
+    route: &Route,
+) -> Result<(), HopError> {
+    let Route::Unreachable { reason } = route else { return Ok(()) };
+    if !settings.jumps.is_empty() || !eice_forced(instance, &network(settings, loaded), &settings.login) {
+        return Ok(());
+    }
+    let vpc = instance.vpc_id.as_deref().unwrap_or("its VPC");
+    let subnet = instance.subnet_id.as_deref().unwrap_or("SUBNET");
+    Err(HopError::Usage {
+        message: format!(
+            "{} ({}) cannot be reached through EC2 Instance Connect: {reason}",
+            instance.label(),
+            instance.id
+        ),
+        hints: vec![
+            format!(
+                "create an endpoint in {vpc}: aws ec2 create-instance-connect-endpoint --region {} --subnet-id {subnet}",
+                instance.region
+            ),
+            "or run a bastion in the VPC (tag hop:role=bastion), or enable SSM (instance profile and agent)".into(),
+            format!("`hop doctor {}` explains what stands in the way", instance.label()),
+        ],
+    })
 }
 
 /// Find exactly one instance for `target` and plan its route. A name missing from the cache is

@@ -15,11 +15,15 @@ pub async fn run(
     port: u16,
     push_key: Option<&std::path::Path>,
 ) -> anyhow::Result<u8> {
-    let (_, instance, route) = super::target_route(settings, target).await?;
+    let (loaded, instance, route) = super::target_route(settings, target).await?;
+    super::refuse_unreachable(settings, &loaded, &instance, &route)?;
     // `--push-key PUBKEY` (spec §B.3 point 6): the user's own key, for the ssh on top of this
     // bridge to log in with, pushed for the target and its login user before bridging.
     if let (Some(file), Some(login)) = (push_key, route_login(&route)) {
         crate::adapters::eic::push_file(settings, file, &instance.id, &instance.region, &login.user).await?;
+    }
+    if let Route::Eice { endpoint, target: to, .. } = &route {
+        return eice(settings, target, endpoint, to, port).await;
     }
     if let Route::Ssm { target: endpoint, region, .. } = &route {
         // The data channel is the connection: AWS-StartSSHSession to PORT on the instance.
@@ -71,6 +75,51 @@ pub async fn run(
     .map_err(|e| super::connect::ssh_error(e, target))?;
     let stdio = (tokio::io::stdin(), tokio::io::stdout());
     proxy::bridge(&chain, &last.label, &last.address, port, settings.connect_timeout, stdio.0, stdio.1)
+        .await
+        .map_err(|e| super::connect::ssh_error(e, target))?;
+    Ok(0)
+}
+
+/// `hop proxy` over an EC2 Instance Connect Endpoint. Port 22: the tunnel IS the TCP connection
+/// to the target's sshd, so stdin/stdout are bridged to it; stdin's EOF ends the tunnel with
+/// Close 1000 (the AWS CLI's stdin mode misses it and spins, aws-cli #9344). Other ports (the
+/// service takes 22 and 3389 only): SSH over the tunnel, then a direct-tcpip channel from the
+/// target to its own address, PORT.
+async fn eice(
+    settings: &Settings,
+    target: &str,
+    endpoint: &crate::domain::route::EiceVia,
+    to: &crate::domain::route::Endpoint,
+    port: u16,
+) -> anyhow::Result<u8> {
+    let label = to.name.clone().unwrap_or_else(|| to.id.clone());
+    if port == to.login.port {
+        let mut tunnel = super::connect::open_eice(settings, endpoint, to, port, target).await?;
+        let mut stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
+        let _ = tokio::io::copy_bidirectional(&mut tunnel.stream, &mut stdio).await;
+        if let Some(why) = tunnel.ending.error(std::time::Duration::from_secs(2)).await {
+            let t = super::connect::eice_target(endpoint, to, port, target);
+            return Err(HopError::Ssh { message: why.message(&t), hints: why.hints(&t) }.into());
+        }
+        return Ok(0);
+    }
+    let trust = super::connect::trust(settings);
+    let hops = ssh::hops(&Route::Eice { endpoint: endpoint.clone(), target: to.clone(), reason: String::new() })
+        .expect("an EICE route has hops");
+    let mut tunnel = super::connect::open_eice(settings, endpoint, to, to.login.port, target).await?;
+    let none = client::FinalHop::default();
+    let chain = match client::connect(&hops, &trust, settings.connect_timeout, &none, Some(tunnel.stream)).await {
+        Ok(chain) => chain,
+        Err(e) => {
+            if let Some(why) = tunnel.ending.error(std::time::Duration::from_secs(2)).await {
+                let t = super::connect::eice_target(endpoint, to, to.login.port, target);
+                return Err(HopError::Ssh { message: why.message(&t), hints: why.hints(&t) }.into());
+            }
+            return Err(super::connect::ssh_error(e, target).into());
+        }
+    };
+    let stdio = (tokio::io::stdin(), tokio::io::stdout());
+    proxy::bridge(&chain, &label, &to.address, port, settings.connect_timeout, stdio.0, stdio.1)
         .await
         .map_err(|e| super::connect::ssh_error(e, target))?;
     Ok(0)

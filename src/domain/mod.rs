@@ -5,6 +5,7 @@
 pub mod claims;
 pub mod display;
 pub mod doctor;
+pub mod eice;
 pub mod filter;
 pub mod forward;
 pub mod inventory;

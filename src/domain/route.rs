@@ -131,6 +131,10 @@ pub struct EiceVia {
     pub subnet_id: String,
     /// `maxTunnelDuration`, seconds (1–3600; always sent, spec §A.3.4).
     pub max_duration: u32,
+    /// The endpoint's security groups and the target's, for the hint when the endpoint cannot
+    /// reach the target.
+    pub security_groups: Vec<String>,
+    pub target_security_groups: Vec<String>,
 }
 
 /// The default (and largest) `maxTunnelDuration`.
@@ -425,6 +429,13 @@ fn forced_for(target: &Instance, net: &Network, policy: &LoginPolicy) -> Option<
     target.tag("hop:route").and_then(|v| Forced::parse(v).ok()).map(|f| (f, "tag hop:route"))
 }
 
+/// Whether the route to `target` was asked to go through an EC2 Instance Connect Endpoint
+/// (`--eice`, config, tag): then no usable endpoint is the user's to fix (exit 2), not a
+/// connection failure.
+pub fn eice_forced(target: &Instance, net: &Network, policy: &LoginPolicy) -> bool {
+    matches!(forced_for(target, net, policy), Some((Forced::Eice(_), _)))
+}
+
 impl Forced {
     /// `direct`, `bastion`, `ssm`, `eice` or an endpoint id `eice-…` (config and tag values).
     pub fn parse(s: &str) -> Result<Forced, String> {
@@ -505,6 +516,8 @@ fn eice(
         dns_name: chosen.dns_name.clone(),
         subnet_id: chosen.subnet_id.clone(),
         max_duration: net.eice_max_duration.clamp(1, EICE_MAX_DURATION),
+        security_groups: chosen.security_groups.clone(),
+        target_security_groups: target.security_groups.clone(),
     };
     let target =
         Endpoint { id: target.id.clone(), name: target.name.clone(), address: private_ip.into(), login: login.clone() };

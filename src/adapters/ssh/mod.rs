@@ -143,6 +143,8 @@ mod tests {
                 dns_name: "x".into(),
                 subnet_id: "subnet-0".into(),
                 max_duration: 3600,
+                security_groups: vec![],
+                target_security_groups: vec![],
             },
             target: with("i-0e", Push::Auto),
             reason: String::new(),

@@ -150,7 +150,8 @@ async fn dial(url: &str, token: &str, client_id: &str, within: Duration) -> Resu
     Ok(ws)
 }
 
-fn tls_config() -> Arc<rustls::ClientConfig> {
+/// Native roots (which honour SSL_CERT_FILE), aws-lc-rs: also the EC2 Instance Connect tunnels'.
+pub(crate) fn tls_config() -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);
