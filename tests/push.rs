@@ -427,3 +427,27 @@ fn plain_ssh_through_hop_config_with_the_users_own_key_pushed_by_hop_proxy() {
     assert!(run.stderr.contains("keys are ignored by EC2 Instance Connect on the instance"), "{}", run.stderr);
     assert_eq!(pushes(net), Vec::new());
 }
+
+/// The demo with the key pushed: sample-eice-web (no KeyName, no bastion, reached only
+/// through the endpoint's tunnel) gets one key pushed unasked, for its id and user, and logs in.
+#[test]
+fn an_instance_without_a_key_pair_behind_an_endpoint_gets_a_pushed_key_unasked() {
+    let net = netlab_or_skip!();
+    let _exclusive = NETLAB_STATE.write().unwrap_or_else(|e| e.into_inner());
+    let mut env = no_pem(net);
+    let known = std::fs::read(net.state["known_hosts"].as_str().expect("known_hosts")).unwrap();
+    env.write(".ssh/known_hosts", &known);
+    env.set("SSL_CERT_FILE", net.state["moto"]["eice"]["ca"].as_str().expect("the fake EICE's CA"));
+    knobs(net, json!({}));
+    let run = env.hop_in(net, &["sample-eice-web", "--", "hostname"], b"");
+    run.code(0);
+    assert_eq!(run.stdout, "sample-eice-web\n", "{}", run.stderr);
+    let pushed = pushes(net);
+    let who: Vec<(&str, &str)> = pushed.iter().map(|(i, u, _)| (i.as_str(), u.as_str())).collect();
+    let id = net.id("sample-eice-web");
+    assert_eq!(who, [(id.as_str(), "ec2-user")]);
+    assert_eq!(
+        files_containing(&[env.home.path().to_path_buf(), net.dir()], &traces(&pushed[0].2)),
+        Vec::<PathBuf>::new()
+    );
+}
