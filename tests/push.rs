@@ -439,6 +439,8 @@ fn an_instance_without_a_key_pair_behind_an_endpoint_gets_a_pushed_key_unasked()
     env.write(".ssh/known_hosts", &known);
     env.set("SSL_CERT_FILE", net.state["moto"]["eice"]["ca"].as_str().expect("the fake EICE's CA"));
     knobs(net, json!({}));
+    // The fake endpoint as seeded (another test may have left a fault knob on).
+    admin(net, "/__fake_eice/knobs", Some(json!({"endpoint": null, "reset": true})));
     let run = env.hop_in(net, &["sample-eice-web", "--", "hostname"], b"");
     run.code(0);
     assert_eq!(run.stdout, "sample-eice-web\n", "{}", run.stderr);
