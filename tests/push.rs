@@ -453,3 +453,23 @@ fn an_instance_without_a_key_pair_behind_an_endpoint_gets_a_pushed_key_unasked()
         Vec::<PathBuf>::new()
     );
 }
+
+/// `hop forward` with no key file: both hops log in with pushed keys (the forwarder's own
+/// connection, no master), and the forward carries data.
+#[test]
+fn hop_forward_logs_in_with_pushed_keys() {
+    use crate::forward::{Forwarder, WebServer, curl};
+    let net = netlab_or_skip!();
+    let _exclusive = NETLAB_STATE.write().unwrap_or_else(|e| e.into_inner());
+    let env = no_pem(net);
+    knobs(net, json!({}));
+    let web = WebServer::start(net, &env, 18093);
+    let spec = format!("21093:localhost:{}", web.port);
+    let _fwd = Forwarder::start(net, &env, &["sample-web", &spec]);
+    let small = "hello through the tunnel\n";
+    assert_eq!(curl(net, &env, &["http://127.0.0.1:21093/small"]), (true, small.to_string()));
+    let (bastion, web_id) = ids(net);
+    let who: Vec<String> = pushes(net).into_iter().map(|(i, _, _)| i).collect();
+    assert_eq!(who, [bastion, web_id]);
+    assert_eq!(env.masters(), Vec::<u32>::new());
+}
