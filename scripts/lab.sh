@@ -76,7 +76,13 @@ if [[ $mode == ssh ]]; then
         # sample-worker is SSM-only: the lab's fake Session Manager agent dials web's sshd from
         # inside web's namespace, as a real agent dials localhost:22 on its instance.
         echo "$(field moto instances sample-worker id) $(field web host_key_pub)"
+        # sample-eice-web sits in a VPC with an EC2 Instance Connect Endpoint and no bastion;
+        # the lab's fake endpoint dials it inside its namespace (nothing else reaches it).
+        echo "$(field moto instances sample-eice-web id) $(field eice_web host_key_pub)"
     } >"$lab/home/.ssh/known_hosts"
+    # The fake endpoint's TLS certificate comes from the lab's test CA; its names resolve to it
+    # inside the client namespace (netns_lab.py writes /etc/netns/<ns>/hosts).
+    eice_ca=$(field moto eice ca)
     ip netns exec "$ns" "$PY" tests/support/ssm_admin.py --endpoint "$endpoint" target \
         "$(field moto instances sample-worker id)" \
         "{\"dial\": {\"netns\": \"$(field web_ns)\", \"host\": \"10.0.1.10\", \"port\": 22}}" >/dev/null
@@ -91,6 +97,7 @@ else
         [[ -f "$lab/home/.ssh/$key.pem" ]] || (umask 077 && echo "lab placeholder, not a key" >"$lab/home/.ssh/$key.pem")
     done
     run_in=()
+    eice_ca=
 fi
 
 # Everything points at the lab: its own HOME and cache, dummy credentials, no metadata probes.
@@ -101,6 +108,9 @@ lab_env=(
     AWS_SHARED_CREDENTIALS_FILE="$lab/home/.aws/credentials" TERM="${TERM:-dumb}"
     XDG_RUNTIME_DIR="$lab/run"
 )
+if [[ -n $eice_ca ]]; then
+    lab_env+=(SSL_CERT_FILE="$eice_ca")
+fi
 demo() {
     echo
     echo "\$ hop $*"
@@ -109,6 +119,7 @@ demo() {
 demo ls
 demo route sample-web
 demo route sample-worker
+demo route sample-eice-web
 demo config
 demo doctor sample-web --my-ip 192.0.2.10
 demo doctor sample-worker
@@ -116,6 +127,14 @@ if [[ $mode == ssh ]]; then
     demo sample-web -- hostname
     demo sample-web -- uname -a
     demo sample-worker -- 'echo "over Session Manager: $(hostname)"'
+    # No key for it anywhere: launched without a key pair, the lab's ~/.ssh holds only the
+    # tutorial's two .pem files (any other key file there is removed) and env -i leaves no
+    # agent. hop makes a key in memory, pushes it with EC2 Instance Connect and goes through
+    # the endpoint's tunnel.
+    for f in "$lab/home/.ssh"/id_* "$lab/home/.ssh"/*.pem; do
+        case ${f##*/} in sample-bastion.pem | sample-web.pem) ;; *) rm -f "$f" ;; esac
+    done
+    demo sample-eice-web -- hostname
     # The first sample-web command left a connection master behind (README: connection reuse).
     $keep || demo stop
 fi

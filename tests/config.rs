@@ -105,6 +105,13 @@ Host sample-app <sample-app>
   ProxyJump edge-jump
   HostKeyAlias <sample-app>
 
+# sample-eice-web us-east-1 <vpc:sample-eice-vpc> us-east-1a
+Host sample-eice-web <sample-eice-web>
+  HostName <sample-eice-web>
+  User ec2-user
+  ProxyCommand HOP --region us-east-1 proxy %h %p
+  HostKeyAlias <sample-eice-web>
+
 # sample-web us-east-1 <vpc:sample-dev> us-east-1a
 Host sample-web <sample-web>
   HostName 10.0.1.10
@@ -136,7 +143,7 @@ fn write_installs_an_include_that_real_ssh_follows() {
     let (user, hop) = (ssh.join("config"), ssh.join("hop/config"));
     assert_eq!(
         redact(lab, &env, &run.stderr),
-        "hop: wrote ~/.ssh/hop/config (7 hosts, 1 skipped)\nhop: added `Include ~/.ssh/hop/config` to ~/.ssh/config\n"
+        "hop: wrote ~/.ssh/hop/config (8 hosts, 1 skipped)\nhop: added `Include ~/.ssh/hop/config` to ~/.ssh/config\n"
     );
     assert_eq!(std::fs::read_to_string(&user).unwrap(), format!("Include {}\n", hop.display()));
     assert_eq!(
@@ -209,7 +216,7 @@ fn sharing_is_left_to_the_users_own_control_settings_and_to_reuse_false() {
     env.write(".ssh/config", b"Host github.com\n  ControlMaster auto\n  ControlPath ~/.ssh/cm-%C\n");
     env.hop(&["config", "--write"]).code(0);
     let text = std::fs::read_to_string(env.path(".ssh/hop/config")).unwrap();
-    assert_eq!(sharing_lines(&text).len(), 3 * 7, "{text}");
+    assert_eq!(sharing_lines(&text).len(), 3 * 8, "{text}");
     // `reuse = false` in hop's config.
     let env = with_keys(lab);
     env.write(".config/hop/config.toml", b"reuse = false\n");
@@ -261,7 +268,7 @@ fn rerun_is_byte_identical_and_rewrites_nothing() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     let run = env.hop(&["config", "--write"]);
     run.code(0);
-    assert_eq!(redact(lab, &env, &run.stderr), "hop: unchanged: ~/.ssh/hop/config (7 hosts, 1 skipped)\n");
+    assert_eq!(redact(lab, &env, &run.stderr), "hop: unchanged: ~/.ssh/hop/config (8 hosts, 1 skipped)\n");
     for (f, (bytes, mtime, ino)) in files.iter().zip(before) {
         let m = std::fs::metadata(f).unwrap();
         assert_eq!(std::fs::read(f).unwrap(), bytes, "{}", f.display());

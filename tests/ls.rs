@@ -16,15 +16,16 @@ fn table_shows_the_tutorial_topology_and_routes() {
         table_cells(lab, &env, &run.stdout),
         rows(
             "
-NAME           | ID               | STATE   | PRIVATE IP | PUBLIC IP    | VPC                 | AZ         | ROUTE
-edge-jump      | <edge-jump>      | running | 10.2.0.4   | 203.0.113.11 | <vpc:sample-tagged> | us-east-1a | direct
-sample-api     | <sample-api#1>   | running | 10.0.1.4   | -            | <vpc:sample-dev>    | us-east-1a | via sample-bastion
-sample-api     | <sample-api#2>   | running | 10.0.2.4   | -            | <vpc:sample-dev>    | us-east-1b | via sample-bastion
-sample-app     | <sample-app>     | running | 10.2.1.4   | -            | <vpc:sample-tagged> | us-east-1a | via edge-jump
-sample-bastion | <sample-bastion> | running | 10.0.0.4   | 203.0.113.10 | <vpc:sample-dev>    | us-east-1a | direct
-sample-old     | <sample-old>     | stopped | 10.0.1.5   | -            | <vpc:sample-dev>    | us-east-1a | unreachable
-sample-web     | <sample-web>     | running | 10.0.1.10  | -            | <vpc:sample-dev>    | us-east-1a | via sample-bastion
-sample-worker  | <sample-worker>  | running | 10.1.1.4   | -            | <vpc:sample-ssm>    | us-east-1a | ssm
+NAME            | ID                | STATE   | PRIVATE IP | PUBLIC IP    | VPC                   | AZ         | ROUTE
+edge-jump       | <edge-jump>       | running | 10.2.0.4   | 203.0.113.11 | <vpc:sample-tagged>   | us-east-1a | direct
+sample-api      | <sample-api#1>    | running | 10.0.1.4   | -            | <vpc:sample-dev>      | us-east-1a | via sample-bastion
+sample-api      | <sample-api#2>    | running | 10.0.2.4   | -            | <vpc:sample-dev>      | us-east-1b | via sample-bastion
+sample-app      | <sample-app>      | running | 10.2.1.4   | -            | <vpc:sample-tagged>   | us-east-1a | via edge-jump
+sample-bastion  | <sample-bastion>  | running | 10.0.0.4   | 203.0.113.10 | <vpc:sample-dev>      | us-east-1a | direct
+sample-eice-web | <sample-eice-web> | running | 10.1.1.10  | -            | <vpc:sample-eice-vpc> | us-east-1a | ssm
+sample-old      | <sample-old>      | stopped | 10.0.1.5   | -            | <vpc:sample-dev>      | us-east-1a | unreachable
+sample-web      | <sample-web>      | running | 10.0.1.10  | -            | <vpc:sample-dev>      | us-east-1a | via sample-bastion
+sample-worker   | <sample-worker>   | running | 10.1.1.4   | -            | <vpc:sample-ssm>      | us-east-1a | ssm
 "
         )
     );
@@ -151,9 +152,10 @@ fn several_regions_are_listed_together_with_a_region_column() {
         table_cells(lab, &env, &run.stdout),
         rows(
             "
-NAME       | ID           | STATE   | PRIVATE IP | PUBLIC IP | VPC              | REGION    | AZ         | ROUTE
-eu-web     | <eu-web>     | running | 10.4.1.4   | -         | <vpc:eu-dev>     | eu-west-1 | eu-west-1a | via eu-bastion
-sample-web | <sample-web> | running | 10.0.1.10  | -         | <vpc:sample-dev> | us-east-1 | us-east-1a | via sample-bastion
+NAME            | ID                | STATE   | PRIVATE IP | PUBLIC IP | VPC                   | REGION    | AZ         | ROUTE
+eu-web          | <eu-web>          | running | 10.4.1.4   | -         | <vpc:eu-dev>          | eu-west-1 | eu-west-1a | via eu-bastion
+sample-eice-web | <sample-eice-web> | running | 10.1.1.10  | -         | <vpc:sample-eice-vpc> | us-east-1 | us-east-1a | ssm
+sample-web      | <sample-web>      | running | 10.0.1.10  | -         | <vpc:sample-dev>      | us-east-1 | us-east-1a | via sample-bastion
 "
         )
     );

@@ -3,6 +3,8 @@
 
 mod support;
 
+mod bed_eice;
+mod bed_net;
 mod cli;
 mod config;
 mod discovery;

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import ssl
 import subprocess
 import sys
 import tempfile

@@ -22,7 +22,7 @@ x-amzn-ErrorType: T, like fake_ssm):
   3. the instance exists in moto for this account and region → else
      EC2InstanceNotFoundException; it is running → else EC2InstanceStateInvalidException; an
      AvailabilityZone that is not the instance's → InvalidArgsException
-  4. record {instance_id, os_user, public_key, request_id, at, expires, az, region}; expires = at
+  4. record {index (0, 1, … never reset), instance_id, os_user, public_key, request_id, at, expires, az, region}; expires = at
      + validity (the first of next_validities if any, else validity_seconds, default 60); with a
      store, append the §B.2 block to <store>/<instance-id>/<os-user>:
          #Timestamp=<expires, epoch s>
@@ -36,7 +36,8 @@ x-amzn-ErrorType: T, like fake_ssm):
      dropped on the next write to the same file.
   5. answer {"RequestId": <uuid>, "Success": true}
 Admin endpoints (moto's HTTP endpoint):
-  GET  /__fake_eic/pushes   [record, ...] in call order (successful pushes only)
+  GET  /__fake_eic/pushes[?since=N]   [record, ...] in call order (successful pushes only,
+                            index ≥ N)
   GET  /__fake_eic/state    {"store", "knobs", "pushes", "calls": [{"at", "body", "error"}]}
   POST /__fake_eic/knobs    {"validity_seconds": S, "next_validities": [S, ...],
                              "fail": {"error": T, "count": N} | null, "delay_ms": M,
@@ -58,6 +59,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 TARGET = "AWSEC2InstanceConnectService.SendSSHPublicKey"
 INSTANCE_ID = re.compile(r"^i-[a-f0-9]+$")
@@ -113,6 +115,7 @@ class FakeEIC:
         self.knobs: dict[str, Any] = json.loads(json.dumps(DEFAULT_KNOBS))
         self.pushes: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
+        self.next_push = 0  # push index, never reset
 
     # -- the API
     def send_ssh_public_key(self, body: dict[str, Any], access_key: str,
@@ -173,11 +176,12 @@ class FakeEIC:
             nxt = self.knobs["next_validities"]
             validity = float(nxt.pop(0) if nxt else self.knobs["validity_seconds"])
             now = time.time()
-            rec = {"instance_id": iid, "os_user": user, "public_key": key,
+            rec = {"index": self.next_push, "instance_id": iid, "os_user": user, "public_key": key,
                    "request_id": request_id, "at": now, "expires": int(now + validity),
                    "az": az, "region": region}
             if self.store is not None:
                 self._write_block(rec, f"arn:aws:iam::{account}:user/{access_key}")
+            self.next_push += 1
             if len(self.pushes) < MAX_RECORDS:
                 self.pushes.append(rec)
         return {"RequestId": request_id, "Success": True}
@@ -239,7 +243,8 @@ class FakeEIC:
             if not is_api and not path.startswith("/__fake_eic/"):
                 return app(environ, start_response)
             stream, n = environ["wsgi.input"], environ.get("CONTENT_LENGTH")
-            raw = stream.read(int(n)) if n else b""
+            raw = stream.read(int(n)) if n else (
+                stream.read() if environ.get("wsgi.input_terminated") else b"")
             headers = [("x-amzn-RequestId", str(uuid.uuid4()))]
             try:
                 body = json.loads(raw or b"{}")
@@ -249,7 +254,9 @@ class FakeEIC:
                     akid, region = _scope(environ.get("HTTP_AUTHORIZATION", ""))
                     status, out = 200, self.send_ssh_public_key(body, akid, region)
                 elif path == "/__fake_eic/pushes" and method == "GET":
-                    status, out = 200, self.snapshot()["pushes"]
+                    since = int(parse_qs(environ.get("QUERY_STRING", "")).get("since", ["0"])[0])
+                    status, out = 200, [p for p in self.snapshot()["pushes"]
+                                        if p["index"] >= since]
                 elif path == "/__fake_eic/state" and method == "GET":
                     status, out = 200, self.snapshot()
                 elif path == "/__fake_eic/knobs" and method == "POST":

@@ -101,17 +101,22 @@ endpoint state, extra credential and record):
                                      with "endpoint": null, every endpoint's
   describe_page_size                 (global only) page size cap of DescribeInstanceConnectEndpoints
 Admin endpoints (moto's HTTP endpoint; JSON; 404 for unknown paths):
-  GET  /__fake_eice/tunnels      [tunnel record, ...] in opening order
-  GET  /__fake_eice/calls        {"describe": {region: n}, "create": {...}, "delete": {...},
-                                  "modify": {...}, "requests": [{"op", "region", "ids",
-                                  "filters", "max_results", "next_token"}, ...]}
+  GET  /__fake_eice/tunnels[?since=N]   [tunnel record, ...] in opening order (index ≥ N)
+  GET  /__fake_eice/calls[?since=N]     {"describe": {region: n}, "create": {...}, "delete":
+                                  {...}, "modify": {...}, "requests": [{"index", "op",
+                                  "region", "ids", "filters", "max_results", "next_token"}, ...],
+                                  "next_index"}: endpoint API requests (a Describe page is one
+                                  request), counting only those with index ≥ N
+  Indexes (tunnel "index", request "index") keep counting across resets, so a test sharing the
+  bed with others reads `next_index` / the last index first and then asks `since=` that,
+  instead of resetting records other tests are using.
   GET  /__fake_eice/state        {"port", "ca", "dir", "knobs": {"defaults": {...},
                                   "endpoints": {id: {...}}}, "endpoints": [record, ...],
                                   "credentials": [akid, ...]}
   POST /__fake_eice/knobs        answers {"knobs": <as in state>}
   POST /__fake_eice/credentials  {"access_key_id", "secret_access_key", "session_token"?}
                                  → {"accepted": [akid, ...]}
-Tunnel record: index, endpoint (id from the query or null), sni, host (Host header as
+Tunnel record: index (0, 1, … for the fake's lifetime), endpoint (id from the query or null), sni, host (Host header as
 received), user_agent, extensions / protocols (offered Sec-WebSocket-Extensions/-Protocol or
 null), raw_query, query (decoded dict), signature_ok, why (null when the signature is fine),
 status (101 or the error status sent), error_body, request_id, dialed ("ip:port" or null),
@@ -138,7 +143,6 @@ import json
 import logging
 import os
 import random
-import socket
 import ssl
 import struct
 import sys
@@ -149,7 +153,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -187,6 +191,7 @@ class Store:
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.calls: dict[str, dict[str, int]] = {}
         self.requests: list[dict[str, Any]] = []
+        self.next_request = 0  # request index, never reset: `since` filters survive resets
         self.page_size: int | None = None
         self.on_change: list[Callable[[], None]] = []
 
@@ -202,7 +207,9 @@ class Store:
             per = self.calls.setdefault(op, {})
             per[region] = per.get(region, 0) + 1
             if len(self.requests) < MAX_RECORDS:
-                self.requests.append({"op": op, "region": region, **details})
+                self.requests.append({"index": self.next_request, "op": op, "region": region,
+                                      **details})
+            self.next_request += 1
 
     def get(self, endpoint_id: str) -> dict[str, Any] | None:
         with self.lock:
@@ -218,10 +225,16 @@ class Store:
             if endpoint_id in self.endpoints:
                 self.endpoints[endpoint_id]["state"] = state
 
-    def calls_snapshot(self) -> dict[str, Any]:
+    def calls_snapshot(self, since: int = 0) -> dict[str, Any]:
+        """Per op, requests per region, and the requests, counting only index >= since."""
         with self.lock:
-            return json.loads(json.dumps({**{k: dict(v) for k, v in self.calls.items()},
-                                          "requests": self.requests}, default=str))
+            requests = [r for r in self.requests if r["index"] >= since]
+            out: dict[str, Any] = {op: {} for op in ("describe", "create", "delete", "modify")}
+            for r in requests:
+                out[r["op"]][r["region"]] = out[r["op"]].get(r["region"], 0) + 1
+            out["requests"] = requests
+            out["next_index"] = self.next_request
+            return json.loads(json.dumps(out, default=str))
 
 
 STORE = Store()
@@ -710,6 +723,7 @@ class FakeEICE:
         if directory is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="hop-eice-")
             directory = Path(self._tmp.name)
+            os.chmod(directory, 0o755)  # ca.pem is public: any user's hop may trust it
         self.dir = directory
         self.ca = CertAuthority(directory)
         self.netns = dict(netns or {})
@@ -719,6 +733,7 @@ class FakeEICE:
         self.per_endpoint: dict[str, dict[str, Any]] = {}
         self.saved_states: dict[str, str] = {}
         self.tunnels: list[dict[str, Any]] = []
+        self.next_tunnel = 0  # tunnel index, never reset
         self.open: dict[str, int] = {}
         self.rng = random.Random(12)
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -859,8 +874,9 @@ class FakeEICE:
             return sorted(self.credentials)
         return self._on_loop(add)
 
-    def tunnel_records(self) -> list[dict[str, Any]]:
-        return self._on_loop(lambda: json.loads(json.dumps(self.tunnels)))
+    def tunnel_records(self, since: int = 0) -> list[dict[str, Any]]:
+        return self._on_loop(lambda: json.loads(json.dumps(
+            [t for t in self.tunnels if t["index"] >= since])))
 
     def state(self) -> dict[str, Any]:
         def snap() -> dict[str, Any]:
@@ -874,7 +890,7 @@ class FakeEICE:
     async def _conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sslobj = writer.get_extra_info("ssl_object")
         rec: dict[str, Any] = {
-            "index": len(self.tunnels), "endpoint": None,
+            "index": self.next_tunnel, "endpoint": None,
             "sni": self._sni_seen.pop(id(sslobj), None), "host": None, "user_agent": None,
             "extensions": None, "protocols": None, "raw_query": None, "query": None,
             "signature_ok": False, "why": None, "status": None, "error_body": None,
@@ -883,6 +899,7 @@ class FakeEICE:
             "frames_to_client": 0, "max_client_frame": 0, "pings_sent": 0, "pongs_received": 0,
             "violations": [], "close_sent": None, "close_received": None,
             "duration_limit": None, "opened_at": time.time(), "closed_at": None}
+        self.next_tunnel += 1
         if len(self.tunnels) < MAX_RECORDS:
             self.tunnels.append(rec)
         counted: str | None = None
@@ -1129,13 +1146,15 @@ class FakeEICE:
             if not path.startswith("/__fake_eice/"):
                 return app(environ, start_response)
             stream, n = environ["wsgi.input"], environ.get("CONTENT_LENGTH")
-            raw = stream.read(int(n)) if n else b""
+            raw = stream.read(int(n)) if n else (
+                stream.read() if environ.get("wsgi.input_terminated") else b"")
             try:
                 body = json.loads(raw or b"{}")
+                since = int(parse_qs(environ.get("QUERY_STRING", "")).get("since", ["0"])[0])
                 if path == "/__fake_eice/tunnels" and method == "GET":
-                    status, out = 200, self.tunnel_records()
+                    status, out = 200, self.tunnel_records(since)
                 elif path == "/__fake_eice/calls" and method == "GET":
-                    status, out = 200, self.store.calls_snapshot()
+                    status, out = 200, self.store.calls_snapshot(since)
                 elif path == "/__fake_eice/state" and method == "GET":
                     status, out = 200, self.state()
                 elif path == "/__fake_eice/knobs" and method == "POST":
@@ -1398,6 +1417,14 @@ async def run_self_test() -> list[str]:
     await asyncio.sleep(0.1)
     rec = [t for t in fake.tunnel_records() if t["status"] == 101][-1]
     assert rec["close_sent"] == {"code": 1011, "reason": "boom"}, rec
+    fake.set_knobs({"reset": True, "close_after_bytes": 5, "drop_tcp_without_close": True,
+                    "accept_delay_ms": 50})
+    status, _, ws = await open_tunnel(port, dns, url(), fake.ca.ca_path)
+    assert status == 101 and ws is not None
+    ws.send(BINARY, b"0123456789")
+    while await asyncio.wait_for(ws.recv(), 5) is not None:
+        pass
+    assert ws.close_code is None  # no Close frame: the TCP connection just ended
     fake.set_knobs({"reset": True, "state": "delete-in-progress"})
     status, _, _ = await open_tunnel(port, dns, url(), fake.ca.ca_path)
     assert status == 400
@@ -1423,7 +1450,8 @@ async def run_self_test() -> list[str]:
     assert frames > 1 and rec["frames_to_client"] == frames, (frames, rec)
     assert store.endpoints[endpoint_id]["state"] == "create-complete"
     results.append("knobs: dial_refuse → 1011, duration 0.3 s → 1000 'Tunnel duration "
-                   f"exceeded' (+ pings/pongs), close_after_bytes, max_tunnels → 429, state, "
+                   f"exceeded' (+ pings/pongs), close_after_bytes, max_tunnels → 429, drop "
+                   f"without Close, state, "
                    f"handshake_status; rechunk: 200000 B in {frames} frames; violations recorded")
     echo_server.close()
     fake.stop()

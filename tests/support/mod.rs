@@ -318,9 +318,10 @@ pub fn rows(spec: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The SSH test bed: client, bastion and web network namespaces with real OpenSSH sshd, and a
-/// moto lab inside the client namespace whose sample-bastion has exactly the bastion
-/// namespace's address (tests/support/netns_lab.py). One per test run.
+/// The SSH test bed: client, bastion, web and eice-web network namespaces with real OpenSSH
+/// sshd, and a moto lab inside the client namespace whose sample-bastion has exactly the bastion
+/// namespace's address, with the fake EC2 Instance Connect Endpoint on 127.0.0.1:443 there
+/// (tests/support/netns_lab.py, bed12.md). One per test run.
 pub struct NetLab {
     pub state: Value,
     _launcher: Launcher,
@@ -344,7 +345,8 @@ impl NetLab {
         self.state["moto"]["instances"][key]["id"].as_str().unwrap_or_else(|| panic!("no {key}")).to_string()
     }
 
-    /// The current host key of `host` ("bastion" or "web"), re-read because restarts change it.
+    /// The current host key of `host` ("bastion", "web" or "eice_web"), re-read because
+    /// restarts change it.
     pub fn host_key(&self, host: &str) -> String {
         let state: Value = serde_json::from_slice(&std::fs::read(self.dir().join("state.json")).expect("state.json"))
             .expect("state.json is JSON");
@@ -364,6 +366,215 @@ impl NetLab {
             .expect("run netns_lab.py");
         assert!(out.status.success(), "netns_lab.py {sub} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
+}
+
+/// The EC2 Instance Connect side of the bed (bed12.md): sample-eice-web, the fake EICE and
+/// moto's key push (admin endpoints on moto's HTTP port), the AuthorizedKeysCommand's store and
+/// log.
+impl NetLab {
+    /// The current host key of sample-eice-web (restarts change it).
+    pub fn eice_web_host_key(&self) -> String {
+        self.host_key("eice_web")
+    }
+
+    /// A seeded endpoint by its Name tag (`sample-eice-a`, `sample-eice-b`), as moto reported
+    /// it: `{"id", "dns_name", "subnet_id", "sg", …}`.
+    pub fn eice_endpoint(&self, name: &str) -> &Value {
+        let e = &self.state["moto"]["eice"]["endpoints"][name];
+        assert!(e.is_object(), "no endpoint {name} in the lab: {}", self.state["moto"]["eice"]);
+        e
+    }
+
+    /// The `eice-…` id of a seeded endpoint by its Name tag.
+    pub fn eice_endpoint_id(&self, name: &str) -> String {
+        self.eice_endpoint(name)["id"].as_str().expect("endpoint id").to_string()
+    }
+
+    /// The fake EICE's test CA (what `Env::net` puts in `SSL_CERT_FILE`).
+    pub fn eice_ca(&self) -> PathBuf {
+        PathBuf::from(self.state["moto"]["eice"]["ca"].as_str().expect("moto.eice.ca"))
+    }
+
+    /// The key store moto's SendSSHPublicKey writes: `STORE/<instance-id>/<os-user>`.
+    pub fn eic_store(&self) -> PathBuf {
+        PathBuf::from(self.state["eic"]["store"].as_str().expect("eic.store"))
+    }
+
+    /// The AuthorizedKeysCommand's log: one line per call, `EPOCH host=H user=U
+    /// fingerprint=F printed=N blocks=N expired=N other_instance=N not_ssh=N other_key=N`.
+    pub fn akc_log(&self) -> PathBuf {
+        PathBuf::from(self.state["eic"]["akc_log"].as_str().expect("eic.akc_log"))
+    }
+
+    /// Where the log is now: `akc_calls_since(mark)` then reads only later calls.
+    pub fn akc_mark(&self) -> u64 {
+        std::fs::metadata(self.akc_log()).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// The command's calls logged after `mark` (a line each, see `akc_log`).
+    pub fn akc_calls_since(&self, mark: u64) -> Vec<String> {
+        let all = std::fs::read(self.akc_log()).unwrap_or_default();
+        let from = (mark as usize).min(all.len());
+        String::from_utf8_lossy(&all[from..]).lines().map(str::to_string).collect()
+    }
+
+    /// `/etc/netns/<client ns>/hosts` (the endpoints' names → 127.0.0.1).
+    pub fn hosts_file(&self) -> PathBuf {
+        PathBuf::from(self.state["hosts_file"].as_str().expect("hosts_file: moto reported no endpoints"))
+    }
+
+    /// Map more names to 127.0.0.1 inside the client namespace (e.g. the DnsName of an
+    /// endpoint a test created): for `ip netns exec` runs started from now on.
+    pub fn map_to_loopback(&self, names: &[&str]) {
+        static HOSTS: Mutex<()> = Mutex::new(());
+        let _one = HOSTS.lock().unwrap_or_else(|e| e.into_inner());
+        let path = self.hosts_file();
+        let mut text = std::fs::read_to_string(&path).expect("read the lab's hosts file");
+        for name in names {
+            if !text.lines().any(|l| l.split_whitespace().skip(1).any(|n| n == *name)) {
+                text.push_str(&format!("127.0.0.1\t{name}\n"));
+            }
+        }
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+        std::fs::write(&tmp, text).expect("write hosts");
+        std::fs::rename(&tmp, &path).expect("rename hosts");
+    }
+
+    /// Make `host`'s sshd ("bastion", "web", "eice_web") accept keys pushed to any of `ids`
+    /// (its own id first: e.g. an SSM-only instance whose fake agent dials web).
+    pub fn eic_instance_ids(&self, host: &str, ids: &[&str]) {
+        let path = PathBuf::from(self.state["eic"]["instance_dir"].as_str().expect("eic.instance_dir")).join(host);
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+        std::fs::write(&tmp, ids.iter().map(|i| format!("{i}\n")).collect::<String>()).expect("write ids");
+        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        std::fs::rename(&tmp, &path).expect("rename ids");
+    }
+
+    /// Append a key block to the store by hand, in the format moto's SendSSHPublicKey writes
+    /// (`#Timestamp=expires`, `#Instance=block_instance`, `#Caller`, `#Request`, the key line,
+    /// a blank line), to `STORE/<instance_id>/<user>`. For tests of the bed itself; take
+    /// `NETLAB_STATE` for writing, since moto rewrites the same files.
+    pub fn eic_write_block(&self, instance_id: &str, user: &str, key_line: &str, expires: u64, block_instance: &str) {
+        let dir = self.eic_store().join(instance_id);
+        std::fs::create_dir_all(&dir).expect("store dir");
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let path = dir.join(user);
+        let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.push_str(&format!(
+            "#Timestamp={expires}\n#Instance={block_instance}\n#Caller=arn:aws:iam::123456789012:user/hop-test\n\
+             #Request=hop-test-{}\n{key_line}\n\n",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        ));
+        let tmp = dir.join(format!(".{user}.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, text).expect("write block");
+        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        std::fs::rename(&tmp, &path).expect("rename block");
+    }
+
+    /// `POST /__fake_eice/PATH` with `body` (knobs, credentials): the answer's JSON.
+    pub fn eice_admin(&self, path: &str, body: Value) -> Value {
+        self.moto_http("POST", &format!("/__fake_eice/{}", path.trim_start_matches('/')), Some(&body))
+    }
+
+    /// `POST /__fake_eic/PATH` with `body` (knobs): the answer's JSON.
+    pub fn eic_admin(&self, path: &str, body: Value) -> Value {
+        self.moto_http("POST", &format!("/__fake_eic/{}", path.trim_start_matches('/')), Some(&body))
+    }
+
+    /// The fake EICE's tunnel records, in opening order (`GET /__fake_eice/tunnels`).
+    pub fn eice_tunnels(&self) -> Vec<Value> {
+        self.eice_tunnels_since(0)
+    }
+
+    /// The tunnel records whose `index` is at least `mark` (`eice_tunnels_mark()` taken before
+    /// the test's own tunnels: other tests share the fake, and indexes survive resets).
+    pub fn eice_tunnels_since(&self, mark: u64) -> Vec<Value> {
+        self.admin_list(&format!("/__fake_eice/tunnels?since={mark}"))
+    }
+
+    /// The index the next tunnel will get.
+    pub fn eice_tunnels_mark(&self) -> u64 {
+        Self::next_index(&self.eice_tunnels())
+    }
+
+    /// The fake's endpoint API requests (`GET /__fake_eice/calls?since=MARK`): per op and
+    /// region counts, the `requests`, and `next_index` (a mark for later calls).
+    pub fn eice_calls_since(&self, mark: u64) -> Value {
+        self.moto_http("GET", &format!("/__fake_eice/calls?since={mark}"), None)
+    }
+
+    /// moto's record of successful SendSSHPublicKey calls (`GET /__fake_eic/pushes`).
+    pub fn eic_pushes(&self) -> Vec<Value> {
+        self.eic_pushes_since(0)
+    }
+
+    /// The pushes whose `index` is at least `mark` (see `eice_tunnels_since`).
+    pub fn eic_pushes_since(&self, mark: u64) -> Vec<Value> {
+        self.admin_list(&format!("/__fake_eic/pushes?since={mark}"))
+    }
+
+    /// The index the next push will get.
+    pub fn eic_pushes_mark(&self) -> u64 {
+        Self::next_index(&self.eic_pushes())
+    }
+
+    fn next_index(records: &[Value]) -> u64 {
+        records.iter().filter_map(|r| r["index"].as_u64()).max().map_or(0, |i| i + 1)
+    }
+
+    fn admin_list(&self, path: &str) -> Vec<Value> {
+        match self.moto_http("GET", path, None) {
+            Value::Array(v) => v,
+            other => panic!("{path} is not a list: {other}"),
+        }
+    }
+
+    /// One HTTP/1.0 request to moto's endpoint, which listens on 127.0.0.1 inside the client
+    /// namespace: made from a thread that joined that namespace (setns), so no helper process.
+    /// Panics unless the answer is 2xx with a JSON body.
+    pub fn moto_http(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        let port = self.state["moto"]["port"].as_u64().expect("moto.port") as u16;
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let raw = in_netns(self.ns(), move || -> std::io::Result<Vec<u8>> {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+            s.set_read_timeout(Some(Duration::from_secs(30)))?;
+            s.set_write_timeout(Some(Duration::from_secs(30)))?;
+            s.write_all(request.as_bytes())?;
+            let mut out = Vec::new();
+            s.read_to_end(&mut out)?;
+            Ok(out)
+        })
+        .unwrap_or_else(|e| panic!("{method} {path} to moto: {e}"));
+        let text = String::from_utf8_lossy(&raw);
+        let (head, body) =
+            text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{method} {path}: no HTTP answer: {text:?}"));
+        let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        assert!((200..300).contains(&status), "{method} {path}: {head}\n{body}");
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {body:?}"))
+    }
+}
+
+/// Run `f` on a fresh thread that has joined network namespace `ns` (`ip netns` name). Only that
+/// thread changes namespace (setns with CLONE_NEWNET), and it ends with `f`.
+pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // SAFETY: setns(2) with a namespace fd we hold open; it affects only this thread,
+        // which runs `f` and ends.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+    .join()
+    .expect("the namespace thread panicked")
 }
 
 pub fn netlab() -> Option<&'static NetLab> {
@@ -411,6 +622,10 @@ impl Env {
             .set("AWS_ACCESS_KEY_ID", "testing")
             .set("AWS_SECRET_ACCESS_KEY", "testing")
             .set("AWS_REGION", "us-east-1");
+        // The fake EICE's TLS: rustls-native-certs then trusts only the lab's test CA.
+        if let Some(ca) = net.state["moto"]["eice"]["ca"].as_str() {
+            e.set("SSL_CERT_FILE", ca);
+        }
         for key in ["sample-bastion", "sample-web"] {
             let src = net.state["keys"][key].as_str().expect("key path");
             let dst = e.write(&format!(".ssh/{key}.pem"), &std::fs::read(src).expect("read key"));
@@ -430,6 +645,14 @@ impl Env {
             net.host_key("web")
         );
         self.write(".ssh/known_hosts", text.as_bytes());
+    }
+
+    /// Add sample-eice-web's host key under its instance id to ~/.ssh/known_hosts (after
+    /// `trust_both`, or alone).
+    pub fn trust_eice_web(&self, net: &NetLab) {
+        let mut known = std::fs::read_to_string(self.path(".ssh/known_hosts")).unwrap_or_default();
+        known.push_str(&format!("{} {}\n", net.id("sample-eice-web"), net.eice_web_host_key()));
+        self.write(".ssh/known_hosts", known.as_bytes());
     }
 
     /// `hop ARGS` run inside the client namespace, with `stdin` as its input.

@@ -66,8 +66,8 @@ With --moto, moto_lab runs with --eic-store, --eice-netns
 (10.1.1.10=hope-PID,10.0.1.10=hopw-PID,10.0.0.4=hopb-PID: where the fake EICE
 dials each private IP) and --eice-dir DIR/eice (its test CA and certificates),
 and once it is ready /etc/netns/hopc-PID/hosts maps every seeded endpoint's
-DnsName and FipsDnsName to 127.0.0.1 (where the fake EICE listens): `ip netns
-exec` bind-mounts it over /etc/hosts, so hop resolves the names with the system
+DnsName and FipsDnsName to 127.0.0.1 (where the fake EICE listens), after the
+lines of the machine's own /etc/hosts: `ip netns exec` bind-mounts it over /etc/hosts, so hop resolves the names with the system
 resolver. It is removed at teardown (an empty /etc/netns is left).
 
 Prints exactly one line of JSON to stdout once both sshd answer with an SSH
@@ -366,10 +366,19 @@ def check_prerequisites() -> None:
             fields = line.split(":")
             if fields[0] == USER and fields[1].startswith("!"):
                 problems.append(f"{USER} is locked (password field starts with '!')")
+            if fields[0] == "root" and fields[1].startswith("!"):
+                # Not fatal (the install script leaves root alone), but sshd then refuses root
+                # before asking the AuthorizedKeysCommand.
+                log.warning("root is locked ('!' in /etc/shadow): pushed keys for root will "
+                            "not open the lab hosts")
     except KeyError:
         problems.append(f"user {USER} missing")
     except OSError:
         pass  # not root: already reported
+    try:
+        pwd.getpwnam(AKC_USER)  # runs the AuthorizedKeysCommand
+    except KeyError:
+        problems.append(f"user {AKC_USER} missing")
     if problems:
         raise LabError(
             "cannot build the lab: " + "; ".join(problems)
@@ -400,9 +409,9 @@ def sshd_config(host: str, hdir: Path, run_dir: Path) -> str:
         "PasswordAuthentication no",
         "KbdInteractiveAuthentication no",
         "HostbasedAuthentication no",
-        # root only with a pushed key (the Match block at the end takes its other ways away),
-        # so the command, not AllowUsers, decides that a key pushed for ec2-user cannot open
-        # root.
+        # root only with a pushed key (the Match block included at the end takes its other
+        # ways away), so the command, not AllowUsers, decides that a key pushed for ec2-user
+        # does not open root.
         "PermitRootLogin prohibit-password",
         f"AllowUsers {USER} root",
         f"AuthorizedKeysFile {hdir / 'authorized_keys'}",
@@ -435,11 +444,15 @@ def sshd_config(host: str, hdir: Path, run_dir: Path) -> str:
         "MaxSessions 50",
         "LoginGraceTime 30",
         "LogLevel VERBOSE",
-        "Match User root",
-        "    AuthorizedKeysFile none",
-        "    TrustedUserCAKeys none",
+        # A Match block in an included file ends with that file, so tests that append
+        # options to a copy of this config (tests/forward.rs) still append global ones.
+        f"Include {hdir / 'match_root.conf'}",
     ]
     return "\n".join(lines) + "\n"
+
+
+# root's other ways in taken away: with AllowUsers listing root, only pushed keys open it.
+MATCH_ROOT = "Match User root\n    AuthorizedKeysFile none\n    TrustedUserCAKeys none\n"
 
 
 def sshd_argv(ns: str, host: str, config: Path, *, tie_to_parent: bool) -> list[str]:
@@ -557,9 +570,16 @@ def write_hosts_file(state: dict[str, Any]) -> Path | None:
     NETNS_ETC.mkdir(mode=0o755, exist_ok=True)
     d.mkdir(mode=0o755, exist_ok=True)
     path = d / "hosts"
+    # The machine's own lines first (localhost and whatever else it has), so nothing but the
+    # endpoints' names resolves differently in the client namespace.
+    try:
+        base = Path("/etc/hosts").read_text()
+    except OSError:
+        base = "127.0.0.1\tlocalhost\n"
+    if base and not base.endswith("\n"):
+        base += "\n"
     text = (
-        "# Written by tests/support/netns_lab.py: the lab's EC2 Instance Connect Endpoints\n"
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        base + "# Added by tests/support/netns_lab.py: the lab's EC2 Instance Connect Endpoints\n"
         + "".join(f"127.0.0.1\t{n}\n" for n in names)
     )
     atomic_write(path, text)
@@ -842,6 +862,7 @@ class Lab:
                 "log": str(hdir / "sshd.log"),
             })
             (hdir / "sshd_config").write_text(sshd_config(host, hdir, self.run_dir))
+            (hdir / "match_root.conf").write_text(MATCH_ROOT)
             auth = hdir / "authorized_keys"
             # sample-eice-web was launched without a key pair: only pushed keys open it.
             auth.write_text(user_pub[HOSTNAMES[host]] + "\n" if HOSTNAMES[host] in user_pub else "")
@@ -1226,9 +1247,11 @@ def self_test(with_moto: bool, moto_python: str) -> int:
             check("moto's sample-eice-web private IP is eice-web's",
                   eice_inst.get("private_ip") == EICE_WEB_IP, str(eice_inst.get("private_ip")))
             kh = Path(state["known_hosts"]).read_text()
+            now = load_state(state["dir"])  # the restarts above changed host keys
             check("known_hosts lists the hosts under their instance ids",
-                  all(f"{inst[INSTANCE_KEYS[h]]['id']} {state[h]['host_key_pub']}" in kh
-                      for h in HOSTS if INSTANCE_KEYS[h] in inst), kh.replace("\n", "; ")[:300])
+                  all(f"{inst[INSTANCE_KEYS[h]]['id']} {now[h]['host_key_pub']}\n" in kh
+                      for h in HOSTS if INSTANCE_KEYS[h] in inst)
+                  and all(INSTANCE_KEYS[h] in inst for h in HOSTS), kh.replace("\n", "; ")[:300])
             eps = m.get("eice", {}).get("endpoints", {})
             check("moto reports the seeded endpoints and its CA",
                   len(eps) >= 2 and Path(m.get("eice", {}).get("ca", "/nonexistent")).is_file(),
