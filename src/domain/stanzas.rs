@@ -253,7 +253,9 @@ pub fn build(
                 continue;
             }
         };
-        let mut host_name = target.address.clone();
+        // `hop proxy` resolves the instance id exactly, whatever the route; an EICE target's
+        // private IP may be another VPC's too.
+        let mut host_name = if proxy_command.is_some() { i.id.clone() } else { target.address.clone() };
         let mut identity_file = target.login.identity.as_ref().map(|p| p.display().to_string());
         let pushes = match target.login.push {
             Push::Always => true,
@@ -266,7 +268,6 @@ pub fn build(
                 words.extend(["--push-key".to_string(), key.public.clone(), "%h".to_string(), "%p".to_string()]);
                 proxy_command = Some(words);
                 proxy_jump = None;
-                // `hop proxy` resolves the instance id exactly, whatever the route.
                 host_name = i.id.clone();
                 identity_file = Some(key.private.clone());
             }
