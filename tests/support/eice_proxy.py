@@ -5,7 +5,8 @@ bed can be checked end to end with OpenSSH alone, without hop:
 
     eice_proxy.py --endpoint-id eice-… --dns DNSNAME [--push INSTANCE_ID USER PUBKEY_FILE] IP PORT
 
-    ssh -o ProxyCommand='PY eice_proxy.py --endpoint-id ID --dns NAME --push ID ec2-user K.pub %h %p' …
+    ssh -o ProxyCommand='PY eice_proxy.py --endpoint-id ID --dns NAME \
+        --push ID ec2-user K.pub %h %p' …
 
 1. with --push: SendSSHPublicKey (boto3, AWS_ENDPOINT_URL = moto) of the public key file;
 2. a URL presigned as the AWS CLI does (eice_check.presign_with_botocore: SigV4QueryAuth,

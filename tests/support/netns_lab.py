@@ -32,9 +32,9 @@ three, so nothing but the IPv4 above exists. Nothing is added to the root
 namespace: veths are created directly inside the namespaces.
 
 The fourth namespace is sample-eice-web (the EICE VPC of the #12 bed, bed12.md):
-10.1.1.10/24 and lo, no link to any other namespace, no route out. Nothing reaches it by TCP but the fake EC2 Instance Connect Endpoint
-in moto_lab (tests/support/fake_eice.py), which dials it with setns into this
-namespace, so a passing EICE test proves the tunnel carried the bytes. It has
+10.1.1.10/24 and lo, no link to any other namespace, no route out. Nothing
+reaches it by TCP but the fake EC2 Instance Connect Endpoint in moto_lab
+(tests/support/fake_eice.py), which dials it with setns into this namespace, so a passing EICE test proves the tunnel carried the bytes. It has
 no KeyName in moto, so its authorized_keys is empty: only pushed keys open it.
 
 sshd runs in bastion, web and eice-web, each from its own config, host key
@@ -67,10 +67,11 @@ With --moto, moto_lab runs with --eic-store, --eice-netns
 dials each private IP) and --eice-dir DIR/eice (its test CA and certificates),
 and once it is ready /etc/netns/hopc-PID/hosts maps every seeded endpoint's
 DnsName and FipsDnsName to 127.0.0.1 (where the fake EICE listens), after the
-lines of the machine's own /etc/hosts: `ip netns exec` bind-mounts it over /etc/hosts, so hop resolves the names with the system
-resolver. It is removed at teardown (an empty /etc/netns is left).
+lines of the machine's own /etc/hosts: `ip netns exec` bind-mounts it over
+/etc/hosts, so hop resolves the names with the system resolver. It is removed
+at teardown (an empty /etc/netns is left).
 
-Prints exactly one line of JSON to stdout once both sshd answer with an SSH
+Prints exactly one line of JSON to stdout once every sshd answers with an SSH
 banner (and moto, with --moto, is ready):
 
     {"client_ns": "hopc-PID", "bastion_ns": "hopb-PID", "web_ns": "hopw-PID",
@@ -100,8 +101,8 @@ Lifetime: as moto_lab.py. Runs until stdin reaches EOF or SIGTERM/SIGINT;
 --foreground ignores stdin. Then, and also when setup fails half way, it tears
 everything down: sshd (SIGTERM, SIGKILL after 2 s), moto (its stdin is closed),
 any other process left in the namespaces (SSH sessions, a restarted sshd), the
-namespaces, the directory, the run directory and /etc/netns/hopc-PID. sshd is started with a parent-death signal, so even
-a SIGKILLed launcher does not leave them running; the namespaces, directories
+namespaces, the directory, the run directory and /etc/netns/hopc-PID. sshd is
+started with a parent-death signal, so even a SIGKILLed launcher does not leave them running; the namespaces, directories
 (/tmp/hop-netns-PID-*, /run/hop-netns-PID) and /etc/netns/hop?-PID entries such
 a launcher leaves behind are removed by the next launcher (names and
 directories carry the owner's PID, and only those whose owner is gone are
@@ -391,7 +392,9 @@ def check_prerequisites() -> None:
 
 def sshd_config(host: str, hdir: Path, run_dir: Path) -> str:
     listen = {
-        "bastion": [BASTION_PUBLIC_IP, BASTION_PRIVATE_IP], "web": [WEB_IP], "eice_web": [EICE_WEB_IP],
+        "bastion": [BASTION_PUBLIC_IP, BASTION_PRIVATE_IP],
+        "web": [WEB_IP],
+        "eice_web": [EICE_WEB_IP],
     }[host]
     lines = [
         "# Written by tests/support/netns_lab.py; one per lab host.",
