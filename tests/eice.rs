@@ -445,6 +445,13 @@ fn hop_proxy_and_openssh_through_hop_config_over_eice() {
     let t = closed_tunnels(net, &env).pop().unwrap();
     assert_clean(&t);
     assert_eq!(t["close_received"]["code"], 1000, "Close 1000 from hop on stdin EOF: {t}");
+    // Another port: hop still asks the endpoint for 22 only (the service takes 22 and 3389),
+    // and opens PORT from the target over SSH; nothing listens on 80 there.
+    let run = hop_own(net, &env, &["proxy", "sample-eice-web", "80"], b"");
+    run.code(255);
+    assert!(run.stderr.contains("10.1.1.10:80"), "{}", run.stderr);
+    let last = closed_tunnels(net, &env).pop().unwrap();
+    assert_clean(&last);
     // ssh with the generated stanza (ProxyCommand hop proxy %h %p).
     let known = env.path(".ssh/known_hosts").display().to_string();
     env.write(".ssh/config", format!("UserKnownHostsFile {known}\nStrictHostKeyChecking yes\n").as_bytes());
@@ -555,4 +562,35 @@ fn forward_over_eice_reconnects_at_the_duration_limit() {
         let _ = child.wait();
     }
     assert_eq!(code, Some(130));
+}
+
+/// The endpoint's certificate is checked against the system's roots (SSL_CERT_FILE here): an
+/// untrusted one is a connection error naming the endpoint, exit 255, and no tunnel opens.
+#[test]
+fn an_untrusted_certificate_is_refused() {
+    let net = netlab_or_skip!();
+    let _exclusive = NETLAB_STATE.write().unwrap_or_else(|e| e.into_inner());
+    let mut env = setup(net);
+    // The system's public roots: valid, but none signed the bed's test CA.
+    let public = "/etc/ssl/certs/ca-certificates.crt";
+    if !std::path::Path::new(public).exists() {
+        crate::support::unavailable("no /etc/ssl/certs/ca-certificates.crt (ca-certificates)");
+        return;
+    }
+    env.set("SSL_CERT_FILE", public);
+    let run = hop_own(net, &env, &["sample-eice-web", "--", "true"], b"");
+    run.code(255);
+    let a = endpoint(net, "sample-eice-a");
+    let first = run.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!(
+            "hop: error: cannot reach EC2 Instance Connect Endpoint {} at {}: ",
+            a["id"].as_str().unwrap(),
+            a["dns_name"].as_str().unwrap()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(first.to_lowercase().contains("certificate"), "{}", run.stderr);
+    assert!(tunnels(net, &env).iter().all(|t| t["status"] != 101), "no tunnel opened");
 }

@@ -526,12 +526,15 @@ fn forwarded_downloads_travel_in_big_packets() {
     let web_ip = net.state["web"]["ip"].as_str().unwrap();
     // The lab's web sshd, on 127.0.0.1:2423, with GCM ciphers only.
     let lab_config = std::fs::read_to_string(net.state["web"]["sshd_config"].as_str().unwrap()).unwrap();
-    let mut config: String = lab_config
-        .lines()
-        .filter(|l| !l.starts_with("Port ") && !l.starts_with("ListenAddress "))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    config.push_str("Port 2423\nListenAddress 127.0.0.1\nCiphers aes256-gcm@openssh.com,aes128-gcm@openssh.com\n");
+    // Global options go before the lab config's Match block (root only with a pushed key).
+    let mut config =
+        String::from("Port 2423\nListenAddress 127.0.0.1\nCiphers aes256-gcm@openssh.com,aes128-gcm@openssh.com\n");
+    config.extend(
+        lab_config
+            .lines()
+            .filter(|l| !l.starts_with("Port ") && !l.starts_with("ListenAddress "))
+            .map(|l| format!("{l}\n")),
+    );
     let config = env.write("sshd-gcm/sshd_config", config.as_bytes());
     let _sshd = spawn_in(
         web_ns,

@@ -22,7 +22,7 @@ sample-api      | <sample-api#1>    | running | 10.0.1.4   | -            | <vpc
 sample-api      | <sample-api#2>    | running | 10.0.2.4   | -            | <vpc:sample-dev>      | us-east-1b | via sample-bastion
 sample-app      | <sample-app>      | running | 10.2.1.4   | -            | <vpc:sample-tagged>   | us-east-1a | via edge-jump
 sample-bastion  | <sample-bastion>  | running | 10.0.0.4   | 203.0.113.10 | <vpc:sample-dev>      | us-east-1a | direct
-sample-eice-web | <sample-eice-web> | running | 10.1.1.10  | -            | <vpc:sample-eice-vpc> | us-east-1a | ssm
+sample-eice-web | <sample-eice-web> | running | 10.1.1.10  | -            | <vpc:sample-eice-vpc> | us-east-1a | eice
 sample-old      | <sample-old>      | stopped | 10.0.1.5   | -            | <vpc:sample-dev>      | us-east-1a | unreachable
 sample-web      | <sample-web>      | running | 10.0.1.10  | -            | <vpc:sample-dev>      | us-east-1a | via sample-bastion
 sample-worker   | <sample-worker>   | running | 10.1.1.4   | -            | <vpc:sample-ssm>      | us-east-1a | ssm
@@ -154,7 +154,7 @@ fn several_regions_are_listed_together_with_a_region_column() {
             "
 NAME            | ID                | STATE   | PRIVATE IP | PUBLIC IP | VPC                   | REGION    | AZ         | ROUTE
 eu-web          | <eu-web>          | running | 10.4.1.4   | -         | <vpc:eu-dev>          | eu-west-1 | eu-west-1a | via eu-bastion
-sample-eice-web | <sample-eice-web> | running | 10.1.1.10  | -         | <vpc:sample-eice-vpc> | us-east-1 | us-east-1a | ssm
+sample-eice-web | <sample-eice-web> | running | 10.1.1.10  | -         | <vpc:sample-eice-vpc> | us-east-1 | us-east-1a | eice
 sample-web      | <sample-web>      | running | 10.0.1.10  | -         | <vpc:sample-dev>      | us-east-1 | us-east-1a | via sample-bastion
 "
         )
@@ -182,14 +182,21 @@ fn a_spinner_shows_on_a_terminal_only_while_discovery_is_slow() {
     // An endpoint that takes 700 ms and then hangs up: slow enough for the spinner.
     let slow = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = slow.local_addr().unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = done.clone();
     let server = std::thread::spawn(move || {
-        // Bounded: at most two connections (hop does not retry: AWS_MAX_ATTEMPTS=1).
-        for _ in 0..2 {
-            slow.set_nonblocking(false).unwrap();
+        // Until the test is done, 20 s at most: every connection (hop makes DescribeInstances
+        // and DescribeInstanceConnectEndpoints at once; no retries: AWS_MAX_ATTEMPTS=1) held
+        // 700 ms, alongside the others.
+        slow.set_nonblocking(true).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut held = Vec::new();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) && std::time::Instant::now() < deadline {
             if let Ok((s, _)) = slow.accept() {
-                std::thread::sleep(std::time::Duration::from_millis(700));
-                drop(s);
+                held.push((s, std::time::Instant::now()));
             }
+            held.retain(|(_, at)| at.elapsed() < std::time::Duration::from_millis(700));
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
     });
     let env = Env::endpoint(&format!("http://{addr}"));
@@ -200,6 +207,7 @@ fn a_spinner_shows_on_a_terminal_only_while_discovery_is_slow() {
     let Some(tty) = env.hop_on_tty("ls", &[]) else { return };
     assert!(tty.contains("asking EC2 in us-east-1"), "spinner on the tty: {tty:?}");
     assert!(tty.contains("\r\x1b[2K"), "and it clears its line: {tty:?}");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
     server.join().unwrap();
 }
 
@@ -208,13 +216,14 @@ fn one_paginated_request_per_page_and_region_nothing_else() {
     let lab = lab_or_skip!();
     let mut env = Env::lab(lab);
     // The SDK logs each request attempt; retries are off (AWS_MAX_ATTEMPTS=1), so attempts are
-    // requests. us-west-2 spans two pages, us-east-1 one: three requests, no per-instance calls.
+    // requests. us-west-2 spans two pages, us-east-1 one: three DescribeInstances, plus one
+    // DescribeInstanceConnectEndpoints per region (one page each); no per-instance calls.
     env.set("HOP_LOG", "aws_smithy_runtime=debug");
     let run = env.hop(&["--region", "us-west-2", "--region", "us-east-1", "ls", "--json"]);
     run.code(0);
     let attempts = run.stderr.matches("beginning attempt #1").count();
     let retries = run.stderr.matches("beginning attempt #2").count();
-    assert_eq!((attempts, retries), (3, 0), "{}", run.stderr);
+    assert_eq!((attempts, retries), (5, 0), "{}", run.stderr);
 }
 
 /// An AWS profile `counted` whose `credential_process` appends a line to a file on every call,
