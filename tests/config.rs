@@ -657,3 +657,83 @@ fn proxy_command_uses_the_path_hop_was_invoked_by() {
     let line = text.lines().find(|l| l.trim_start().starts_with("ProxyCommand")).expect("an SSM host");
     assert_eq!(line, format!("  ProxyCommand {}/hop --region us-east-1 proxy %h %p", bin.display()));
 }
+
+/// The stanza of `alias` in hop's output, HOME and ids redacted, hop's path as HOP.
+fn stanza_of(lab: &Lab, env: &Env, text: &str, alias: &str) -> String {
+    let text = redact(lab, env, text).replace(env!("CARGO_BIN_EXE_hop"), "HOP");
+    text.split("\n\n").find(|s| s.contains(&format!("\nHost {alias} "))).unwrap_or_default().to_string()
+}
+
+/// Hosts whose login pushes a key with EC2 Instance Connect (spec §B.3 point 6): `hop proxy
+/// --push-key` with the user's own key, and that key as IdentityFile; a host with a key file of
+/// its own is unchanged; asked for with no key pair to push, the stanza says so. Real `ssh -G`
+/// takes the file and re-runs are byte-identical.
+#[test]
+fn hosts_that_push_a_key_get_hop_proxy_with_the_users_own_key() {
+    let lab = lab_or_skip!();
+    let env = with_keys(lab);
+    env.write(
+        ".ssh/id_ed25519.pub",
+        b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB8ht8Z3j6yDWPBHQtOp/R9rjWvfMYo3MSA/K6q8D+QT me\n",
+    );
+    let run = env.hop(&["config"]);
+    run.code(0);
+    assert_eq!(env.hop(&["config"]).stdout, run.stdout, "deterministic");
+    // sample-worker has no key pair: hop's guess is a push.
+    assert_eq!(
+        stanza_of(lab, &env, &run.stdout, "sample-worker"),
+        "\
+# sample-worker us-east-1 <vpc:sample-ssm> us-east-1a
+Host sample-worker <sample-worker>
+  HostName <sample-worker>
+  User ssm-user
+  IdentityFile ~/.ssh/id_ed25519
+  IdentitiesOnly yes
+  ProxyCommand HOP --region us-east-1 proxy --push-key ~/.ssh/id_ed25519.pub %h %p
+  HostKeyAlias <sample-worker>"
+    );
+    // sample-web has its .pem: as before.
+    assert!(stanza_of(lab, &env, &run.stdout, "sample-web").contains("\n  ProxyJump sample-bastion\n"));
+    // Asked for everywhere: the target behind the bastion too, bridged by hop proxy (no ProxyJump).
+    env.write(".config/hop/config.toml", b"auth = \"instance-connect\"\n");
+    let run = env.hop(&["config"]);
+    run.code(0);
+    assert_eq!(
+        stanza_of(lab, &env, &run.stdout, "sample-web"),
+        "\
+# sample-web us-east-1 <vpc:sample-dev> us-east-1a
+Host sample-web <sample-web>
+  HostName <sample-web>
+  User ec2-user
+  IdentityFile ~/.ssh/id_ed25519
+  IdentitiesOnly yes
+  ProxyCommand HOP --region us-east-1 proxy --push-key ~/.ssh/id_ed25519.pub %h %p
+  HostKeyAlias <sample-web>"
+    );
+    if have_ssh() {
+        let write = env.hop(&["config", "--write"]);
+        write.code(0);
+        let g = ssh_g(&env.path(".ssh/hop/config"), "sample-web").expect("ssh -G");
+        let pubkey = env.path(".ssh/id_ed25519.pub").display().to_string();
+        assert!(g["proxycommand"].contains(&format!(" proxy --push-key {pubkey} %h %p")), "{g:?}");
+        let again = env.hop(&["config", "--write"]);
+        again.code(0);
+        assert!(again.stderr.starts_with("hop: unchanged: "), "{}", again.stderr);
+    }
+    // No key pair to push: the stanza says why ssh cannot log in, and is otherwise as before.
+    std::fs::remove_file(env.path(".ssh/id_ed25519.pub")).unwrap();
+    let run = env.hop(&["config"]);
+    run.code(0);
+    let web = stanza_of(lab, &env, &run.stdout, "sample-web");
+    assert!(
+        web.starts_with(
+            "# sample-web us-east-1 <vpc:sample-dev> us-east-1a; logs in with a pushed key, but there is no \
+             ~/.ssh/id_ed25519.pub or id_rsa.pub to push (ssh-keygen -t ed25519)\n"
+        ),
+        "{web}"
+    );
+    assert!(
+        web.contains("\n  IdentityFile ~/.ssh/sample-web.pem\n") && web.contains("\n  ProxyJump sample-bastion\n"),
+        "{web}"
+    );
+}

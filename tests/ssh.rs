@@ -440,8 +440,10 @@ fn authentication_failure_says_what_was_tried() {
         format!("hop: error: authentication as ec2-user on sample-web failed (tried: {wrong})")
     );
     assert!(run.stderr.contains("hint: pass -i KEY, add the key to ssh-agent"), "{}", run.stderr);
-    // No key at all for web: nothing in ~/.ssh, no agent.
+    // No key at all for web: nothing in ~/.ssh, no agent, and no key pushed with EC2 Instance
+    // Connect (which hop would do unasked for a host it holds no key for: tests/push.rs).
     std::fs::remove_file(env.path(".ssh/sample-web.pem")).unwrap();
+    env.write(".config/hop/config.toml", b"[hosts.sample-web]\nauth = \"key\"\n");
     let run = env.hop_in(net, &["sample-web", "--", "true"], b"");
     run.code(255);
     assert_eq!(

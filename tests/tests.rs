@@ -14,6 +14,7 @@ mod errors;
 mod forward;
 mod handshake;
 mod ls;
+mod push;
 mod reuse;
 mod route;
 mod ssh;

@@ -78,6 +78,15 @@ pub async fn ssm(settings: &Settings, region: &str) -> aws_sdk_ssm::Client {
     )
 }
 
+/// An EC2 Instance Connect client (SendSSHPublicKey) for `region`, on the command's shared
+/// configuration.
+pub async fn instance_connect(settings: &Settings, region: &str) -> aws_sdk_ec2instanceconnect::Client {
+    let sdk = shared(settings, region).await;
+    aws_sdk_ec2instanceconnect::Client::from_conf(
+        aws_sdk_ec2instanceconnect::config::Builder::from(sdk).region(Region::new(region.to_string())).build(),
+    )
+}
+
 /// Credentials for signing something hop sends itself (the EC2 Instance Connect tunnel URL),
 /// asked of the command's provider now: SSO and assumed-role credentials rotate, so each
 /// tunnel gets what the provider gives at that moment (it caches what is still valid).

@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod cache;
+pub mod eic;
 pub mod eice;
 pub mod fs;
 pub mod inventory;

@@ -66,7 +66,9 @@ pub async fn run(settings: &Settings, write: bool, file: Option<std::path::PathB
     let notes: Vec<String> = sharing.as_ref().err().map(NoSharing::note).into_iter().collect();
 
     let program = hop_program();
-    let built = build(&planned, &claims, &|i| ssm_proxy(settings, &program, i), sharing.as_ref().ok());
+    let own_key = own_key(&settings.ssh_dir);
+    let built =
+        build(&planned, &claims, &|i| ssm_proxy(settings, &program, i), sharing.as_ref().ok(), own_key.as_ref());
     // One line per alias not written: before the stanzas when printing, after the install
     // when writing (a failed install reports only why it failed).
     let warn = || -> std::io::Result<()> {
@@ -123,6 +125,14 @@ fn ssm_proxy(settings: &Settings, program: &Path, i: &crate::domain::inventory::
     }
     words.extend(["--region".to_string(), i.region.clone(), "proxy".to_string()]);
     words
+}
+
+/// The user's key pair `hop proxy --push-key` pushes for hosts whose login pushes a key: the
+/// first of `~/.ssh/id_ed25519.pub`, `~/.ssh/id_rsa.pub` that exists.
+fn own_key(ssh_dir: &Path) -> Option<stanzas::OwnKey> {
+    stanzas::OWN_KEYS.iter().map(|name| ssh_dir.join(name)).find(|p| p.with_extension("pub").is_file()).map(|p| {
+        stanzas::OwnKey { public: p.with_extension("pub").display().to_string(), private: p.display().to_string() }
+    })
 }
 
 /// This process's [`invoked_path`].

@@ -64,7 +64,9 @@ pub async fn connect_planned(
         Err(e) => e,
     };
     use client::SshError::*;
-    if !matches!(e, Connect { .. } | UnknownHostKey { .. } | ChangedHostKey { .. }) {
+    // An instance EC2 Instance Connect does not know: the cache may name one that is gone.
+    let unknown_to_eic = matches!(&e, Push(p) if p.kind == client::PushFailure::NotFound);
+    if !matches!(e, Connect { .. } | UnknownHostKey { .. } | ChangedHostKey { .. }) && !unknown_to_eic {
         return Err(ssh_error(e, target));
     }
     tracing::info!("{e}; refreshing discovery: the cached route may be stale");
@@ -266,6 +268,8 @@ pub fn trust(settings: &Settings) -> client::Trust {
         accept_new: settings.accept_new,
         ask: term::tty_asker(),
         kex_memory: Some(settings.cache_dir.join("kex")),
+        // Hops whose login pushes a key (spec §B.3) push this run's in-memory key.
+        pusher: Some(std::sync::Arc::new(crate::adapters::eic::Pusher::new(settings))),
     }
 }
 
@@ -288,11 +292,19 @@ pub fn ssh_error(e: client::SshError, target: &str) -> HopError {
             format!("if you know it was rebuilt: ssh-keygen -R {alias} -f {}", file.display()),
         ],
         RevokedHostKey { .. } => vec!["a revoked key is never accepted".into()],
+        Auth { pushed: true, .. } => {
+            // The key was pushed (the API took it), and the instance's sshd refused it.
+            let mut hints: Vec<String> = crate::adapters::eic::REFUSED_HINTS.map(String::from).to_vec();
+            hints.push("or log in with a key of your own: -i KEY, or ssh-add it".into());
+            hints.push(doctor);
+            hints
+        }
         Auth { .. } => vec![
             "pass -i KEY, add the key to ssh-agent (ssh-add), or put the key pair's file at ~/.ssh/<KeyName>.pem"
                 .into(),
             doctor,
         ],
+        Push(p) => return crate::adapters::eic::hop_error(p.clone()),
         Protocol { .. } => vec![doctor],
         Ssm { hints, .. } => hints.clone(),
     };

@@ -15,10 +15,13 @@ pub async fn run(
     port: u16,
     push_key: Option<&std::path::Path>,
 ) -> anyhow::Result<u8> {
-    // TODO(#12): push the user's own public key (`--push-key PUBKEY`) before bridging.
-    let _ = push_key;
     let (loaded, instance, route) = super::target_route(settings, target).await?;
     super::refuse_unreachable(settings, &loaded, &instance, &route)?;
+    // `--push-key PUBKEY` (spec §B.3 point 6): the user's own key, for the ssh on top of this
+    // bridge to log in with, pushed for the target and its login user before bridging.
+    if let (Some(file), Some(login)) = (push_key, route_login(&route)) {
+        crate::adapters::eic::push_file(settings, file, &instance.id, &instance.region, &login.user).await?;
+    }
     if let Route::Eice { endpoint, target: to, .. } = &route {
         return eice(settings, target, endpoint, to, port).await;
     }
@@ -120,4 +123,16 @@ async fn eice(
         .await
         .map_err(|e| super::connect::ssh_error(e, target))?;
     Ok(0)
+}
+
+/// The target's login on `route` (None: unreachable).
+fn route_login(route: &Route) -> Option<&crate::domain::route::Login> {
+    match route {
+        Route::Direct { target }
+        | Route::Jump { target, .. }
+        | Route::Chain { target, .. }
+        | Route::Ssm { target, .. }
+        | Route::Eice { target, .. } => Some(&target.login),
+        Route::Unreachable { .. } => None,
+    }
 }

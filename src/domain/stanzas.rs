@@ -8,7 +8,7 @@ use super::claims::{Claims, Collision, SharingClaim};
 use super::display::escape;
 use super::inventory::Instance;
 use super::resolve::duplicate_alias;
-use super::route::Route;
+use super::route::{Push, Route};
 use super::ssh_config::{SUN_PATH, Sharing, Skipped, Stanza};
 
 /// An instance and its planned route.
@@ -159,6 +159,20 @@ pub fn sharing(
     Ok(Sharing { dir: dir.to_string(), persist: persist(idle) })
 }
 
+/// The user's own key pair, for hosts whose login pushes a key: `ssh` logs in with it after
+/// `hop proxy --push-key PUBLIC` pushed it with EC2 Instance Connect (spec §B.3 point 6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnKey {
+    /// Absolute path of the public key file (`~/.ssh/id_ed25519.pub`).
+    pub public: String,
+    /// Absolute path of its private key (`~/.ssh/id_ed25519`).
+    pub private: String,
+}
+
+/// The public key files `hop config` pushes, first that exists (ECDSA keys are ignored by the
+/// instance, spec §B.2).
+pub const OWN_KEYS: [&str; 2] = ["id_ed25519", "id_rsa"];
+
 /// What [`build`] makes of an inventory.
 #[derive(Debug)]
 pub struct Built {
@@ -187,11 +201,18 @@ impl Built {
 /// `scp` or `rsync` to it one channel open, and the bastion's (which the ProxyJump `ssh` reads)
 /// makes a first connection to another target behind it skip the bastion's handshake. SSM-only
 /// hosts gain the most: their master holds the Session Manager session too.
+///
+/// Hosts whose login pushes a key (asked for, or hop's guess for a host it holds no key file
+/// for) get `ProxyCommand … proxy --push-key PUBLIC %h %p` and `IdentityFile PRIVATE` of
+/// `own_key` on every route: `hop proxy` pushes the key and bridges, through the bastion
+/// itself (no ProxyJump). Without `own_key`, a host that asked for a push says so in its
+/// comment; hop's guesses are left as they were (the user's agent may well log in).
 pub fn build(
     planned: &[Planned],
     claims: &Claims,
     ssm_proxy: &dyn Fn(&Instance) -> Vec<String>,
     sharing: Option<&Sharing>,
+    own_key: Option<&OwnKey>,
 ) -> Built {
     let (aliases, mut skipped_aliases) = aliases(planned.iter().map(|p| p.instance), claims);
     let primary = |id: &str| aliases[id][0].clone();
@@ -207,7 +228,7 @@ pub fn build(
     let mut skipped = Vec::new();
     for p in planned {
         let i = p.instance;
-        let comment = format!(
+        let mut comment = format!(
             "{} {} {} {}",
             i.label(),
             i.region,
@@ -215,12 +236,11 @@ pub fn build(
             i.az.as_deref().unwrap_or("-")
         );
         let mut proxy_command = None;
-        let (target, proxy_jump) = match &p.route {
+        let (target, mut proxy_jump) = match &p.route {
             Route::Direct { target } => (target, None),
             Route::Jump { bastion, target, .. } => (target, Some(primary(&bastion.id))),
             // `hop config` plans without -J; a chain never reaches here.
             Route::Chain { target, .. } => (target, None),
-            // TODO(#12): `--push-key PUBKEY` for hosts hop would push a key to.
             Route::Ssm { target, .. } | Route::Eice { target, .. } => {
                 let mut words = ssm_proxy(i);
                 words.extend(["%h".to_string(), "%p".to_string()]);
@@ -233,13 +253,37 @@ pub fn build(
                 continue;
             }
         };
+        // `hop proxy` resolves the instance id exactly, whatever the route; an EICE target's
+        // private IP may be another VPC's too.
+        let mut host_name = if proxy_command.is_some() { i.id.clone() } else { target.address.clone() };
+        let mut identity_file = target.login.identity.as_ref().map(|p| p.display().to_string());
+        let pushes = match target.login.push {
+            Push::Always => true,
+            Push::Auto => target.login.identity.is_none(),
+            Push::No => false,
+        };
+        match own_key {
+            Some(key) if pushes => {
+                let mut words = ssm_proxy(i);
+                words.extend(["--push-key".to_string(), key.public.clone(), "%h".to_string(), "%p".to_string()]);
+                proxy_command = Some(words);
+                proxy_jump = None;
+                host_name = i.id.clone();
+                identity_file = Some(key.private.clone());
+            }
+            None if target.login.push == Push::Always => comment.push_str(&format!(
+                "; logs in with a pushed key, but there is no ~/.ssh/{}.pub to push (ssh-keygen -t ed25519)",
+                OWN_KEYS.join(".pub or ")
+            )),
+            _ => {}
+        }
         let stanza = Stanza {
             hosts: aliases[&i.id].clone(),
             comment: Some(comment),
-            host_name: target.address.clone(),
+            host_name,
             user: target.login.user.clone(),
             port: Some(target.login.port).filter(|&p| p != 22),
-            identity_file: target.login.identity.as_ref().map(|p| p.display().to_string()),
+            identity_file,
             proxy_jump,
             proxy_command,
             host_key_alias: i.id.clone(),
@@ -285,6 +329,7 @@ mod tests {
             &planned,
             &claims,
             &|i| vec!["/bin/hop".into(), "--region".into(), i.region.clone(), "proxy".into()],
+            None,
             None,
         )
     }
@@ -513,8 +558,96 @@ mod tests {
             .collect();
         let ids: BTreeSet<String> = inv.iter().map(|i| i.id.clone()).collect();
         let claims = Claims { host_lines: &[], loopback: &|_| false, instance_ids: &ids };
-        let built = build(&planned, &claims, &|_| vec![], Some(&on));
+        let built = build(&planned, &claims, &|_| vec![], Some(&on), None);
         assert_eq!(built.stanzas.len(), 2);
         assert!(built.stanzas.iter().all(|s| s.sharing.as_ref() == Some(&on)), "{:?}", built.stanzas);
+    }
+
+    /// Hosts whose login pushes a key: `hop proxy --push-key` (no ProxyJump: hop bridges through
+    /// the bastion itself) and the private key; hosts with a key file of their own are unchanged;
+    /// without a key pair to push, only hosts that asked for a push say so.
+    #[test]
+    fn hosts_that_push_get_hop_proxy_with_the_users_own_key() {
+        let mut asked = instance("i-a", Some("asked"), "vpc-1", "a");
+        asked.tags.insert("hop:auth".into(), "instance-connect".into());
+        let mut keyed = instance("i-k", Some("keyed"), "vpc-1", "a");
+        keyed.key_name = Some("web".into());
+        let inv = vec![
+            public(instance("i-b", Some("bastion"), "vpc-1", "a"), "203.0.113.10"),
+            instance("i-w", Some("web"), "vpc-1", "a"),
+            asked,
+            keyed,
+        ];
+        let b = bastions(&inv, &BastionRule::default());
+        let policy = LoginPolicy { ssh_dir: "/h/.ssh".into(), ..Default::default() };
+        let exists = |p: &Path| p == Path::new("/h/.ssh/web.pem");
+        let planned: Vec<Planned> = inv
+            .iter()
+            .map(|i| Planned { instance: i, route: plan(i, &Network::of_bastions(b.clone()), &policy, &exists) })
+            .collect();
+        let ids: BTreeSet<String> = inv.iter().map(|i| i.id.clone()).collect();
+        let claims = Claims { host_lines: &[], loopback: &|_| false, instance_ids: &ids };
+        let proxy = |i: &Instance| vec!["/bin/hop".to_string(), "--region".into(), i.region.clone(), "proxy".into()];
+        let key = OwnKey { public: "/h/.ssh/id_ed25519.pub".into(), private: "/h/.ssh/id_ed25519".into() };
+        let with_key = build(&planned, &claims, &proxy, None, Some(&key));
+        let text = render(&with_key.stanzas, &[], &[]);
+        let body = text.split_once("\n\n").map(|(_, b)| b).unwrap_or_default();
+        assert_eq!(
+            body,
+            "\
+# bastion us-east-1 vpc-1 a
+Host bastion i-b
+  HostName i-b
+  User ec2-user
+  IdentityFile /h/.ssh/id_ed25519
+  IdentitiesOnly yes
+  ProxyCommand /bin/hop --region us-east-1 proxy --push-key /h/.ssh/id_ed25519.pub %h %p
+  HostKeyAlias i-b
+
+# asked us-east-1 vpc-1 a
+Host asked i-a
+  HostName i-a
+  User ec2-user
+  IdentityFile /h/.ssh/id_ed25519
+  IdentitiesOnly yes
+  ProxyCommand /bin/hop --region us-east-1 proxy --push-key /h/.ssh/id_ed25519.pub %h %p
+  HostKeyAlias i-a
+
+# keyed us-east-1 vpc-1 a
+Host keyed i-k
+  HostName 10.0.1.10
+  User ec2-user
+  IdentityFile /h/.ssh/web.pem
+  IdentitiesOnly yes
+  ProxyJump bastion
+  HostKeyAlias i-k
+
+# web us-east-1 vpc-1 a
+Host web i-w
+  HostName i-w
+  User ec2-user
+  IdentityFile /h/.ssh/id_ed25519
+  IdentitiesOnly yes
+  ProxyCommand /bin/hop --region us-east-1 proxy --push-key /h/.ssh/id_ed25519.pub %h %p
+  HostKeyAlias i-w
+"
+        );
+        // No key pair: the host that asked says why it cannot log in; the others are as before.
+        let without = build(&planned, &claims, &proxy, None, None);
+        let comments: Vec<&str> = without.stanzas.iter().filter_map(|s| s.comment.as_deref()).collect();
+        assert_eq!(
+            comments,
+            [
+                "bastion us-east-1 vpc-1 a",
+                "asked us-east-1 vpc-1 a; logs in with a pushed key, but there is no ~/.ssh/id_ed25519.pub or id_rsa.pub \
+                 to push (ssh-keygen -t ed25519)",
+                "keyed us-east-1 vpc-1 a",
+                "web us-east-1 vpc-1 a",
+            ]
+        );
+        assert!(
+            without.stanzas.iter().all(|s| !s.proxy_command.as_ref().is_some_and(|w| w.contains(&"--push-key".into())))
+        );
+        assert_eq!(without.stanzas[3].proxy_jump.as_deref(), Some("bastion"));
     }
 }

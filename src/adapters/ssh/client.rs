@@ -33,6 +33,63 @@ pub struct Hop {
     /// The known_hosts name of this host: the instance id (HostKeyAlias), shared with `ssh`
     /// through the stanzas `hop config` writes.
     pub host_key_alias: String,
+    /// Log in with a key pushed by EC2 Instance Connect (spec §B.3), when this hop is an
+    /// instance whose login asks for it. Absent from the JSON when None, so hops without a push
+    /// serialize (and name their connection master) as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushTo>,
+}
+
+/// Where a pushed key goes: the instance (and its region when the route knows it), and whether
+/// the push was asked for (`Always`: no other key is tried) or is hop's guess (`Auto`: only when
+/// ssh-agent holds no key, and the usual identities follow a refusal).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PushTo {
+    pub instance_id: String,
+    pub region: Option<String>,
+    pub always: bool,
+}
+
+/// Pushes public keys with EC2 Instance Connect (`SendSSHPublicKey`) for the SSH client, which
+/// knows nothing of AWS: the command layer injects one through [`Trust`]. It owns the key it
+/// pushes, generated once per run, in memory only.
+pub trait KeyPusher: Send + Sync {
+    /// The private half of the pushed key (the same for every hop of a run).
+    fn key(&self) -> Arc<russh::keys::PrivateKey>;
+    /// Push the public half for `to` as `user`, valid 60 s on the instance.
+    fn push<'a>(
+        &'a self,
+        to: &'a PushTo,
+        user: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), PushError>> + Send + 'a>>;
+}
+
+/// Why `SendSSHPublicKey` failed, as spec §B.4 sorts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PushFailure {
+    /// AccessDenied / AuthException: the identity may not push to this instance as this user.
+    Denied,
+    /// EC2InstanceStateInvalidException: stopped or terminated.
+    NotRunning,
+    /// EC2InstanceNotFoundException: gone, or the cache is stale (exit 2).
+    NotFound,
+    /// InvalidArgsException: a user name or key the API refuses (exit 2).
+    InvalidArgs,
+    /// Throttling, unavailable, service errors (after the SDK's retries), the network.
+    Unavailable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PushError {
+    pub kind: PushFailure,
+    pub message: String,
+    pub hints: Vec<String>,
+}
+
+impl std::fmt::Display for PushError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// A question the transport cannot answer alone.
@@ -68,6 +125,9 @@ pub struct Trust {
     /// Where each host's preferred key exchange is remembered, to guess it next time (see
     /// `KexMemory`); None: no guessing from memory.
     pub kex_memory: Option<PathBuf>,
+    /// Pushes keys for hops that log in with EC2 Instance Connect; None (a connection master):
+    /// no hop pushes, the usual identities are tried.
+    pub pusher: Option<Arc<dyn KeyPusher>>,
 }
 
 /// Per host (known_hosts name), the key exchange algorithm the server put first when it was
@@ -159,8 +219,18 @@ pub enum SshError {
     ChangedHostKey { label: String, alias: String, fingerprint: String, expected: String, file: PathBuf, line: usize },
     #[error("host key of {label} ({alias}) is revoked ({}:{line})", file.display())]
     RevokedHostKey { label: String, alias: String, file: PathBuf, line: usize },
+    /// `pushed`: a key pushed with EC2 Instance Connect was among those refused.
     #[error("authentication as {user} on {label} failed (tried: {tried})")]
-    Auth { label: String, user: String, tried: String },
+    Auth {
+        label: String,
+        user: String,
+        tried: String,
+        #[serde(default)]
+        pushed: bool,
+    },
+    /// EC2 Instance Connect would not take the key (spec §B.4).
+    #[error("{}", .0.message)]
+    Push(PushError),
     #[error("{label}: {message}")]
     Protocol { label: String, message: String },
     /// The Session Manager transport under the SSH connection failed.
@@ -181,6 +251,13 @@ impl SshError {
                 | SshError::ChangedHostKey { .. }
                 | SshError::RevokedHostKey { .. }
                 | SshError::Auth { .. }
+                | SshError::Push(PushError {
+                    kind: PushFailure::Denied
+                        | PushFailure::NotRunning
+                        | PushFailure::NotFound
+                        | PushFailure::InvalidArgs,
+                    ..
+                })
         )
     }
 }
@@ -728,8 +805,16 @@ where
             user: String::new(),
             identity: None,
             host_key_alias: String::new(),
+            push: None,
         },
-        trust: Trust { files: Vec::new(), user_file: PathBuf::new(), accept_new: false, ask: None, kex_memory: None },
+        trust: Trust {
+            files: Vec::new(),
+            user_file: PathBuf::new(),
+            accept_new: false,
+            ask: None,
+            kex_memory: None,
+            pusher: None,
+        },
         refusal: Arc::default(),
         agent: None,
         remote_forwards: Vec::new(),
@@ -1013,8 +1098,9 @@ impl RsaHash {
     }
 }
 
-/// Public-key authentication: the hop's identity file if it has one (no agent probing, no
-/// `none` round trip), else every key of the ssh-agent, else the default identities. Each key
+/// Public-key authentication: a key pushed with EC2 Instance Connect first when the hop logs in
+/// with one (see [`try_pushed`]); then the hop's identity file if it has one (no agent probing,
+/// no `none` round trip), else every key of the ssh-agent, else the default identities. Each key
 /// goes out signed, without a probe first (russh `sign_publickey_first`, PATCHES.md 0002): one
 /// round trip for a key the server takes, as many as a probe for one it refuses. For agent
 /// keys that costs the agent one signature per refused key (and a confirmation for a key added
@@ -1022,6 +1108,26 @@ impl RsaHash {
 async fn authenticate(handle: &mut Handle<HopHandler>, hop: &Hop, trust: &Trust) -> Result<(), SshError> {
     let mut rsa_hash = RsaHash::default();
     let mut tried = Vec::new();
+    let mut pushed = false;
+    if let (Some(to), Some(pusher)) = (&hop.push, &trust.pusher)
+        && super::wants_push(to).await
+    {
+        match try_pushed(handle, hop, to, pusher.as_ref(), &mut tried).await {
+            Ok(true) => return Ok(()),
+            Ok(false) => pushed = true,
+            Err(e) if to.always => return Err(e),
+            // Auto is a guess: the usual keys may still work.
+            Err(e) => tracing::info!("{}: no key pushed with EC2 Instance Connect: {e}", hop.label),
+        }
+        if to.always {
+            return Err(SshError::Auth {
+                label: hop.label.clone(),
+                user: hop.user.clone(),
+                tried: tried.join(", "),
+                pushed,
+            });
+        }
+    }
     if let Some(path) = &hop.identity {
         if try_key_file(handle, hop, path, trust, &mut rsa_hash, &mut tried).await? {
             return Ok(());
@@ -1066,7 +1172,49 @@ async fn authenticate(handle: &mut Handle<HopHandler>, hop: &Hop, trust: &Trust)
         label: hop.label.clone(),
         user: hop.user.clone(),
         tried: if tried.is_empty() { "no keys found".into() } else { tried.join(", ") },
+        pushed,
     })
+}
+
+/// How long a refused pushed key is given to reach the instance before it is offered again
+/// (spec §B.3 point 5: the key may take a moment to show in the instance metadata).
+const PUSH_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Push the run's key for this hop right before its authentication and offer it. Refused: push
+/// it again once (a fresh 60 s), wait [`PUSH_RETRY_AFTER`] and offer it again. Ok(false): refused
+/// both times; Err: the push itself failed.
+async fn try_pushed(
+    handle: &mut Handle<HopHandler>,
+    hop: &Hop,
+    to: &PushTo,
+    pusher: &dyn KeyPusher,
+    tried: &mut Vec<String>,
+) -> Result<bool, SshError> {
+    let protocol = |e: russh::Error| SshError::Protocol { label: hop.label.clone(), message: e.to_string() };
+    let key = pusher.key();
+    for attempt in 0..2 {
+        if attempt > 0 {
+            tracing::info!("{}: the pushed key was refused; pushing it again", hop.label);
+        }
+        pusher.push(to, &hop.user).await.map_err(SshError::Push)?;
+        if attempt > 0 {
+            tokio::time::sleep(PUSH_RETRY_AFTER).await;
+        }
+        tracing::debug!("{}: pushed a key for {} as {}; offering it", hop.label, to.instance_id, hop.user);
+        tried.push(if attempt == 0 {
+            "a key pushed with EC2 Instance Connect".into()
+        } else {
+            "the same key pushed again".into()
+        });
+        let auth = handle
+            .authenticate_publickey(hop.user.clone(), PrivateKeyWithHashAlg::new(key.clone(), None))
+            .await
+            .map_err(protocol)?;
+        if auth.success() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// One key file: with its OpenSSH certificate (`FILE-cert.pub`, as ssh's CertificateFile
@@ -1146,7 +1294,14 @@ mod tests {
     use super::*;
 
     fn trust_with(ask: Ask) -> Trust {
-        Trust { files: vec![], user_file: PathBuf::new(), accept_new: false, ask: Some(ask), kex_memory: None }
+        Trust {
+            files: vec![],
+            user_file: PathBuf::new(),
+            accept_new: false,
+            ask: Some(ask),
+            kex_memory: None,
+            pusher: None,
+        }
     }
 
     /// A step that takes `d` on the clock.

@@ -48,6 +48,8 @@ pub async fn run(spec: MasterSpec) -> u8 {
         accept_new: spec.accept_new,
         ask: None,
         kex_memory: None,
+        // A master never pushes a key (`reuse` never hands it a hop that would).
+        pusher: None,
     };
     let timeout = Duration::from_millis(spec.connect_timeout_ms);
     let first =
@@ -295,6 +297,8 @@ async fn connect_target(shared: &Shared, request: &TargetRequest) -> Result<Chai
         accept_new: request.accept_new,
         ask: None,
         kex_memory: None,
+        // A master never pushes a key (`reuse` never hands it a hop that would).
+        pusher: None,
     };
     let next = &request.hops[0];
     // The same words as the command's own connect would use (client::connect).

@@ -411,6 +411,11 @@ pub async fn connect_jump(
     trust: &Trust,
     last: &FinalHop,
 ) -> Result<Result<Chain, SshError>, String> {
+    // A master never pushes a key (it has no credentials of the command's, and nobody to tell
+    // why a push failed): a first hop that logs in with a pushed key is the command's own.
+    if super::pushes(&hops[0]).await {
+        return Err(format!("{} logs in with a key pushed by EC2 Instance Connect: no master", hops[0].label));
+    }
     let first = &absolute(&hops[0]);
     let front =
         open(reuse, trust, first, JUMP, &first.label, reuse.connect_timeout).await.map_err(|r| r.to_string())?;
@@ -442,6 +447,16 @@ pub async fn connect_jump(
 /// sessions and channels the master opens on its own connection to the target. Err: the master
 /// cannot hold it (its host key is unknown, its key needs a passphrase, …) or there is no master.
 pub async fn connect_target(reuse: &Reuse, hops: &[Hop], trust: &Trust) -> Result<Chain, Refusal> {
+    // See `connect_jump`: hops with a pushed key are connected by the command itself (those
+    // behind a first hop without one, through the master's first hop).
+    for hop in hops {
+        if super::pushes(hop).await {
+            return Err(Refusal::NoMaster(format!(
+                "{} logs in with a key pushed by EC2 Instance Connect: not held by a master",
+                hop.label
+            )));
+        }
+    }
     let request = TargetRequest { hops: hops[1..].iter().map(absolute).collect(), accept_new: trust.accept_new };
     let user = format!("{TARGET}{}", serde_json::to_string(&request).map_err(|e| e.to_string())?);
     let label = &hops.last().expect("a route has a target").label;
@@ -702,6 +717,7 @@ mod tests {
             user: "ec2-user".into(),
             identity: Some(PathBuf::from("/k.pem")),
             host_key_alias: "i-0".into(),
+            push: None,
         };
         let base = key(&hop, Path::new("/kh"));
         assert_eq!(base.len(), 16);
