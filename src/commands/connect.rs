@@ -117,7 +117,7 @@ pub async fn connect(
             let document = ssm::Document::Ssh { port: target.login.port };
             let channel = open_ssm(settings, &target.id, region, &document).await.map_err(|e| {
                 let hints = e.hints();
-                client::SshError::Ssm { message: e.to_string(), hints }
+                client::SshError::Transport { message: e.to_string(), hints }
             })?;
             Some(channel.stream)
         }
@@ -129,7 +129,7 @@ pub async fn connect(
             let label = target.name.clone().unwrap_or_else(|| target.id.clone());
             let mut tunnel = open_eice(settings, endpoint, target, target.login.port, &label).await.map_err(|e| {
                 let hints = e.hints();
-                client::SshError::Ssm { message: e.to_string(), hints }
+                client::SshError::Transport { message: e.to_string(), hints }
             })?;
             return match client::connect(&hops, trust, settings.connect_timeout, &last, Some(tunnel.stream)).await {
                 Ok(chain) => Ok(chain),
@@ -137,7 +137,7 @@ pub async fn connect(
                 Err(e) => match tunnel.ending.error(std::time::Duration::from_secs(2)).await {
                     Some(why) => {
                         let t = eice_target(endpoint, target, target.login.port, &label);
-                        Err(client::SshError::Ssm { message: why.message(&t), hints: why.hints(&t) })
+                        Err(client::SshError::Transport { message: why.message(&t), hints: why.hints(&t) })
                     }
                     None => Err(e),
                 },
@@ -306,7 +306,7 @@ pub fn ssh_error(e: client::SshError, target: &str) -> HopError {
         ],
         Push(p) => return crate::adapters::eic::hop_error(p.clone()),
         Protocol { .. } => vec![doctor],
-        Ssm { hints, .. } => hints.clone(),
+        Transport { hints, .. } => hints.clone(),
     };
     HopError::Ssh { message: e.to_string(), hints }
 }

@@ -233,9 +233,10 @@ pub enum SshError {
     Push(PushError),
     #[error("{label}: {message}")]
     Protocol { label: String, message: String },
-    /// The Session Manager transport under the SSH connection failed.
+    /// The transport under the SSH connection failed: a Session Manager data channel or an EC2
+    /// Instance Connect Endpoint tunnel.
     #[error("{message}")]
-    Ssm { message: String, hints: Vec<String> },
+    Transport { message: String, hints: Vec<String> },
     /// Ctrl-C at a question (host key, passphrase).
     #[error("interrupted")]
     Interrupted,
