@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::netlab_or_skip;
-use crate::support::{Env, NETLAB_STATE, NetLab, REPO, python};
+use crate::support::{Env, NETLAB_STATE, NetLab, REPO, noise, python};
 
 /// GET or POST (with a JSON body) one of moto's admin paths (`/__fake_eice/…`), from inside the
 /// client namespace where moto listens.
@@ -115,18 +115,6 @@ fn closed_tunnels(net: &NetLab, env: &Env) -> Vec<Value> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn noise(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
 }
 
 /// The demo: no bastion in the VPC, no key pair on the instance, no .pem anywhere.

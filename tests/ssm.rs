@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::forward::{Forwarder, WebServer, curl, load};
 use crate::netlab_or_skip;
-use crate::support::{Env, NETLAB_STATE, NetLab, REPO, python};
+use crate::support::{Env, NETLAB_STATE, NetLab, REPO, noise, python};
 
 /// Run tests/support/ssm_admin.py in the client namespace (where moto and the fake listen).
 fn admin(net: &NetLab, env: &Env, args: &[&str]) -> String {
@@ -196,18 +196,6 @@ fn round_trip(net: &NetLab, env: &Env, target: &str, data: &[u8]) -> (Option<i32
     let out = child.wait_with_output().unwrap();
     let _ = writer.join().unwrap();
     (out.status.code(), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
-fn noise(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
 }
 
 #[test]

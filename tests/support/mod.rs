@@ -741,3 +741,16 @@ impl Drop for Env {
         }
     }
 }
+
+/// Reproducible incompressible bytes (xorshift32), for data-path tests.
+pub fn noise(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
