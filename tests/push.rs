@@ -288,6 +288,28 @@ fn without_a_key_file_hop_pushes_unasked_and_a_failed_push_falls_back() {
     knobs(net, json!({}));
 }
 
+/// hop's own guess (Auto) with a default identity left to try: a refused pushed key is not pushed
+/// again nor waited for (the instance may simply not run ec2-instance-connect); the default
+/// identity logs in.
+#[test]
+fn an_unasked_push_that_is_refused_goes_on_to_the_default_identities_at_once() {
+    let net = netlab_or_skip!();
+    let _exclusive = NETLAB_STATE.write().unwrap_or_else(|e| e.into_inner());
+    let env = no_pem(net);
+    let key = net.state["keys"]["sample-bastion"].as_str().expect("the bastion's key");
+    std::fs::copy(key, env.path(".ssh/id_ed25519")).unwrap();
+    std::fs::set_permissions(env.path(".ssh/id_ed25519"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    // Every pushed key is already expired on the instance: refused.
+    knobs(net, json!({"validity_seconds": 0}));
+    let (bastion, _) = ids(net);
+    let run = env.hop_in(net, &["--no-reuse", "sample-bastion", "--", "hostname"], b"");
+    run.code(0);
+    assert_eq!(run.stdout, "sample-bastion\n");
+    let who: Vec<String> = pushes(net).into_iter().map(|(i, _, _)| i).collect();
+    assert_eq!(who, [bastion], "one push, no second one");
+    knobs(net, json!({}));
+}
+
 /// An ssh-agent of this test, killed by PID when dropped.
 struct Agent {
     child: Child,

@@ -1113,7 +1113,12 @@ async fn authenticate(handle: &mut Handle<HopHandler>, hop: &Hop, trust: &Trust)
     if let (Some(to), Some(pusher)) = (&hop.push, &trust.pusher)
         && super::wants_push(to).await
     {
-        match try_pushed(handle, hop, to, pusher.as_ref(), &mut tried).await {
+        // hop's own guess, with default identities left to try: no second push and a second's
+        // wait for a key the instance may simply not take (no ec2-instance-connect on it).
+        let defaults =
+            DEFAULT_IDENTITIES.iter().any(|name| trust.user_file.parent().is_some_and(|d| d.join(name).is_file()));
+        let attempts = if to.always || !defaults { 2 } else { 1 };
+        match try_pushed(handle, hop, to, pusher.as_ref(), attempts, &mut tried).await {
             Ok(true) => return Ok(()),
             Ok(false) => pushed = true,
             Err(e) if to.always => return Err(e),
@@ -1162,7 +1167,7 @@ async fn authenticate(handle: &mut Handle<HopHandler>, hop: &Hop, trust: &Trust)
                 }
             }
         }
-        for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+        for name in DEFAULT_IDENTITIES {
             let path = trust.user_file.parent().map(|d| d.join(name)).unwrap_or_default();
             if path.is_file() && try_key_file(handle, hop, &path, trust, &mut rsa_hash, &mut tried).await? {
                 return Ok(());
@@ -1177,23 +1182,27 @@ async fn authenticate(handle: &mut Handle<HopHandler>, hop: &Hop, trust: &Trust)
     })
 }
 
+/// The identities ssh tries when nothing else is configured, in its order.
+const DEFAULT_IDENTITIES: [&str; 3] = ["id_ed25519", "id_ecdsa", "id_rsa"];
+
 /// How long a refused pushed key is given to reach the instance before it is offered again
 /// (spec §B.3 point 5: the key may take a moment to show in the instance metadata).
 const PUSH_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Push the run's key for this hop right before its authentication and offer it. Refused: push
-/// it again once (a fresh 60 s), wait [`PUSH_RETRY_AFTER`] and offer it again. Ok(false): refused
-/// both times; Err: the push itself failed.
+/// it again once (a fresh 60 s), wait [`PUSH_RETRY_AFTER`] and offer it again (`attempts` 2).
+/// Ok(false): refused every time; Err: the push itself failed.
 async fn try_pushed(
     handle: &mut Handle<HopHandler>,
     hop: &Hop,
     to: &PushTo,
     pusher: &dyn KeyPusher,
+    attempts: usize,
     tried: &mut Vec<String>,
 ) -> Result<bool, SshError> {
     let protocol = |e: russh::Error| SshError::Protocol { label: hop.label.clone(), message: e.to_string() };
     let key = pusher.key();
-    for attempt in 0..2 {
+    for attempt in 0..attempts {
         if attempt > 0 {
             tracing::info!("{}: the pushed key was refused; pushing it again", hop.label);
         }
