@@ -1,9 +1,9 @@
 """Connect time over EICE vs over the bastion, same run. See bench-eice.sh.
 
 Every contender runs `true` on its target, RUNS times, interleaved (one of each per round), with
-no connection master. sample-eice-web is opened by a key of the bench's own, put in the bed's
-EC2 Instance Connect key store the way SendSSHPublicKey does (so the number is the transport's,
-not a key push's). Discovery comes from hop's cache (filled once before the runs) for both hop
+no connection master. sample-eice-web is opened by a key of the bench's own in its sshd's
+authorized_keys, as the bastion route's hosts are (so the number is the transport's, not a key
+push's nor the bed's AuthorizedKeysCommand's). Discovery comes from hop's cache (filled once before the runs) for both hop
 routes alike.
 """
 
@@ -32,13 +32,12 @@ try:
     (home / "run").mkdir(mode=0o700, exist_ok=True)
     own = ssh_dir / "own"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(own)], check=True)
-    store = Path(st["eic"]["store"]) / eice_id
-    store.mkdir(mode=0o755, parents=True, exist_ok=True)
-    with (store / "ec2-user").open("a") as f:
-        f.write(f"#Timestamp={int(time.time()) + 7200}\n#Instance={eice_id}\n"
-                f"#Caller=arn:aws:iam::123456789012:user/bench\n#Request=bench-{os.getpid()}\n"
-                f"{(ssh_dir / 'own.pub').read_text().strip()}\n\n")
-    (store / "ec2-user").chmod(0o644)
+    # Authorized the way the bastion route's keys are (sshd's authorized_keys file), so the two
+    # hop routes differ only in their transport; the bed's AuthorizedKeysCommand (a shell script
+    # run twice per login) is paid by the pushed-key contender alone.
+    auth = Path(st["eice_web"]["authorized_keys"])
+    with auth.open("a") as f:
+        f.write((ssh_dir / "own.pub").read_text().strip() + "\n")
     opts = f"-F /dev/null -o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes -o BatchMode=yes".split()
     jump = f"ec2-user@{st['bastion']['public_ip']}"
     contenders = {
