@@ -319,6 +319,32 @@ fn a_refused_signature_exits_255_without_the_url() {
     assert_eq!(t["status"], 403);
 }
 
+/// A URL used more than 60 s after it was signed is refused (403), by the endpoint's clock: here
+/// the fake's runs 90 s ahead, so hop's fresh URL arrives expired. The error says so and points
+/// at the clock; the fake recorded why it refused.
+#[test]
+fn an_expired_url_is_refused_and_the_hint_names_the_clock() {
+    let net = netlab_or_skip!();
+    let _exclusive = NETLAB_STATE.write().unwrap_or_else(|e| e.into_inner());
+    let env = setup(net);
+    knobs(net, &env, json!({"reset": true}));
+    knobs(net, &env, json!({"clock_offset_s": 90}));
+    let run = hop_own(net, &env, &["sample-eice-web", "--", "true"], b"");
+    let t = tunnels(net, &env).pop().expect("the fake recorded the attempt");
+    knobs(net, &env, json!({"reset": true}));
+    run.code(255);
+    assert!(run.stderr.contains("(HTTP 403): AccessDenied: "), "{}", run.stderr);
+    assert!(run.stderr.contains("URL expired"), "{}", run.stderr);
+    assert!(run.stderr.contains("the clock"), "{}", run.stderr);
+    assert_eq!(t["signature_ok"], false, "{t}");
+    assert!(t["why"].as_str().unwrap_or_default().starts_with("URL expired"), "{t}");
+    // Within the URL's 60 s the same clock difference is no problem.
+    knobs(net, &env, json!({"clock_offset_s": 30}));
+    let run = hop_own(net, &env, &["sample-eice-web", "--", "true"], b"");
+    knobs(net, &env, json!({"reset": true}));
+    run.code(0);
+}
+
 /// hop only ever asks for port 22; the service's refusal of another port (the exact body of
 /// spec §D.3) is shown as the service words it.
 #[test]

@@ -178,6 +178,9 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "close_code": 1011, "close_reason": "Connection closed by fake",
     "drop_tcp_without_close": False, "close_after_seconds": None, "dial_refuse": False,
     "rechunk": False, "ping_every_ms": None, "max_tunnels": 20, "accept_delay_ms": None,
+    # The endpoint's clock ahead of (or behind) the client's, seconds: past 60 s a fresh URL is
+    # expired there, past 300 s any date is skewed.
+    "clock_offset_s": 0,
 }
 
 
@@ -960,10 +963,11 @@ class FakeEICE:
         endpoint_id = query.get("instanceConnectEndpointId")
         rec["endpoint"] = endpoint_id
         endpoint = self.store.get(endpoint_id) if endpoint_id else None
-        verdict = verify(method, path, raw_query, headers, time.time(), self.credentials,
+        knobs = self.knobs_for(endpoint_id)
+        now = time.time() + float(knobs["clock_offset_s"] or 0)
+        verdict = verify(method, path, raw_query, headers, now, self.credentials,
                          endpoint["region"] if endpoint else None)
         rec["signature_ok"], rec["why"] = verdict.ok, verdict.why
-        knobs = self.knobs_for(endpoint_id)
         if not verdict.ok:
             raise _error(403, "AccessDenied", f"Signature verification failed: {verdict.why}")
         if knobs["handshake_status"]:
