@@ -124,6 +124,11 @@ fn a_target_behind_a_dropping_security_group_fails_within_the_connect_timeout() 
     env.hop_in(net, &["route", "blackholed-web"], b"").code(0);
     let limit = Duration::from_secs(5);
     let open = "opening a connection to 10.0.1.77:22 through sample-bastion: timed out after 3s";
+    // Through a connection master the master's own 3 s may run out first: it relays its
+    // refusal, which says the same with the channel-open wording in front.
+    let relayed = "opening a connection to 10.0.1.77:22 through sample-bastion: refused (connect failed): timed out \
+                   after 3s";
+    let timed_out = |stderr: &str| stderr.contains(open) || stderr.contains(relayed);
 
     let run =
         hop_bounded(net, &env, &["--connect-timeout", "3", "blackholed-web", "--", "true"], Duration::from_secs(60));
@@ -131,9 +136,10 @@ fn a_target_behind_a_dropping_security_group_fails_within_the_connect_timeout() 
     run.code(255);
     assert!(run.elapsed < limit, "took {:?}: {}", run.elapsed, run.stderr);
     let first = run.stderr.lines().next().unwrap_or_default();
-    assert_eq!(
-        first,
-        format!("hop: error: cannot connect to blackholed-web (10.0.1.77:22): {open} (--connect-timeout)")
+    assert!(
+        [open, relayed].iter().any(|why| first
+            == format!("hop: error: cannot connect to blackholed-web (10.0.1.77:22): {why} (--connect-timeout)")),
+        "{first}"
     );
 
     let run =
@@ -141,7 +147,8 @@ fn a_target_behind_a_dropping_security_group_fails_within_the_connect_timeout() 
     eprintln!("hop proxy: exit {} after {:.1}s", run.code, run.elapsed.as_secs_f64());
     run.code(255);
     assert!(run.elapsed < limit, "took {:?}: {}", run.elapsed, run.stderr);
-    assert!(run.stderr.contains(&format!("cannot connect to blackholed-web (10.0.1.77:22): {open}")), "{}", run.stderr);
+    assert!(run.stderr.contains("cannot connect to blackholed-web (10.0.1.77:22): "), "{}", run.stderr);
+    assert!(timed_out(&run.stderr), "{}", run.stderr);
 
     let run = hop_bounded(
         net,
@@ -152,7 +159,7 @@ fn a_target_behind_a_dropping_security_group_fails_within_the_connect_timeout() 
     eprintln!("hop forward: exit {} after {:.1}s", run.code, run.elapsed.as_secs_f64());
     run.code(255);
     assert!(run.elapsed < limit, "took {:?}: {}", run.elapsed, run.stderr);
-    assert!(run.stderr.contains(open), "{}", run.stderr);
+    assert!(timed_out(&run.stderr), "{}", run.stderr);
     assert!(
         !run.stderr.contains("hop: forwarding"),
         "nothing is announced before the first connection: {}",
