@@ -124,8 +124,11 @@ elif mode in ("pause", "dead"):
                 break
         seconds = round(time.monotonic() - t0, 2)
         time.sleep(0.5)
-        # Both ends of this connection as the kernel sees them (this socket is still open).
-        ss = subprocess.run(["ss", "-tanH", f"( sport = :{local} or dport = :{local} )"],
+        # Both ends of this connection as the kernel sees them (this socket is still open): by
+        # both ports, so an older connection that used the same ephemeral port and lingers in
+        # TIME-WAIT with another peer is not taken for it.
+        ss = subprocess.run(["ss", "-tanH", f"( ( sport = :{local} and dport = :{port} ) or "
+                                            f"( sport = :{port} and dport = :{local} ) )"],
                             capture_output=True, text=True).stdout
         out["dead"] = {"end": end, "seconds": seconds, "ss": ss.strip()}
         s.close()

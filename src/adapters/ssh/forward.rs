@@ -204,9 +204,25 @@ async fn connection(
         stream.write_all(&socks_reply(v, true)).await.map_err(|e| e.to_string())?;
     }
     tracing::info!("forward: {peer} → {host}:{port} open");
-    let (up, down) = bridge(stream, channel, stall).await.map_err(|cut| format!("{host}:{port}: {cut}"))?;
+    let bridged = bridge(stream, channel, stall).await;
+    if matches!(bridged, Err(Cut::Stalled(_) | Cut::Overrun(_))) {
+        release_memory();
+    }
+    let (up, down) = bridged.map_err(|cut| format!("{host}:{port}: {cut}"))?;
     tracing::info!("forward: {peer} → {host}:{port} closed, {up} bytes up, {down} down");
     Ok((up, down))
+}
+
+/// Give the buffers of a connection cut with data waiting back to the system. Up to two windows
+/// waited in hop for that client; glibc keeps freed heap memory in its arenas, so without this a
+/// long-running forwarder would stay at that high-water mark after every stalled client.
+fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the allocator's arenas to the kernel; it
+    // touches no memory in use and is safe to call from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Why a forwarded connection was reset instead of ending cleanly.
