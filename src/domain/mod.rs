@@ -3,6 +3,9 @@
 //! tested with tables.
 
 pub mod claims;
+// Issue #13 foundation: not wired into connect yet; the next session removes the allow.
+#[allow(dead_code)]
+pub mod console;
 pub mod display;
 pub mod doctor;
 pub mod eice;
