@@ -326,11 +326,11 @@ fn fingerprint_line(line: &str) -> Option<FingerprintEntry> {
     for i in 1..tokens.len() {
         let (fp_tok, fp_end) = tokens[i];
         let Some(fingerprint) = fingerprint_token(fp_tok) else { continue };
-        let (bits_tok, bits_end) = tokens[i - 1];
+        let (bits_tok, _) = tokens[i - 1];
         // \d+ then \s+: the digits end the token (whatever precedes them in it).
         let digits: String =
             bits_tok.chars().rev().take_while(|c| c.is_ascii_digit()).collect::<String>().chars().rev().collect();
-        if digits.is_empty() || head[bits_end..].len() < 1 {
+        if digits.is_empty() {
             continue;
         }
         let Ok(bits) = digits.parse::<u32>() else { continue };
