@@ -3,6 +3,9 @@
 
 pub mod aws;
 pub mod cache;
+// Issue #13 foundation: not wired into connect yet; the next session removes the allow.
+#[allow(dead_code)]
+pub mod console;
 pub mod eic;
 pub mod eice;
 pub mod fs;
