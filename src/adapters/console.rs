@@ -297,6 +297,25 @@ mod tests {
         crate::settings::resolve(&cli.global, &world, false).expect("settings")
     }
 
+    /// Counts the HTTP requests the SDK sends (every attempt, retries included).
+    #[derive(Debug, Default, Clone)]
+    struct Requests(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl aws_sdk_ec2::config::Intercept for Requests {
+        fn name(&self) -> &'static str {
+            "count requests"
+        }
+        fn read_before_transmit(
+            &self,
+            _: &aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+            _: &aws_sdk_ec2::config::RuntimeComponents,
+            _: &mut aws_sdk_ec2::config::ConfigBag,
+        ) -> Result<(), aws_sdk_ec2::error::BoxError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
     /// moto's default console (a fixed Xen kernel text, no host keys) through the real SDK:
     /// decoded, parsed, no block, so every verdict is unavailable. Needs the test venv
     /// (`HOP_TEST_PYTHON`); without it the test says why, and fails under CI=true.
@@ -321,16 +340,19 @@ mod tests {
         let state: serde_json::Value = serde_json::from_str(&line).expect("moto_lab.py reports ready");
         let endpoint = state["endpoint"].as_str().unwrap().to_string();
         let instance = state["instances"]["sample-web"]["id"].as_str().unwrap().to_string();
+        let requests = Requests::default();
         let conf = aws_sdk_ec2::Config::builder()
             .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
             .region(aws_sdk_ec2::config::Region::new("us-east-1"))
             .endpoint_url(&endpoint)
             .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "test"))
+            .interceptor(requests.clone())
             .build();
         let client = aws_sdk_ec2::Client::from_conf(conf);
         let settings = settings();
         let poll = Poll { max_calls: 3, ..Poll::once() };
         let got = poll_with(poll, || get_with(&client, &settings, "us-east-1", &instance, false)).await;
+        let fetch_requests = requests.0.load(std::sync::atomic::Ordering::SeqCst);
         let raw = get_with(&client, &settings, "us-east-1", &instance, true).await;
         let missing = get_with(&client, &settings, "us-east-1", "i-0123456789abcdef0", false).await;
         drop(child.stdin.take());
@@ -341,6 +363,7 @@ mod tests {
         assert!(text.contains("Linux version"), "Output is decoded from base64: {text:.200}");
         let got = got.expect("GetConsoleOutput answers");
         assert_eq!(got.calls, 1, "moto has output at once: one call");
+        assert_eq!(fetch_requests, 1, "a fetch of a console with output is one HTTP request");
         let console = got.console.expect("moto returns an Output");
         assert_eq!(console, Console::default(), "no KEYS or FINGERPRINTS block in moto's console");
         let ed = base64_decode("AAAAC3NzaC1lZDI1NTE5AAAAIDbDDoVGFjujC3ZQFvstTDHc9nnnaoKxnJxbONlyAh6b").unwrap();
