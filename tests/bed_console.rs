@@ -141,14 +141,15 @@ fn seeded_consoles_cover_mismatch_ambiguous_and_absent() {
 fn admin_sets_any_console_and_the_bed_counts_calls_and_latest() {
     let net = netlab_or_skip!();
     // An instance of this test's own (ec2_admin.py is idempotent by name): no other test asks
-    // for its console, so the counts are exact.
+    // for its console, so the counts are exact. Its private IP must be one no other test
+    // uses (waits.rs blackholes 10.0.1.77: moto would hand the ENI of one to the other).
     let py = crate::support::python().expect("python");
     let endpoint = net.state["moto"]["endpoint"].as_str().unwrap();
     let out = Command::new("ip")
         .args(["netns", "exec", net.ns()])
         .arg(py)
         .arg(format!("{}/tests/support/ec2_admin.py", crate::support::REPO))
-        .args(["--endpoint", endpoint, "web", "console-bed-web", "10.0.1.77"])
+        .args(["--endpoint", endpoint, "web", "console-bed-web", "10.0.1.213"])
         .output()
         .expect("run ec2_admin.py");
     assert!(out.status.success(), "ec2_admin.py: {}", String::from_utf8_lossy(&out.stderr));
