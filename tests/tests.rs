@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bed_console;
 mod bed_eice;
 mod bed_net;
 mod cli;

@@ -560,6 +560,53 @@ impl NetLab {
     }
 }
 
+/// Per-instance console output (fake_console.py, spec §D.2 point 3): moto's GetConsoleOutput
+/// answers per instance with a stored text, no `Output`, or moto's sample; seeded at startup
+/// (`state.moto.console`: sample-bastion/-web/-eice-web from their sshd's real host keys,
+/// sample-app tampered, sample-worker two conflicting blocks, sample-old absent).
+impl NetLab {
+    /// `POST /__fake_eic/console` for `instance_id` with the other fields of `body` ("text",
+    /// "absent", "sample", or "from_host" + "style"/"keys"/"twice"): `{kind, fingerprints}`.
+    pub fn console_set(&self, instance_id: &str, body: Value) -> Value {
+        let mut body = body;
+        body["instance_id"] = Value::String(instance_id.to_string());
+        self.moto_http("POST", "/__fake_eic/console", Some(&body))
+    }
+
+    /// `GET /__fake_eic/console_calls`: GetConsoleOutput calls of `instance_id` so far and
+    /// whether any sent `Latest` (`{calls: 0, latest_sent: false}` when never asked).
+    pub fn console_calls(&self, instance_id: &str) -> (u64, bool) {
+        let all = self.moto_http("GET", "/__fake_eic/console_calls", None);
+        let c = &all[instance_id];
+        (c["calls"].as_u64().unwrap_or(0), c["latest_sent"].as_bool().unwrap_or(false))
+    }
+
+    /// The seeded console of `name` (`state.moto.console.NAME`: id, kind, fingerprints).
+    pub fn seeded_console(&self, name: &str) -> &Value {
+        let c = &self.state["moto"]["console"][name];
+        assert!(c.is_object(), "moto_lab seeded no console for {name}");
+        c
+    }
+
+    /// GetConsoleOutput of `instance_id` through the EC2 API (boto3, in the client namespace),
+    /// read by `console_check.py`: `{present, text, keys_blocks, fingerprint_blocks}`.
+    pub fn console_fetch(&self, instance_id: &str, latest: bool) -> Value {
+        let py = python().expect("python");
+        let endpoint = self.state["moto"]["endpoint"].as_str().expect("moto endpoint");
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", self.ns()])
+            .arg(py)
+            .arg(Path::new(REPO).join("tests/support/console_check.py"))
+            .args(["--endpoint", endpoint]);
+        if latest {
+            cmd.arg("--latest");
+        }
+        let out = cmd.arg(instance_id).output().expect("run console_check.py");
+        assert!(out.status.success(), "console_check.py {instance_id}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("console_check.py prints JSON")
+    }
+}
+
 /// Run `f` on a fresh thread that has joined network namespace `ns` (`ip netns` name). Only that
 /// thread changes namespace (setns with CLONE_NEWNET), and it ends with `f`.
 pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {

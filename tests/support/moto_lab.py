@@ -3,7 +3,7 @@
 
     python moto_lab.py [--port 0] [--seed] [--state-file PATH] [--foreground] [--verbose]
                        [--eic-store DIR] [--eice-netns IP=NS[,IP=NS...]] [--eice-dir DIR]
-                       [--eice-port N]
+                       [--eice-port N] [--host-keys HOST=PUB[,HOST=PUB...]]
 
 Prints exactly one line of JSON to stdout once the server is ready:
 
@@ -31,7 +31,22 @@ EC2 Instance Connect (fake_eice.py, fake_eic.py; see their docstrings):
   --eic-store DIR   where SendSSHPublicKey writes the pushed-key blocks
                     (DIR/<instance-id>/<os-user>); without it pushes are only recorded
 Admin: /__fake_eice/{tunnels,calls,state,knobs,credentials} and /__fake_eic/{pushes,state,
-knobs} on moto's endpoint.
+knobs,console,console_calls} on moto's endpoint.
+
+Console output (fake_console.py; GetConsoleOutput per instance, see its docstring):
+  --host-keys MAP   HOST=PATH[,...]: the public host key file of each lab host's sshd
+                    (bastion, web, eice_web), what POST /__fake_eic/console {"from_host"}
+                    builds consoles from. With --seed and every one of the three given, the
+                    seeded consoles are (after seeding, before ready):
+                      sample-bastion   legacy-ec2-tag form, bastion's real key (verified)
+                      sample-web       cloud-init-21.2+ form, web's real key (verified)
+                      sample-eice-web  cloud-init-21.2+ form, eice_web's real key (verified)
+                      sample-app       web's form with another key: tampered (mismatch for
+                                       any host key; no sshd behind it)
+                      sample-worker    two conflicting blocks (ambiguous)
+                      sample-old       Output absent (stopped, nothing yet)
+                    every other instance keeps moto's sample (no block: unavailable).
+                    "console": {name: {"id", "kind", "fingerprints"}} in the ready JSON.
 
 Lifetime: runs until stdin reaches EOF, so a harness holding the pipe stops it
 just by exiting, or until SIGTERM/SIGINT. --foreground ignores stdin (for
@@ -174,6 +189,28 @@ def _check_seeded(state: dict[str, Any]) -> None:
                 )
 
 
+# The seeded consoles (see the docstring): name -> the admin request's fields.
+SEEDED_CONSOLES: dict[str, dict[str, Any]] = {
+    "sample-bastion": {"from_host": "bastion", "style": "legacy-ec2-tag"},
+    "sample-web": {"from_host": "web", "style": "cloud-init-21.2+"},
+    "sample-eice-web": {"from_host": "eice_web", "style": "cloud-init-21.2+"},
+    "sample-app": {"from_host": "web", "style": "cloud-init-21.2+", "keys": "other"},
+    "sample-worker": {"from_host": "web", "style": "cloud-init-21.2+", "twice": True},
+    "sample-old": {"absent": True},
+}
+
+
+def seed_consoles(console: Any, instances: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, request in SEEDED_CONSOLES.items():
+        inst = instances.get(name)
+        if inst is None:
+            raise RuntimeError(f"moto_lab: no seeded instance {name} for its console")
+        r = console.set_console({"instance_id": inst["id"], **request})
+        out[name] = {"id": inst["id"], "kind": r["kind"], "fingerprints": r["fingerprints"]}
+    return out
+
+
 # Held around every moto request, and by fake_eic while it reads moto's instances.
 MOTO_LOCK = threading.Lock()
 
@@ -214,8 +251,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eice-port", type=int, help="fake EICE TLS port (default: see above)")
     parser.add_argument("--eice-dial", default="",
                         help="IP=HOST:PORT[,...]: dial HOST:PORT here instead (tests without root)")
+    parser.add_argument("--host-keys", default="",
+                        help="HOST=PUB[,...]: lab hosts' public host key files (consoles)")
     args = parser.parse_args(argv)
     from fake_eice import parse_netns_map
+
+    host_keys: dict[str, Path] = {}
+    for item in filter(None, args.host_keys.split(",")):
+        host, sep, pub = item.partition("=")
+        if not sep or not pub:
+            parser.error(f"--host-keys: {item!r} is not HOST=PATH")
+        host_keys[host] = Path(pub)
 
     try:
         eice_netns = parse_netns_map(args.eice_netns)
@@ -252,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
         import fake_eice as eice_mod
 
         eice_mod.install_ec2_patches(eice_mod.STORE)
+        from fake_console import FakeConsole, install_patch
+
+        fake_console = FakeConsole(host_keys)
+        install_patch(fake_console)
         from moto.server import ThreadedMotoServer
 
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
@@ -281,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
             log.warning("fake EICE cannot listen on 127.0.0.1:%d (%s): left out", eice_port, e)
             eice_port = None
         app = fake_ssm.wsgi(one_at_a_time(server._server.app))
-        server._server.app = fake_eic.wsgi(fake_eice.wsgi(app))
+        # fake_console first: fake_eic answers every other /__fake_eic/ path.
+        server._server.app = fake_console.wsgi(fake_eic.wsgi(fake_eice.wsgi(app)))
         # With port 0 the OS picked a free port; the bound socket knows which.
         port = server.get_host_and_port()[1]
         endpoint = f"http://127.0.0.1:{port}"
@@ -303,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
             state.update(seeded)
             _check_seeded(state)
             fake_eice.refresh_default_cert()
+            if all(h in host_keys for h in ("bastion", "web", "eice_web")):
+                state["console"] = seed_consoles(fake_console, state["instances"])
             log.info(
                 "seeded %d named + %d fleet instances in %.1fs",
                 len(state["instances"]), state["fleet"]["count"],

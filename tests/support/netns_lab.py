@@ -892,6 +892,9 @@ class Lab:
                 python, str(HERE / "moto_lab.py"), "--port", "0", "--seed",
                 "--eic-store", str(self.run_dir / "eic"), "--eice-netns", netns_map,
                 "--eice-dir", str(eice_dir),
+                # Consoles print the hosts' first-boot keys: their public key files now.
+                "--host-keys", ",".join(
+                    f"{h}={self.dir / h / 'ssh_host_ed25519_key.pub'}" for h in HOSTS),
             ]),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True,
         )
