@@ -469,6 +469,21 @@ pub fn resolve(args: &GlobalArgs, world: &World, stdout_is_tty: bool) -> Result<
     })
 }
 
+/// The settings of `hop` with no flags, no environment and no files: for unit tests of adapters
+/// that need a `Settings` but never reach AWS with it.
+#[cfg(test)]
+pub fn for_tests() -> Settings {
+    use clap::Parser;
+    let cli = crate::cli::Cli::try_parse_from(["hop"]).expect("parses");
+    let world = World {
+        env: Default::default(),
+        home: "/nonexistent".into(),
+        config_dir: "/nonexistent".into(),
+        cache_dir: "/nonexistent".into(),
+    };
+    resolve(&cli.global, &world, false).expect("settings")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -286,15 +286,7 @@ mod tests {
     }
 
     fn settings() -> Settings {
-        use clap::Parser;
-        let cli = crate::cli::Cli::try_parse_from(["hop"]).expect("parses");
-        let world = crate::settings::World {
-            env: Default::default(),
-            home: "/nonexistent".into(),
-            config_dir: "/nonexistent".into(),
-            cache_dir: "/nonexistent".into(),
-        };
-        crate::settings::resolve(&cli.global, &world, false).expect("settings")
+        crate::settings::for_tests()
     }
 
     /// Counts the HTTP requests the SDK sends (every attempt, retries included).

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Per-instance EC2 console output (GetConsoleOutput) for hop's tests, written from
-../shared/specs/ec2-instance-connect.md §C.1, §C.2 and §D.2 point 3.
+docs/specs/ec2-instance-connect.md §C.1, §C.2 and §D.2 point 3.
 
     python fake_console.py --self-test     builds every style, no moto
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """EC2 Instance Connect key push (SendSSHPublicKey) for hop's tests, written from
-../shared/specs/ec2-instance-connect.md §B.1, §B.2 and §D.2.2/§D.4. moto 5.2.5's own
+docs/specs/ec2-instance-connect.md §B.1, §B.2 and §D.2.2/§D.4. moto 5.2.5's own
 SendSSHPublicKey is a stub that accepts anything; this replaces it.
 
     python fake_eic.py --self-test     validation, errors, knobs and the key store, no moto

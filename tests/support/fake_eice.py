@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Fake EC2 Instance Connect Endpoint (EICE) for hop's tests, written from
-../shared/specs/ec2-instance-connect.md ("§" below): the moto patches for the endpoint API
+docs/specs/ec2-instance-connect.md ("§" below): the moto patches for the endpoint API
 (§D.2.1) and the `openTunnel` websocket server (§D.3).
 
     python fake_eice.py --self-test     the SigV4 verifier against every signing vector of

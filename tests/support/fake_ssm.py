@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Protocol-faithful fake of AWS SSM Session Manager for hop's tests: control plane, data
-channel and agent, written from ../shared/specs/ssm-data-channel.md ("§" below).
+channel and agent, written from docs/specs/ssm-data-channel.md ("§" below).
 
     python fake_ssm.py --self-test        codec vectors + end-to-end runs against a Python client
 
@@ -1412,7 +1412,7 @@ class TestClient:
 
 
 def check_vectors() -> int:
-    # The repository's copy of the spec's vectors (shared/specs/ssm-data-channel-vectors.json).
+    # The repository's copy of the spec's vectors (tests/data/ssm-data-channel-vectors.json, see tests/data/README.md).
     default = Path(__file__).resolve().parents[1] / "data/ssm-data-channel-vectors.json"
     path = os.environ.get("SSM_VECTORS", str(default))
     with open(path) as f:

@@ -1,4 +1,4 @@
-//! The SSM Session Manager data channel (shared/specs/ssm-data-channel.md), its pure parts:
+//! The SSM Session Manager data channel (docs/specs/ssm-data-channel.md), its pure parts:
 //! the message codec, the reliability layer, the handshake, the client engine and smux
 //! framing. `adapters::ssm` drives them over a websocket.
 
@@ -30,31 +30,10 @@ impl Rng {
     }
 }
 
-/// The spec's test vectors: tests/data/ssm-data-channel-vectors.json, a copy of
-/// shared/specs/ssm-data-channel-vectors.json kept in the repository so a plain clone tests
-/// itself (`copies_of_the_spec_vectors_match_the_spec` checks the copy when the spec is there).
+/// The spec's test vectors: tests/data/ssm-data-channel-vectors.json, kept in the repository
+/// with the spec (docs/specs) so a plain clone tests itself (`scripts/sync-specs.sh` refreshes
+/// both from the specs' source).
 #[cfg(test)]
 pub(crate) fn spec_vectors() -> serde_json::Value {
     serde_json::from_str(include_str!("../../../tests/data/ssm-data-channel-vectors.json")).unwrap()
-}
-
-#[cfg(test)]
-mod tests {
-    /// The copies in tests/data are the spec's, byte for byte. The spec lives beside the
-    /// repository (../shared/specs), which a plain clone does not have: then this says so and
-    /// passes, CI included, as the tests themselves only read the copies.
-    #[test]
-    fn copies_of_the_spec_vectors_match_the_spec() {
-        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let specs = repo.join("../shared/specs");
-        if !specs.is_dir() {
-            eprintln!("SKIPPED: {} not found: the copies in tests/data are not compared", specs.display());
-            return;
-        }
-        for name in ["ssm-data-channel-vectors.json", "ec2-instance-connect-vectors.json"] {
-            let spec = std::fs::read(specs.join(name)).unwrap_or_else(|e| panic!("{name} in {}: {e}", specs.display()));
-            let copy = std::fs::read(repo.join("tests/data").join(name)).unwrap();
-            assert!(copy == spec, "tests/data/{name} differs from the spec's: copy it again from {}", specs.display());
-        }
-    }
 }
